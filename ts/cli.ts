@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// The p11kit command line. Each command group lives in ts/cli/ and registers itself here.
+import { Command } from 'commander';
+import { registerRegistryCommands } from './cli/registry-commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command('p11kit')
+    .description('p11-kit-compatible PKCS#11 module manager (p11kit-wasm)')
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerRegistryCommands(program);
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`p11kit: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
