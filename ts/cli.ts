@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The p11kit command line. Each command group lives in ts/cli/ and registers itself here.
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerRegistryCommands } from './cli/registry-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('p11kit')
     .description('p11-kit-compatible PKCS#11 module manager (p11kit-wasm)')
     .showHelpAfterError()
+    .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerRegistryCommands(program);
   return program;
@@ -15,6 +16,11 @@ export function buildProgram(): Command {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
+    // Usage errors exit 2 like p11-kit's tools; commander has already printed them.
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
     process.stderr.write(`p11kit: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });

@@ -1,0 +1,288 @@
+// loadRegistry: TypeScript does the file system work in p11-kit's order; the wasm core
+// lexes, merges and orders (wasm/registry.h); then each module's library is probed.
+import { opendirSync, readFileSync, statSync } from 'node:fs';
+import { core, readRecords, type CoreRecord } from '../wasm/core.js';
+import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
+import { probeModule } from './probe.js';
+import {
+  RegistryError,
+  type Diagnostic,
+  type DiagnosticLevel,
+  type ModuleEntry,
+  type Registry,
+  type RegistryLocations,
+  type RegistryOptions,
+} from './types.js';
+
+export { defaultLocations, defaultProgramName } from './paths.js';
+
+// Mirrors of the constants in wasm/registry.h and wasm/abi.h.
+const enum Io { Ok = 0, Missing = 1, Denied = 2, Error = 3, StatFailed = 4, IsDir = 5 }
+const enum Scope { System = 0, User = 1, Package = 2 }
+const enum Want { UserConf = 1, UserModules = 2, SystemModules = 3 }
+const enum Env { Root = 1, SetId = 2, NoUserConfig = 4 }
+const enum Mod { Critical = 1, TrustPolicy = 2, Managed = 4, LogCalls = 8, Remote = 16 }
+
+interface RegistryCore {
+  p11w_registry_new(flags: number): number;
+  p11w_registry_free(reg: number): void;
+  p11w_registry_global_file(reg: number, scope: number, path: number, io: number, data: number, len: number): number;
+  p11w_registry_wants(reg: number, what: number): number;
+  p11w_registry_dir(reg: number, scope: number, path: number, io: number, data: number, len: number): number;
+  p11w_registry_module_file(reg: number, scope: number, path: number, name: number, io: number, data: number, len: number): number;
+  p11w_registry_finish(reg: number, program: number, fromProxy: number): number;
+  p11w_registry_output(reg: number, lenOut: number): number;
+}
+
+type ReadResult = { io: Io; data: Uint8Array };
+
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ENOTDIR: 'Not a directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  EISDIR: 'Is a directory',
+  ELOOP: 'Too many levels of symbolic links',
+  ENAMETOOLONG: 'File name too long',
+  EIO: 'Input/output error',
+};
+
+function ioError(err: unknown): ReadResult {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const io = code === 'ENOENT' || code === 'ENOTDIR' ? Io.Missing : code === 'EACCES' || code === 'EPERM' ? Io.Denied : Io.Error;
+  return { io, data: new TextEncoder().encode(STRERROR[code] ?? (code || String(err))) };
+}
+
+function readFile(path: string): ReadResult {
+  try {
+    return { io: Io.Ok, data: readFileSync(path) };
+  } catch (err) {
+    return ioError(err);
+  }
+}
+
+/** Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable. */
+function listDir(path: string): { entries?: string[]; failure?: ReadResult } {
+  try {
+    const dir = opendirSync(path);
+    const entries: string[] = [];
+    try {
+      for (let d = dir.readSync(); d; d = dir.readSync()) entries.push(d.name);
+    } finally {
+      dir.closeSync();
+    }
+    return { entries };
+  } catch (err) {
+    return { failure: ioError(err) };
+  }
+}
+
+function resolveModulePath(modulePath: string, value: string): string {
+  if (value.startsWith('/')) return value;
+  return `${modulePath}/${value}`.replace(/\/{2,}/g, '/');
+}
+
+function levelOf(tag: string): DiagnosticLevel {
+  return tag === 'E' ? 'error' : tag === 'W' ? 'warning' : 'info';
+}
+
+/** Runs the core over the configuration files and returns its record stream. */
+function mergeConfig(locations: RegistryLocations, envFlags: number, program: string | undefined, forProxy: boolean): CoreRecord[] {
+  const c = core();
+  const fns = c.exports as unknown as RegistryCore;
+  const reg = fns.p11w_registry_new(envFlags);
+  if (!reg) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
+  try {
+    const feedGlobal = (scope: Scope, path: string) => {
+      const r = readFile(path);
+      c.scoped((a) => {
+        const d = a.put(r.data);
+        fns.p11w_registry_global_file(reg, scope, a.cstr(path), r.io, d.ptr, d.len);
+      });
+    };
+    const feedDir = (scope: Scope, dir: string) => {
+      const listing = listDir(dir);
+      const failure = listing.failure ?? { io: Io.Ok, data: new Uint8Array() };
+      const go = c.scoped((a) => {
+        const d = a.put(failure.data);
+        return fns.p11w_registry_dir(reg, scope, a.cstr(dir), failure.io, d.ptr, d.len) === 0;
+      });
+      if (!go || !listing.entries) return;
+      for (const name of listing.entries) {
+        const path = `${dir}/${name}`.replace(/\/{2,}/g, '/');
+        let r: ReadResult;
+        try {
+          r = statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
+        } catch (err) {
+          r = { ...ioError(err), io: Io.StatFailed };
+        }
+        const rc = c.scoped((a) => {
+          const d = a.put(r.data);
+          return fns.p11w_registry_module_file(reg, scope, a.cstr(path), a.cstr(name), r.io, d.ptr, d.len);
+        });
+        if (rc < 0) return;
+      }
+    };
+
+    feedGlobal(Scope.System, locations.systemConfig);
+    if (fns.p11w_registry_wants(reg, Want.UserConf)) feedGlobal(Scope.User, locations.userConfig);
+    if (fns.p11w_registry_wants(reg, Want.UserModules)) feedDir(Scope.User, locations.userModules);
+    if (fns.p11w_registry_wants(reg, Want.SystemModules)) {
+      feedDir(Scope.System, locations.systemModules);
+      feedDir(Scope.Package, locations.packageModules);
+    }
+    return c.scoped((a) => {
+      fns.p11w_registry_finish(reg, program === undefined ? 0 : a.cstr(program), forProxy ? 1 : 0);
+      const lenPtr = a.alloc(4);
+      const out = fns.p11w_registry_output(reg, lenPtr);
+      if (!out) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
+      return readRecords(c.bytes(out, c.u32(lenPtr)));
+    });
+  } finally {
+    fns.p11w_registry_free(reg);
+  }
+}
+
+function splitList(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(/[,\s]+/).filter(Boolean);
+}
+
+function toRegistry(records: CoreRecord[], locations: RegistryLocations, program: string | undefined) {
+  const diagnostics: Diagnostic[] = [];
+  const global: Record<string, string> = {};
+  const modules: ModuleEntry[] = [];
+  let failed = true;
+  for (const r of records) {
+    switch (r.tag) {
+      case 'E':
+      case 'W':
+      case 'I':
+        diagnostics.push({ level: levelOf(r.tag), file: r.a, line: r.num, message: r.b });
+        break;
+      case 'G':
+        global[r.a] = r.b;
+        break;
+      case 'M':
+        modules.push({
+          name: r.a,
+          options: {},
+          settings: {
+            critical: (r.num & Mod.Critical) !== 0,
+            trustPolicy: (r.num & Mod.TrustPolicy) !== 0,
+            managed: (r.num & Mod.Managed) !== 0,
+            logCalls: (r.num & Mod.LogCalls) !== 0,
+            priority: 0,
+          },
+        });
+        break;
+      case 'P':
+        modules[modules.length - 1].settings.priority = r.num | 0;
+        break;
+      case 'O':
+        modules[modules.length - 1].options[r.a] = r.b;
+        break;
+      case 'S':
+        failed = r.num !== 0;
+        break;
+    }
+  }
+  for (const m of modules) {
+    const o = m.options;
+    m.settings.enableIn = splitList(o['enable-in']);
+    m.settings.disableIn = splitList(o['disable-in']);
+    if (o['x-init-reserved'] !== undefined) m.settings.initReserved = o['x-init-reserved'];
+    if (o.remote !== undefined) m.settings.remote = o.remote;
+    else m.path = resolveModulePath(locations.modulePath, o.module ?? '');
+    for (const key of ['enableIn', 'disableIn'] as const) if (m.settings[key] === undefined) delete m.settings[key];
+  }
+  return { failed, diagnostics, global, modules, program };
+}
+
+const REMOTE_FORMS = [/^\|/, /^unix:path=\//, /^vsock:/];
+
+/** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
+function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[]): ModuleEntry[] {
+  const kept: ModuleEntry[] = [];
+  const seen = new Map<string, string>();
+  for (const m of modules) {
+    let reason: string | undefined;
+    if (m.settings.remote !== undefined) {
+      if (!REMOTE_FORMS.some((re) => re.test(m.settings.remote!))) reason = `remote not supported: ${m.settings.remote}`;
+    } else {
+      const probe = probeModule(m.path!);
+      if (!probe.ok) reason = probe.reason;
+    }
+    if (reason) {
+      if (m.settings.critical) {
+        const cause: Diagnostic = { level: 'error', file: '', line: 0, message: reason };
+        const abort: Diagnostic = {
+          level: 'error',
+          file: '',
+          line: 0,
+          message: `aborting initialization because module '${m.name}' was marked as critical`,
+        };
+        diagnostics.push(cause, abort);
+        throw new RegistryError(abort, sortedDiagnostics(diagnostics));
+      }
+      diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
+      continue;
+    }
+    if (m.path) {
+      // One shared object is one module, whatever the number of configs naming it.
+      const st = statSync(m.path);
+      const id = `${st.dev}:${st.ino}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        diagnostics.push({
+          level: 'warning',
+          file: '',
+          line: 0,
+          message: `module '${m.name}' loads the same library as '${first}'; only '${first}' is kept`,
+        });
+        continue;
+      }
+      seen.set(id, m.name);
+    }
+    kept.push(m);
+  }
+  return kept;
+}
+
+function sortedDiagnostics(d: Diagnostic[]): Diagnostic[] {
+  const rank = { error: 0, warning: 1, info: 2 } as const;
+  return [...d].sort((a, b) => rank[a.level] - rank[b.level]);
+}
+
+/**
+ * Reads the PKCS#11 module registry as p11-kit 0.24 does and returns the modules it
+ * would load, in its order. Throws RegistryError wherever p11-kit would refuse to load.
+ */
+export function loadRegistry(options: RegistryOptions = {}): Registry {
+  const env = options.env ?? process.env;
+  const given = Object.fromEntries(
+    Object.entries(options).filter(([k, v]) => v !== undefined && k in defaultLocations()),
+  ) as Partial<RegistryLocations>;
+  const raw = { ...defaultLocations(), ...given };
+  const locations: RegistryLocations = {
+    ...raw,
+    userConfig: expandHome(raw.userConfig, env),
+    userModules: expandHome(raw.userModules, env),
+  };
+  const program = options.program !== undefined ? options.program || undefined : defaultProgramName();
+  const blockers = userConfigBlockers(env);
+  const envFlags = (blockers.root ? Env.Root : 0) | (blockers.setid ? Env.SetId : 0) | (blockers.noUserConfig ? Env.NoUserConfig : 0);
+
+  const result = toRegistry(mergeConfig(locations, envFlags, program, options.forProxy ?? false), locations, program);
+  if (result.failed) {
+    const diagnostics = sortedDiagnostics(result.diagnostics);
+    const reason = diagnostics.find((d) => d.level === 'error') ?? {
+      level: 'error' as const,
+      file: '',
+      line: 0,
+      message: 'the configuration could not be loaded',
+    };
+    throw new RegistryError(reason, diagnostics);
+  }
+  const modules = options.probe === false ? result.modules : checkLoadable(result.modules, result.diagnostics);
+  return { global: result.global, modules, diagnostics: result.diagnostics, locations, program };
+}

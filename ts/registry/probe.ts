@@ -1,0 +1,52 @@
+// p11-kit's load check: a configured module only counts if its library loads as a
+// PKCS#11 module. We load it, find C_GetFunctionList, call it, and let go again.
+import koffi, { type LibraryHandle } from 'koffi';
+
+export type ProbeResult = { ok: true } | { ok: false; reason: string };
+
+/** Symbols only libp11-kit exports: a library that has them is p11-kit-proxy itself. */
+const P11_KIT_MARKER = 'void *p11_kit_modules_load(void *reserved, int flags)';
+
+export function probeModule(path: string): ProbeResult {
+  if (!path) return { ok: false, reason: `couldn't load module: ${path}: empty path` };
+  let lib: LibraryHandle;
+  try {
+    lib = koffi.load(path);
+  } catch (err) {
+    return { ok: false, reason: `couldn't load module: ${path}: ${dlerror(err)}` };
+  }
+  try {
+    let getFunctionList: (out: unknown[]) => unknown;
+    try {
+      getFunctionList = lib.func('unsigned long C_GetFunctionList(_Out_ void **list)');
+    } catch (err) {
+      return { ok: false, reason: `couldn't find C_GetFunctionList entry point in module: ${path}: ${dlerror(err)}` };
+    }
+    if (hasSymbol(lib, P11_KIT_MARKER)) {
+      return { ok: false, reason: 'refusing to load the p11-kit-proxy.so module as a registered module' };
+    }
+    const out: unknown[] = [null];
+    const rv = Number(getFunctionList(out));
+    if (rv !== 0 || !out[0]) {
+      const what = rv !== 0 ? `rv 0x${rv.toString(16).padStart(8, '0')}` : 'returned no function list';
+      return { ok: false, reason: `call to C_GetFunctionList failed in module: ${path}: ${what}` };
+    }
+    return { ok: true };
+  } finally {
+    lib.unload();
+  }
+}
+
+function hasSymbol(lib: LibraryHandle, prototype: string): boolean {
+  try {
+    lib.func(prototype);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dlerror(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.replace(/^Failed to load shared library: /, '').replace(/^Cannot find function /, 'cannot find ');
+}
