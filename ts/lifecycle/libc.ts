@@ -1,0 +1,56 @@
+// The few libc calls the process-wide anchor needs, through koffi.
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const PROT_READ_WRITE = 0x3;
+export const MAP_SHARED = 0x1;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const EOWNERDEAD = 130;
+export const PTHREAD_MUTEX_ROBUST = 1;
+/** glibc x86-64/aarch64: pthread_mutex_t is 40 bytes, pthread_mutexattr_t 4 (we leave room). */
+export const MUTEX_BYTES = 48;
+
+export const shm_open = libc.func('int shm_open(const char *name, int oflag, uint32_t mode)') as (n: string, f: number, m: number) => number;
+export const shm_unlink = libc.func('int shm_unlink(const char *name)') as (n: string) => number;
+export const ftruncate = libc.func('int ftruncate(int fd, int64_t length)') as (fd: number, len: number) => number;
+export const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as (
+  a: null,
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  off: number,
+) => bigint;
+export const close = libc.func('int close(int fd)') as (fd: number) => number;
+export const gettid = libc.func('int gettid(void)') as () => number;
+const errnoLocation = libc.func('int *__errno_location(void)');
+export const errno = (): number => koffi.decode(errnoLocation(), 'int') as number;
+
+const mutexattr_init = libc.func('int pthread_mutexattr_init(void *attr)');
+const mutexattr_setrobust = libc.func('int pthread_mutexattr_setrobust(void *attr, int robustness)');
+const mutex_init = libc.func('int pthread_mutex_init(void *mutex, void *attr)');
+export const mutex_lock = libc.func('int pthread_mutex_lock(void *mutex)') as (m: bigint) => number;
+export const mutex_trylock = libc.func('int pthread_mutex_trylock(void *mutex)') as (m: bigint) => number;
+export const mutex_unlock = libc.func('int pthread_mutex_unlock(void *mutex)') as (m: bigint) => number;
+export const mutex_consistent = libc.func('int pthread_mutex_consistent(void *mutex)') as (m: bigint) => number;
+
+/** A robust mutex at `at`: if its holder's thread dies, the next locker gets EOWNERDEAD instead of hanging. */
+export function initRobustMutex(at: bigint): void {
+  const attr = koffi.alloc('uint8_t', 64);
+  try {
+    if (mutexattr_init(attr) !== 0 || mutexattr_setrobust(attr, PTHREAD_MUTEX_ROBUST) !== 0 || mutex_init(at, attr) !== 0) {
+      throw new Error('p11kit-wasm: could not create a robust mutex');
+    }
+  } finally {
+    koffi.free(attr);
+  }
+}
+
+export const view = (ptr: bigint, len: number): ArrayBuffer => koffi.view(ptr, len);
+export const decodeI32 = (ptr: bigint, offset: number): number => koffi.decode(ptr, offset, 'int32_t') as number;
+export const encodeI32 = (ptr: bigint, offset: number, v: number): void => koffi.encode(ptr, offset, 'int32_t', v);

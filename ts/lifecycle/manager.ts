@@ -1,0 +1,331 @@
+// Binds the pure machine to the process-wide anchor and to a real module: every step
+// runs under the module's process-wide lock, and only this file calls C_Initialize /
+// C_Finalize. Owners are the consumers: each holds the module until it releases.
+import { EventEmitter } from 'node:events';
+import { Anchor, Busy } from './anchor.js';
+import {
+  CKR_CRYPTOKI_NOT_INITIALIZED,
+  step,
+  type Decision,
+  type LifecycleEvent,
+  type ModuleState,
+  type Policy,
+  type RefuseReason,
+} from './machine.js';
+
+/** What the lifecycle needs of a module: its raw calls, and an identity shared by every isolate. */
+export interface LifecycleTarget {
+  /** The same string in every isolate for the same module (e.g. the shared object's device:inode). */
+  readonly identity: string;
+  readonly name: string;
+  /** The real C_Initialize (CKF_OS_LOCKING_OK, the module's reserved string); returns its CK_RV. */
+  initialize(): number;
+  /** The real C_Finalize(NULL); returns its CK_RV. */
+  finalize(): number;
+  closeSession(handle: bigint): number;
+}
+
+export interface LifecycleChange {
+  module: string;
+  from: ModuleState;
+  to: ModuleState;
+  /** The event that caused it, e.g. 'acquire', 'callResult', 'generationChange'. */
+  cause: LifecycleEvent['kind'] | 'owner-died' | 'lock-holder-died';
+}
+
+export class LifecycleError extends Error {
+  override readonly name = 'LifecycleError';
+  constructor(
+    readonly rv: number,
+    readonly reason: RefuseReason,
+    readonly module: string,
+  ) {
+    super(`${module}: ${describe(reason)} (rv 0x${rv.toString(16)})`);
+  }
+}
+
+function describe(reason: RefuseReason): string {
+  switch (reason) {
+    case 'stale-handle':
+      return 'handle from an earlier generation of the module; reinitialize and open it again';
+    case 'not-initialized':
+      return 'module is not initialized for this owner; acquire it or call reinitialize()';
+    case 'initialize-failed':
+      return 'C_Initialize failed';
+    case 'finalized-behind-our-back':
+      return 'module was finalized by someone else; call reinitialize()';
+  }
+}
+
+const errorRv = (err: unknown): number | undefined => {
+  const rv = (err as { rv?: unknown } | null)?.rv;
+  return typeof rv === 'number' ? rv : typeof rv === 'bigint' ? Number(rv) : undefined;
+};
+
+const lifecycles = new Map<string, ModuleLifecycle>();
+
+export class ModuleLifecycle extends EventEmitter {
+  private readonly anchor = Anchor.get();
+  readonly slot: number;
+
+  /** This isolate's lifecycle of the module (one per identity per isolate; the state itself is process-wide). */
+  static of(target: LifecycleTarget, policy: Policy = 'explicit'): ModuleLifecycle {
+    let lc = lifecycles.get(target.identity);
+    if (!lc) lifecycles.set(target.identity, (lc = new ModuleLifecycle(target, policy)));
+    return lc;
+  }
+
+  private constructor(
+    readonly target: LifecycleTarget,
+    public policy: Policy,
+  ) {
+    super();
+    this.slot = this.anchor.moduleSlot(target.identity);
+  }
+
+  get state(): ModuleState {
+    return this.anchor.readState(this.slot);
+  }
+
+  get generation(): number {
+    return this.anchor.generation(this.slot);
+  }
+
+  /** Real C_Initialize / C_Finalize calls we made on this module in this process, from any isolate. */
+  get callCounts(): { initialize: number; finalize: number } {
+    return this.anchor.callCounts(this.slot);
+  }
+
+  /** A new owner; the first one in a generation makes the real C_Initialize. */
+  acquire(): Owner {
+    return this.transact(() => {
+      const gen = this.admit(this.apply({ kind: 'acquire' }));
+      return new Owner(this, gen);
+    });
+  }
+
+  /** Reclaims what owners in dead isolates held (also done on every acquire and release). */
+  sweep(): void {
+    this.transact(() => undefined);
+  }
+
+  /** The host of the module went away, or the process was cloned: every handle is stale. */
+  generationChange(reason: 'host-lost' | 'fork'): void {
+    this.transact(() => this.invalidate({ kind: 'generationChange', reason }));
+  }
+
+  // ---- used by Owner ------------------------------------------------------------------
+
+  /** @internal */
+  release(owner: Owner): void {
+    this.transact(() => {
+      const s = this.state;
+      if (owner.generation === s.generation && s.phase === 'ready') {
+        for (const h of owner.sessions) {
+          this.target.closeSession(h);
+          this.anchor.removeSession(this.slot, h);
+        }
+        this.anchor.setHolding(this.slot, this.anchor.isolate, this.anchor.holding(this.slot, this.anchor.isolate) - 1);
+      }
+      owner.sessions.clear();
+      if (this.apply({ kind: 'release', ownerGeneration: owner.generation }).do === 'finalize') this.finalize();
+    });
+  }
+
+  /** @internal Returns the owner's new generation. */
+  reinitialize(owner: Owner): number {
+    return this.transact(() => {
+      const d = this.apply({ kind: 'reinitialize', ownerGeneration: owner.generation });
+      if (d.do === 'none') return owner.generation;
+      owner.sessions.clear();
+      return this.admit(d);
+    });
+  }
+
+  /** @internal Handles CKR_CRYPTOKI_NOT_INITIALIZED from an ordinary call. */
+  onNotInitialized(owner: Owner, idempotent: boolean): Decision {
+    return this.transact(() =>
+      this.invalidate({ kind: 'callResult', handleGeneration: owner.generation, rv: CKR_CRYPTOKI_NOT_INITIALIZED, idempotent }),
+    );
+  }
+
+  /** @internal */
+  refuse(d: Decision): never {
+    const rv = d.do === 'refuse' ? d.rv : CKR_CRYPTOKI_NOT_INITIALIZED;
+    throw new LifecycleError(rv, d.do === 'refuse' ? d.reason : 'not-initialized', this.target.name);
+  }
+
+  /** @internal */
+  trackSession(handle: bigint, add: boolean): void {
+    this.transact(() => (add ? this.anchor.addSession(this.slot, handle) : this.anchor.removeSession(this.slot, handle)));
+  }
+
+  // ---- under the lock -----------------------------------------------------------------
+
+  private transact<T>(fn: () => T): T {
+    const orphaned = this.anchor.lockModule(this.slot);
+    try {
+      if (orphaned !== undefined) this.recover(orphaned);
+      this.reclaimDeadIsolates();
+      return fn();
+    } finally {
+      this.anchor.setBusy(this.slot, Busy.No);
+      this.anchor.unlockModule(this.slot);
+    }
+  }
+
+  private apply(event: LifecycleEvent, cause: LifecycleChange['cause'] = event.kind): Decision {
+    const from = this.state;
+    const { state: to, decision } = step(from, event, this.policy);
+    this.anchor.writeState(this.slot, to);
+    if (from.phase !== to.phase || from.generation !== to.generation || from.holders !== to.holders) {
+      this.emit('change', { module: this.target.name, from, to, cause } satisfies LifecycleChange);
+    }
+    return decision;
+  }
+
+  /** Acts on an acquire-like decision; the caller becomes a holder. Returns the generation held. */
+  private admit(d: Decision): number {
+    if (d.do === 'initialize') {
+      this.anchor.setBusy(this.slot, Busy.Initializing);
+      const rv = this.target.initialize();
+      this.anchor.countCall(this.slot, 'initialize');
+      this.anchor.setBusy(this.slot, Busy.No);
+      this.emit('initialize', { module: this.target.name, rv });
+      const after = this.apply({ kind: 'initialized', rv });
+      if (after.do === 'refuse') this.refuse(after);
+    } else if (d.do === 'refuse') {
+      this.refuse(d);
+    }
+    this.anchor.setHolding(this.slot, this.anchor.isolate, this.anchor.holding(this.slot, this.anchor.isolate) + 1);
+    return this.state.generation;
+  }
+
+  private finalize(): void {
+    this.anchor.setBusy(this.slot, Busy.Finalizing);
+    // Sessions of owners that never released are the module's to drop with the finalize.
+    this.anchor.takeSessions(this.slot, undefined);
+    const rv = this.target.finalize();
+    this.anchor.countCall(this.slot, 'finalize');
+    this.anchor.setBusy(this.slot, Busy.No);
+    this.emit('finalize', { module: this.target.name, rv });
+    this.apply({ kind: 'finalized', rv });
+  }
+
+  /** A generation change: nothing held so far means anything any more. */
+  private invalidate(event: LifecycleEvent, cause?: LifecycleChange['cause']): Decision {
+    const before = this.state.generation;
+    const d = this.apply(event, cause);
+    if (this.state.generation !== before) {
+      this.anchor.clearHoldings(this.slot);
+      this.anchor.takeSessions(this.slot, undefined);
+    }
+    return d;
+  }
+
+  /** The previous lock holder died; if it was inside C_Initialize/C_Finalize the module's state is unknown. */
+  private recover(busy: Busy): void {
+    if (busy === Busy.No) return;
+    this.invalidate({ kind: 'generationChange', reason: 'host-lost' }, 'lock-holder-died');
+  }
+
+  private reclaimDeadIsolates(): void {
+    for (const iso of this.anchor.holdersOf(this.slot)) {
+      if (this.anchor.isolateAlive(iso)) continue;
+      const sessions = this.anchor.takeSessions(this.slot, iso);
+      if (this.state.phase === 'ready') for (const h of sessions) this.target.closeSession(h);
+      const held = this.anchor.holding(this.slot, iso);
+      this.anchor.setHolding(this.slot, iso, 0);
+      for (let i = 0; i < held; i++) {
+        const gen = this.state.generation;
+        if (this.apply({ kind: 'release', ownerGeneration: gen }, 'owner-died').do === 'finalize') this.finalize();
+      }
+    }
+  }
+}
+
+/**
+ * One consumer of a module. It can use only the sessions it opened; its release closes
+ * them (and no one else's). Handles carry the generation they were made in.
+ */
+export class Owner {
+  readonly sessions = new Set<bigint>();
+  private released = false;
+  private readonly words: { gen: () => number; ready: () => boolean };
+
+  constructor(
+    readonly lifecycle: ModuleLifecycle,
+    public generation: number,
+  ) {
+    const lc = lifecycle;
+    this.words = { gen: () => lc.generation, ready: () => lc.state.phase === 'ready' };
+  }
+
+  /** Whether a call made now may reach the module (the hot-path check). */
+  usable(): boolean {
+    return !this.released && this.words.gen() === this.generation;
+  }
+
+  /** Throws the typed refusal when the owner's handles are stale or the module is not initialized for it. */
+  check(): void {
+    if (this.usable() && this.words.ready()) return;
+    if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
+    this.lifecycle.refuse({ do: 'refuse', rv: 0xb3, reason: 'stale-handle' });
+  }
+
+  /**
+   * Runs one call into the module. A CKR_CRYPTOKI_NOT_INITIALIZED answer (returned as a
+   * number or thrown with `.rv`) means someone finalized the module behind our back: under
+   * the `auto` policy an idempotent call is retried once after one serialized re-initialize.
+   */
+  call<T>(op: () => T, opts: { idempotent?: boolean; session?: boolean } = {}): T {
+    this.check();
+    let result: T;
+    try {
+      result = op();
+    } catch (err) {
+      if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
+      return this.afterNotInitialized(op, opts, err);
+    }
+    if (result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts, undefined);
+    return result;
+  }
+
+  private afterNotInitialized<T>(op: () => T, opts: { idempotent?: boolean; session?: boolean }, err: unknown): T {
+    const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && !opts.session);
+    if (d.do === 'retry') {
+      this.reinitialize();
+      return op();
+    }
+    if (d.do === 'refuse') this.lifecycle.refuse(d);
+    if (err !== undefined) throw err;
+    return CKR_CRYPTOKI_NOT_INITIALIZED as T;
+  }
+
+  /** Holds the module again in its current generation (re-entering C_Initialize if nobody has). */
+  reinitialize(): void {
+    if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
+    this.generation = this.lifecycle.reinitialize(this);
+  }
+
+  /** Records a session this owner opened (so its release, or its isolate's death, closes it). */
+  addSession(handle: bigint): void {
+    this.sessions.add(handle);
+    this.lifecycle.trackSession(handle, true);
+  }
+
+  removeSession(handle: bigint): void {
+    this.sessions.delete(handle);
+    this.lifecycle.trackSession(handle, false);
+  }
+
+  ownsSession(handle: bigint): boolean {
+    return this.sessions.has(handle);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.lifecycle.release(this);
+  }
+}
