@@ -5,9 +5,10 @@
  *
  * Usage:
  *   registry-oracle [scenario options]        one scenario from argv
- *   registry-oracle --batch                   one scenario per stdin line; the line's
- *                                             arguments are separated by TABs, and
- *                                             \t \n \\ escapes are decoded in each
+ *   registry-oracle --batch                   one scenario per stdin line, each in a
+ *                                             forked child; the line's arguments are
+ *                                             separated by TABs, and \t \n \\ escapes
+ *                                             are decoded in each
  * Scenario options:
  *   --system-conf FILE --user-conf FILE --package-modules DIR --system-modules DIR
  *   --user-modules DIR      locations (absent: left as they are)
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_KEYS 256
@@ -296,7 +298,26 @@ static int batch(void)
 			free(line);
 			return 2;
 		}
-		run(&sc, stdout);
+		/* Each scenario in its own child: libp11-kit keeps its config cached while any
+		 * reference survives, and some failed loads leave one behind (a critical
+		 * p11-kit-proxy.so), which would leak one scenario's answer into the next. */
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("registry-oracle: fork");
+			free(line);
+			return 2;
+		}
+		if (pid == 0) {
+			run(&sc, stdout);
+			_exit(0);
+		}
+		int status = 0;
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "registry-oracle: scenario child failed (status %d)\n", status);
+			free(line);
+			return 2;
+		}
 	}
 	free(line);
 	return 0;

@@ -1,0 +1,116 @@
+// Differential suite: the same generated configuration trees go through the real
+// libp11-kit 0.24.1 (test/oracle/registry-oracle.c) and through our loadRegistry, as root
+// (user config must be ignored) and as uid 65534 (user config must be read). Every
+// answer must match: refused or not, module names in order, resolved paths, flags,
+// every option value, the globals, and the warnings given in p11-kit's own words.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistry } from '../ts/registry/load.js';
+import {
+  FIXTURE_SO,
+  ORACLE,
+  answer,
+  causeOf,
+  oracleOutcome,
+  oursOutcome,
+  refusalText,
+  runOracle,
+  runOursAs,
+  type OracleResult,
+  type OursRaw,
+  type RunAs,
+} from './helpers/registry-oracle.js';
+import { FEATURES, buildScenarios, materialize, type Scenario } from './helpers/registry-scenarios.js';
+
+// Seeded: a failure names its scenario; REGISTRY_DIFF_SEED replays or explores other seeds.
+const SEED = Number(process.env.REGISTRY_DIFF_SEED ?? 0x11c0de);
+const COUNT = FEATURES.length * 3;
+const specs = buildScenarios(SEED, COUNT);
+
+const NOBODY: RunAs = { kind: 'uid', uid: 65534, gid: 65534 };
+const passes = [
+  { label: 'as root', as: { kind: 'self' } as RunAs, ours: (s: Scenario[]) => s.map((x) => answer(loadRegistry, x)) },
+  { label: 'as uid 65534', as: NOBODY, ours: (s: Scenario[]) => runOursAs(s, NOBODY) },
+];
+
+let base = '';
+let scenarios: Scenario[] = [];
+const results = new Map<string, { oracle: OracleResult[]; ours: OursRaw[] }>();
+
+beforeAll(() => {
+  for (const f of [ORACLE, FIXTURE_SO]) if (!existsSync(f)) throw new Error(`${f} is missing: run 'make native'`);
+  // Both passes need root: one as root, one dropping to another uid with setpriv.
+  if (process.getuid?.() !== 0) throw new Error('the differential registry suite must run as root (it also runs as uid 65534 via setpriv)');
+  base = mkdtempSync(join(tmpdir(), 'p11kit-regdiff-'));
+  chmodSync(base, 0o755);
+  scenarios = specs.map((spec) => {
+    const root = join(base, `s${spec.id}`);
+    mkdirSync(root, { mode: 0o755 });
+    return materialize(spec, root, FIXTURE_SO);
+  });
+});
+
+afterAll(() => {
+  if (base && !process.env.REGISTRY_DIFF_KEEP) rmSync(base, { recursive: true, force: true });
+});
+
+describe.each(passes)('registry vs libp11-kit $label', (pass) => {
+  let oracle: OracleResult[] = [];
+  let ours: OursRaw[] = [];
+  beforeAll(() => {
+    oracle = runOracle(scenarios, pass.as);
+    ours = pass.ours(scenarios);
+    results.set(pass.label, { oracle, ours });
+  });
+
+  it.each(specs.map((s) => [s.id, s.features.join(' + ')] as const))('scenario %i: %s', (id) => {
+    const s = scenarios[id];
+    const o = oracle[id];
+    const r = ours[id];
+    const context = [
+      `scenario ${id} (seed ${SEED}), tree ${s.root} (REGISTRY_DIFF_KEEP=1 keeps it)`,
+      `  libp11-kit: ${o.ok ? 'loaded' : `refused: ${o.message}`}`,
+      `  ours:       ${r.ok ? 'loaded' : `refused: ${refusalText(r)}`}`,
+    ].join('\n');
+
+    // Bad configuration is a typed RegistryError, never a crash.
+    if (!r.ok) expect(r.typed, `${context}\n  untyped: ${r.message}`).toBe(true);
+    expect(oursOutcome(r, s), context).toEqual(oracleOutcome(o));
+
+    // A refusal gives the same reason as p11-kit's, naming the planted file and line.
+    if (!o.ok && !r.ok && s.fatal <= 1) {
+      expect(causeOf(refusalText(r)), context).toBe(causeOf(o.message ?? ''));
+      const hint = s.fatalHint;
+      if (hint && causeOf(o.message ?? '') === hint.cause) {
+        if (hint.file) expect(r.reason?.file, context).toBe(hint.file);
+        if (hint.line) expect(r.reason?.line, context).toBe(hint.line);
+      }
+    }
+  });
+
+  it('exercises loads and refusals alike', () => {
+    const loaded = oracle.filter((o) => o.ok && o.modules.length > 0).length;
+    const refused = oracle.filter((o) => !o.ok).length;
+    expect(loaded).toBeGreaterThan(COUNT * 0.4);
+    expect(refused).toBeGreaterThan(COUNT * 0.1);
+  });
+});
+
+describe('root and an unprivileged uid', () => {
+  it('see different registries where user configuration exists', () => {
+    const root = results.get('as root');
+    const nobody = results.get('as uid 65534');
+    expect(root && nobody).toBeTruthy();
+    // Where libp11-kit itself differs between the two uids, so do we (and it does differ somewhere).
+    const key = (o: OracleResult) => JSON.stringify(oracleOutcome(o));
+    const differs = specs.filter((s) => key(root!.oracle[s.id]) !== key(nobody!.oracle[s.id]));
+    expect(differs.length).toBeGreaterThan(COUNT * 0.15);
+    for (const s of differs) {
+      expect(JSON.stringify(oursOutcome(root!.ours[s.id], scenarios[s.id]))).not.toBe(
+        JSON.stringify(oursOutcome(nobody!.ours[s.id], scenarios[s.id])),
+      );
+    }
+  });
+});
