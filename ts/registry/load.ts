@@ -4,6 +4,7 @@ import { opendirSync, readFileSync, statSync } from 'node:fs';
 import { core, readRecords, type CoreRecord } from '../wasm/core.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
 import { probeModule } from './probe.js';
+import { remoteProblem } from './remote.js';
 import {
   RegistryError,
   type Diagnostic,
@@ -77,9 +78,11 @@ function listDir(path: string): { entries?: string[]; failure?: ReadResult } {
   }
 }
 
+/** p11-kit's path join: separators are dropped at the joint and at the end only; inner `//` stays. */
 function resolveModulePath(modulePath: string, value: string): string {
   if (value.startsWith('/')) return value;
-  return `${modulePath}/${value}`.replace(/\/{2,}/g, '/');
+  const base = modulePath.replace(/\/+$/, '');
+  return value ? `${base}/${value.replace(/\/+$/, '')}` : base || '/';
 }
 
 function levelOf(tag: string): DiagnosticLevel {
@@ -198,8 +201,6 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
   return { failed, diagnostics, global, modules, program };
 }
 
-const REMOTE_FORMS = [/^\|/, /^unix:path=\//, /^vsock:/];
-
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
 function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[]): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
@@ -207,7 +208,7 @@ function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[]): Modul
   for (const m of modules) {
     let reason: string | undefined;
     if (m.settings.remote !== undefined) {
-      if (!REMOTE_FORMS.some((re) => re.test(m.settings.remote!))) reason = `remote not supported: ${m.settings.remote}`;
+      reason = remoteProblem(m.settings.remote);
     } else {
       const probe = probeModule(m.path!);
       if (!probe.ok) reason = probe.reason;
@@ -225,6 +226,11 @@ function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[]): Modul
         throw new RegistryError(abort, sortedDiagnostics(diagnostics));
       }
       diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
+      continue;
+    }
+    if (m.settings.remote !== undefined && !m.settings.managed) {
+      // An RPC module has no raw function list, so p11-kit leaves an unmanaged one out.
+      diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
       continue;
     }
     if (m.path) {
