@@ -226,8 +226,8 @@ class Plan {
       }
       case 'relative':
         return this.rng.pick<() => string | undefined>([
-          () => once('trust', this.rng.pick(['p11-kit-trust.so', './p11-kit-trust.so'])),
-          () => once('opensc', 'opensc-pkcs11.so'),
+          () => once('trust', this.rng.pick(['p11-kit-trust.so', './p11-kit-trust.so', 'p11-kit-trust.so/', `${MODULE_DIR}/p11-kit-trust.so/`])),
+          () => once('opensc', this.rng.pick(['opensc-pkcs11.so', 'opensc-pkcs11.so//'])),
           () => once('onepin', 'onepin-opensc-pkcs11.so'),
           () => once('client', this.rng.pick(['p11-kit-client.so', './/p11-kit-client.so'])),
         ])();
@@ -319,6 +319,17 @@ const FAILING_LIBS: LibKind[] = ['relative-missing', 'empty', 'text', 'missing',
 const PRIORITIES = [
   '5', ' 7', '+3', '-2', '5x', 'abc', '', '2147483648', '99999999999999999999', '-2147483649', '0x10', '-0',
   '1e3', '10', '010', '3 4', '\u0663',
+];
+
+// Accepted and refused alike: p11-kit checks these when it builds the RPC client, at load time.
+const REMOTES = [
+  '|/bin/false', "|a 'b", '|   /bin/false', '|', "|''", "| ''", '|a\\', '|x\\\\', "|'a\\'",
+  'unix:path=/nonexistent-p11', 'unix:path=/a%20b', 'unix:path=/a%2f', 'unix:path=/a%zz', 'unix:path=/a%2',
+  'unix:path=relative/sock', 'unix:path=%2Ftmp', 'unix:path=', 'UNIX:path=/x',
+  'vsock:cid=3;port=9', 'vsock:port=9;cid=3', 'vsock:cid=3;port=9;', 'vsock:cid=3;port=9;;', 'vsock:port=9',
+  'vsock:cid=3', 'vsock:cid=0x3;port=010', 'vsock:cid=08;port=1', 'vsock:cid=0x;port=1', 'vsock:cid= +3;port=1',
+  'vsock:cid=4294967295;port=1', 'vsock:cid=4294967294;port=4294967295', 'vsock:cid=3;port=-1', 'vsock:cid=-0;port=1',
+  'vsock:cid=3 ;port=9', 'vsock:cid=3;cid=4;port=1', 'vsock:', 'bogus:thing',
 ];
 
 function kv(key: string, value: string): Line {
@@ -544,8 +555,14 @@ function applyFeature(p: Plan, f: Feature): void {
       for (let i = r.int(1, 3); i > 0; i--) p.addModule({ lib: r.pick(['relative', 'relative', 'relative-missing'] as const) });
       break;
     case 'remote': {
+      if (r.chance(0.5)) p.addModule({ lib: 'absent', options: [kv('remote', r.pick(REMOTES)), kv('managed', 'no')] });
+      if (p.fatal === 0 && r.chance(0.3)) {
+        p.fatal++; // refused or not, the only possible fatal cause here
+        const critical = p.addModule({ lib: 'absent', options: [kv('remote', r.pick(REMOTES)), kv('critical', 'yes')] });
+        critical.critical = true;
+      }
       const m = p.addModule({ lib: r.pick(['absent', 'good'] as const) });
-      m.files[0].file.lines.push(kv('remote', r.pick(['|/bin/false', 'unix:path=/nonexistent-p11', 'vsock:cid=3;port=9', 'bogus:thing'])));
+      m.files[0].file.lines.push(kv('remote', r.pick(REMOTES)));
       break;
     }
     case 'xdg-config-home':
