@@ -28,8 +28,7 @@ export const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, i
 ) => bigint;
 export const close = libc.func('int close(int fd)') as (fd: number) => number;
 export const gettid = libc.func('int gettid(void)') as () => number;
-const errnoLocation = libc.func('int *__errno_location(void)');
-export const errno = (): number => koffi.decode(errnoLocation(), 'int') as number;
+export const errno = (): number => koffi.errno();
 
 const mutexattr_init = libc.func('int pthread_mutexattr_init(void *attr)');
 const mutexattr_setrobust = libc.func('int pthread_mutexattr_setrobust(void *attr, int robustness)');

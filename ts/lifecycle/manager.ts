@@ -4,7 +4,9 @@
 import { EventEmitter } from 'node:events';
 import { Anchor, Busy } from './anchor.js';
 import {
+  CKR_CRYPTOKI_ALREADY_INITIALIZED,
   CKR_CRYPTOKI_NOT_INITIALIZED,
+  CKR_OK,
   step,
   type Decision,
   type LifecycleEvent,
@@ -187,10 +189,10 @@ export class ModuleLifecycle extends EventEmitter {
   /** Acts on an acquire-like decision; the caller becomes a holder. Returns the generation held. */
   private admit(d: Decision): number {
     if (d.do === 'initialize') {
+      // The busy mark stays until transact() ends: a successor that finds it knows we died mid-way.
       this.anchor.setBusy(this.slot, Busy.Initializing);
       const rv = this.target.initialize();
-      this.anchor.countCall(this.slot, 'initialize');
-      this.anchor.setBusy(this.slot, Busy.No);
+      if (rv === CKR_OK) this.anchor.countCall(this.slot, 'initialize');
       this.emit('initialize', { module: this.target.name, rv });
       const after = this.apply({ kind: 'initialized', rv });
       if (after.do === 'refuse') this.refuse(after);
@@ -206,8 +208,7 @@ export class ModuleLifecycle extends EventEmitter {
     // Sessions of owners that never released are the module's to drop with the finalize.
     this.anchor.takeSessions(this.slot, undefined);
     const rv = this.target.finalize();
-    this.anchor.countCall(this.slot, 'finalize');
-    this.anchor.setBusy(this.slot, Busy.No);
+    if (rv === CKR_OK) this.anchor.countCall(this.slot, 'finalize');
     this.emit('finalize', { module: this.target.name, rv });
     this.apply({ kind: 'finalized', rv });
   }
@@ -223,10 +224,30 @@ export class ModuleLifecycle extends EventEmitter {
     return d;
   }
 
-  /** The previous lock holder died; if it was inside C_Initialize/C_Finalize the module's state is unknown. */
+  /**
+   * The previous lock holder died inside a step. Nobody held the module in this generation
+   * while it was initializing, and the one finalizing was the last holder, so the way back
+   * to a known state is to make sure the module is finalized: an initialize (whose answer
+   * says whether the dead holder's C_Initialize happened) followed by a finalize.
+   */
   private recover(busy: Busy): void {
     if (busy === Busy.No) return;
-    this.invalidate({ kind: 'generationChange', reason: 'host-lost' }, 'lock-holder-died');
+    if (busy === Busy.Initializing) {
+      const rv = this.target.initialize();
+      if (rv === CKR_OK) this.anchor.countCall(this.slot, 'initialize');
+      if (rv !== CKR_OK && rv !== CKR_CRYPTOKI_ALREADY_INITIALIZED) return this.restart();
+    }
+    this.anchor.setBusy(this.slot, Busy.Finalizing);
+    if (this.target.finalize() === CKR_OK) this.anchor.countCall(this.slot, 'finalize');
+    this.restart();
+  }
+
+  private restart(): void {
+    const from = this.state;
+    this.anchor.writeState(this.slot, { phase: 'uninitialized', ownedInit: false, generation: from.generation + 1, holders: 0 });
+    this.anchor.clearHoldings(this.slot);
+    this.anchor.takeSessions(this.slot, undefined);
+    this.emit('change', { module: this.target.name, from, to: this.state, cause: 'lock-holder-died' } satisfies LifecycleChange);
   }
 
   private reclaimDeadIsolates(): void {

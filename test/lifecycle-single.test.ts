@@ -1,0 +1,96 @@
+// The lifecycle manager in one thread, against the fragile fixture and SoftHSM2.
+import { afterAll, describe, expect, it } from 'vitest';
+import koffi from 'koffi';
+import { ModuleLifecycle, LifecycleError, type LifecycleChange } from '../ts/lifecycle/manager.js';
+import { openRawModule } from './workers/raw-module.mjs';
+
+const FRAGILE = new URL('../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
+
+function fragileStats(lib: koffi.LibraryHandle) {
+  const out = new Array<number>(8).fill(0);
+  lib.func('void fragile_stats(_Out_ unsigned long *out)')(out);
+  const [initialized, finalized, overlaps, already, notInitialized, opened, closed, calls] = out.map(Number);
+  return { initialized, finalized, overlaps, already, notInitialized, opened, closed, calls };
+}
+
+describe('lifecycle manager, one thread', () => {
+  const mod = openRawModule(FRAGILE);
+  const lc = ModuleLifecycle.of(mod);
+  const changes: LifecycleChange[] = [];
+  lc.on('change', (c: LifecycleChange) => changes.push(c));
+  afterAll(() => lc.removeAllListeners());
+
+  it('initializes on the first acquire and finalizes on the last release only', () => {
+    const before = fragileStats(mod.lib);
+    const a = lc.acquire();
+    const b = lc.acquire();
+    expect(lc.state).toMatchObject({ phase: 'ready', ownedInit: true, holders: 2 });
+    a.release();
+    expect(fragileStats(mod.lib).finalized).toBe(before.finalized);
+    b.release();
+    const after = fragileStats(mod.lib);
+    expect(after.initialized - before.initialized).toBe(1);
+    expect(after.finalized - before.finalized).toBe(1);
+    expect(lc.state.phase).toBe('uninitialized');
+    expect(changes.map((c) => c.to.phase)).toContain('ready');
+  });
+
+  it("closes an owner's own sessions on release and no one else's", () => {
+    const a = lc.acquire();
+    const b = lc.acquire();
+    const sa = a.call(() => mod.openSession(7));
+    const sb = b.call(() => mod.openSession(7));
+    a.addSession(sa.handle);
+    b.addSession(sb.handle);
+    const closedBefore = fragileStats(mod.lib).closed;
+    a.release();
+    expect(fragileStats(mod.lib).closed - closedBefore).toBe(1);
+    expect(b.call(() => mod.generateRandom(sb.handle, 8))).toBe(0);
+    expect(mod.generateRandom(sa.handle, 8)).toBe(0xb3); // a's session is gone
+    b.release();
+  });
+
+  it('after a foreign finalize: explicit policy refuses with a typed error until reinitialize()', () => {
+    lc.policy = 'explicit';
+    const a = lc.acquire();
+    const gen = a.generation;
+    mod.lib.func('void fragile_finalize_behind_back(void)')();
+    expect(() => a.call(() => mod.getInfo(), { idempotent: true })).toThrow(LifecycleError);
+    expect(lc.state).toMatchObject({ phase: 'stale', generation: gen + 1 });
+    // The stale owner is refused without reaching the module.
+    const calls = fragileStats(mod.lib).notInitialized;
+    expect(() => a.call(() => mod.getInfo())).toThrow(/earlier generation/);
+    expect(fragileStats(mod.lib).notInitialized).toBe(calls);
+    a.reinitialize();
+    expect(a.generation).toBe(gen + 1);
+    expect(a.call(() => mod.getInfo())).toBe(0);
+    a.release();
+    expect(lc.state.phase).toBe('uninitialized');
+  });
+
+  it('after a foreign finalize: auto policy re-initializes once and retries idempotent calls', () => {
+    lc.policy = 'auto';
+    const a = lc.acquire();
+    const inits = fragileStats(mod.lib).initialized;
+    mod.lib.func('void fragile_finalize_behind_back(void)')();
+    expect(a.call(() => mod.getInfo(), { idempotent: true })).toBe(0);
+    expect(fragileStats(mod.lib).initialized - inits).toBe(1);
+    // A non-idempotent call is not retried.
+    mod.lib.func('void fragile_finalize_behind_back(void)')();
+    expect(() => a.call(() => mod.openSession(7).rv)).toThrow(LifecycleError);
+    a.reinitialize();
+    a.release();
+    expect(fragileStats(mod.lib).overlaps).toBe(0);
+    lc.policy = 'explicit';
+  });
+
+  it('never finalizes a module that someone else initialized', () => {
+    expect(mod.initialize()).toBe(0); // the "someone else"
+    const fin = fragileStats(mod.lib).finalized;
+    const a = lc.acquire();
+    expect(lc.state.ownedInit).toBe(false);
+    a.release();
+    expect(fragileStats(mod.lib).finalized).toBe(fin);
+    expect(mod.finalize()).toBe(0);
+  });
+});

@@ -1,0 +1,124 @@
+// The concurrency baseline, reproduced through our lifecycle: 16 plain worker threads of one
+// process cycling acquire → calls → release (or holding the module for a while) against the
+// fragile fixture, SoftHSM2 and NSS softokn — without and with workers terminated at random.
+// Each run is its own process, so a crash shows as a signal and a hang as a timeout.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = new URL('..', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'p11kit-lifecycle-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function softhsmEnv(): NodeJS.ProcessEnv {
+  const dir = join(work, 'softhsm');
+  spawnSync('mkdir', ['-p', join(dir, 'tokens')]);
+  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const env = { ...process.env, SOFTHSM2_CONF: join(dir, 'softhsm2.conf') };
+  const r = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'stress', '--so-pin', '12345678', '--pin', '1234'], { env });
+  if (r.status !== 0) throw new Error(`softhsm2-util failed: ${r.stderr}`);
+  return env;
+}
+
+function nssReserved(): string {
+  const dir = join(work, 'nssdb');
+  spawnSync('mkdir', ['-p', dir]);
+  const r = spawnSync('certutil', ['-N', '-d', `sql:${dir}`, '--empty-password']);
+  if (r.status !== 0) throw new Error(`certutil failed: ${r.stderr}`);
+  return `configdir='sql:${dir}' certPrefix='' keyPrefix='' secmod='secmod.db' flags=noModDB`;
+}
+
+interface RunResult {
+  exit: number | null;
+  signal: NodeJS.Signals | null;
+  hung: boolean;
+  report?: {
+    counters: { cycles: number; ok: number; errors: number; emptySlots: number; sessions: number };
+    terminated: number;
+    workerErrors: number;
+    state: { phase: string; holders: number };
+    callCounts: { initialize: number; finalize: number };
+    fixture?: { initialized: number; finalized: number; overlaps: number };
+  };
+  stderr: string;
+}
+
+function run(opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, limitMs = 90_000): Promise<RunResult> {
+  const args = JSON.stringify({ workers: 16, cycles: 200, libDir: join(root, 'dist/lib'), ...opts });
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'test/workers/stress-main.mjs'), args], { env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill('SIGKILL');
+    }, limitMs);
+    child.on('exit', (exit, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop();
+      let report;
+      try {
+        report = line ? JSON.parse(line) : undefined;
+      } catch {
+        report = undefined;
+      }
+      resolve({ exit, signal, hung, report, stderr: err });
+    });
+  });
+}
+
+function expectClean(r: RunResult, terminated: boolean): void {
+  expect(r.hung, 'hung').toBe(false);
+  expect(r.signal, `crashed: ${r.stderr}`).toBeNull();
+  expect(r.exit, r.stderr).toBe(0);
+  const rep = r.report!;
+  expect(rep.workerErrors).toBe(0);
+  expect(rep.counters.errors).toBe(0);
+  expect(rep.counters.emptySlots, 'wrong (empty) slot lists').toBe(0);
+  if (!terminated) expect(rep.counters.cycles).toBe(16 * 200);
+  expect(rep.counters.ok).toBeGreaterThan(0);
+  // Everything reclaimed: nobody holds the module, and every C_Initialize we made was finalized.
+  expect(rep.state).toMatchObject({ phase: 'uninitialized', holders: 0 });
+  expect(rep.callCounts.initialize).toBeGreaterThan(0);
+  expect(rep.callCounts.finalize).toBe(rep.callCounts.initialize);
+  if (rep.fixture) {
+    expect(rep.fixture.overlaps, 'overlapping C_Initialize/C_Finalize').toBe(0);
+    expect(rep.fixture.initialized).toBe(rep.callCounts.initialize);
+    expect(rep.fixture.finalized).toBe(rep.fixture.initialized);
+  }
+}
+
+const FRAGILE = join(root, 'dist/native/fixtures/fragile-module.so');
+const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
+const NSS = '/usr/lib/x86_64-linux-gnu/libsoftokn3.so';
+
+describe('16 plain workers through the process-wide lifecycle', { timeout: 200_000 }, () => {
+  it('fragile fixture: 16 × 200 cycles, 0 overlaps, init count = finalize count', async () => {
+    expectClean(await run({ path: FRAGILE, slotWanted: 7 }), false);
+  });
+
+  it('fragile fixture: workers terminated at random moments, nothing deadlocks, everything reclaimed', async () => {
+    for (const seed of [1, 2, 3]) {
+      const r = await run({ path: FRAGILE, slotWanted: 7, terminate: true, seed });
+      expectClean(r, true);
+      expect(r.report!.terminated).toBeGreaterThan(0);
+    }
+  });
+
+  it('SoftHSM2: 16 × 200 cycles with sessions, then with random terminations', async () => {
+    const env = softhsmEnv();
+    expectClean(await run({ path: SOFTHSM, slotWanted: -1 }, env), false);
+    expectClean(await run({ path: SOFTHSM, slotWanted: -1, terminate: true, seed: 7 }, env), true);
+  });
+
+  it('NSS softokn: 16 × 200 cycles, never an empty slot list, then with random terminations', async () => {
+    const reserved = nssReserved();
+    expectClean(await run({ path: NSS, reserved }), false);
+    expectClean(await run({ path: NSS, reserved, terminate: true, seed: 11 }), true);
+  });
+});
