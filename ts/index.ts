@@ -2,3 +2,4 @@
 export * from './registry/types.js';
 export { loadRegistry, defaultLocations, defaultProgramName } from './registry/load.js';
 export { coreModule } from './wasm/core.js';
+export * from './uri/index.js';

@@ -398,8 +398,9 @@ const uint8_t *p11w_uri_output(p11w_uri *uri, uint32_t *len)
 		describe(uri);
 		uri->described = 1;
 	}
-	*len = uri->out.failed ? 0 : (uint32_t)uri->out.len;
-	return uri->out.failed ? NULL : uri->out.data;
+	const uint8_t *data = (const uint8_t *)p11w_buf_cstr(&uri->out); /* non-NULL even when empty */
+	*len = data ? (uint32_t)uri->out.len : 0;
+	return data;
 }
 
 const char *p11w_uri_format(p11w_uri *uri, uint32_t type, uint32_t flags, uint32_t *len)

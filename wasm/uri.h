@@ -167,6 +167,7 @@ int p11w_uri_format_to(const p11w_uri *uri, uint32_t type, uint32_t flags, p11w_
 P11W_EXPORT p11w_uri *p11w_uri_parse(const char *text, uint32_t len, uint32_t type);
 P11W_EXPORT p11w_uri *p11w_uri_from_records(const uint8_t *data, uint32_t len);
 P11W_EXPORT int p11w_uri_result(const p11w_uri *uri);
+/* The records (above), owned by uri; NULL only when out of memory. */
 P11W_EXPORT const uint8_t *p11w_uri_output(p11w_uri *uri, uint32_t *len);
 /* The formatted string, owned by uri until the next format or free; NULL when out of memory. */
 P11W_EXPORT const char *p11w_uri_format(p11w_uri *uri, uint32_t type, uint32_t flags, uint32_t *len);

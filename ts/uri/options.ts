@@ -1,0 +1,22 @@
+// Resolving the options of the URI API into the numbers the core takes.
+import { UriType, type UriTypeName, type UriTypeOption } from './types.js';
+
+/** UriType bits from a name ('ANY', 'object-on-token', …) or a number; default ANY. */
+export function resolveUriType(type: UriTypeOption | undefined): number {
+  if (type === undefined) return UriType.ANY;
+  if (typeof type === 'number') {
+    if (!Number.isInteger(type) || type < 0 || type > 0xffffffff)
+      throw new TypeError(`p11kit-wasm: URI type ${type} is not a 32-bit unsigned integer`);
+    return type;
+  }
+  const key = String(type).toUpperCase().replace(/-/g, '_') as UriTypeName;
+  if (!Object.hasOwn(UriType, key))
+    throw new TypeError(`p11kit-wasm: unknown URI type '${type}' (one of ${Object.keys(UriType).join(', ')})`);
+  return UriType[key];
+}
+
+/** p11-kit writes lower-case hex when P11_KIT_URI_LOWERCASE is set and non-empty. */
+export function resolveLowercase(lowercase: boolean | undefined): boolean {
+  if (lowercase !== undefined) return lowercase;
+  return !!globalThis.process?.env?.P11_KIT_URI_LOWERCASE;
+}

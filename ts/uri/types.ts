@@ -1,0 +1,122 @@
+// The typed shape of a PKCS#11 URI (RFC 7512) as p11-kit 0.24.1 models it, and of the
+// PKCS#11 structures a URI is matched against. Parsing, formatting and matching happen in
+// the wasm core (wasm/uri*.c); these types are what crosses into and out of it.
+
+/** Which attributes parsing accepts and formatting writes: p11-kit's P11KitUriType bits. */
+export const UriType = {
+  OBJECT: 0x02,
+  TOKEN: 0x04,
+  MODULE: 0x08,
+  MODULE_WITH_VERSION: 0x18,
+  SLOT: 0x20,
+  OBJECT_ON_TOKEN: 0x06,
+  OBJECT_ON_TOKEN_AND_MODULE: 0x0e,
+  ANY: 0xffff,
+} as const;
+export type UriTypeName = keyof typeof UriType;
+/** A UriType name (any case, '-' or '_': 'object-on-token'), or the raw bits. */
+export type UriTypeOption = UriTypeName | Lowercase<UriTypeName> | string | number;
+
+/** The `type` path attribute: CKA_CLASS as p11-kit names it when formatting. */
+export type UriObjectType = 'cert' | 'public' | 'private' | 'secret-key' | 'data';
+
+export interface UriVersion {
+  major: number;
+  minor: number;
+}
+
+/** A query attribute p11-kit does not know (`?x-foo=bar`), kept in name order. */
+export interface UriVendorQuery {
+  name: string;
+  value: string;
+}
+
+/** A path attribute parsing dropped; any of these makes the URI match nothing. */
+export interface UriIgnoredAttribute {
+  name: string;
+  reason: string;
+}
+
+/**
+ * A parsed URI. Absent keys are unset. Text fields (module, slot, token) hold what fits in the
+ * blank-padded CK_* field with trailing spaces removed, as p11-kit compares them; bytes that are
+ * not UTF-8 come out as U+FFFD (match with the URI text instead of the object to keep them).
+ */
+export interface Uri {
+  libraryDescription?: string; // CK_INFO.libraryDescription, 32 bytes
+  libraryManufacturer?: string; // CK_INFO.manufacturerID, 32 bytes
+  libraryVersion?: UriVersion; // CK_INFO.libraryVersion, each part 0..254
+  slotDescription?: string; // CK_SLOT_INFO.slotDescription, 64 bytes
+  slotManufacturer?: string; // CK_SLOT_INFO.manufacturerID, 32 bytes
+  slotId?: bigint; // CK_SLOT_ID (unsigned long: 64 bits on the native side)
+  token?: string; // CK_TOKEN_INFO.label, 32 bytes
+  manufacturer?: string; // CK_TOKEN_INFO.manufacturerID, 32 bytes
+  model?: string; // CK_TOKEN_INFO.model, 16 bytes
+  serial?: string; // CK_TOKEN_INFO.serialNumber, 16 bytes
+  id?: Uint8Array; // CKA_ID
+  object?: string; // CKA_LABEL
+  type?: UriObjectType; // CKA_CLASS
+  /** Where a PIN comes from (`file:…` or a name). Parsed only; nothing here reads it. */
+  pinSource?: string;
+  /** A PIN in the URI itself. Secret: never log it. */
+  pinValue?: string;
+  moduleName?: string;
+  modulePath?: string;
+  vendor: UriVendorQuery[];
+  /** An unknown or disallowed path attribute was seen: p11-kit then matches nothing. */
+  unrecognized: boolean;
+  /** Which path attributes were dropped, and why (parse output only). */
+  ignored: UriIgnoredAttribute[];
+}
+
+/** What formatting and matching accept: any subset of a Uri; slotId may be a number. */
+export type UriFields = Partial<Omit<Uri, 'slotId' | 'ignored'>> & {
+  slotId?: bigint | number;
+  ignored?: readonly UriIgnoredAttribute[];
+};
+
+/** Text a module reports: a string (written as UTF-8) or the raw bytes, padding optional. */
+export type UriText = string | Uint8Array;
+
+/** The parts of CK_INFO a URI can match. */
+export interface UriModuleInfo {
+  libraryDescription: UriText;
+  manufacturerID: UriText;
+  libraryVersion: UriVersion;
+}
+
+/** The parts of CK_SLOT_INFO a URI can match. */
+export interface UriSlotInfo {
+  slotDescription: UriText;
+  manufacturerID: UriText;
+}
+
+/** The parts of CK_TOKEN_INFO a URI can match. */
+export interface UriTokenInfo {
+  label: UriText;
+  manufacturerID: UriText;
+  model: UriText;
+  serialNumber: UriText;
+}
+
+/**
+ * One CK_ATTRIBUTE of an object template. Only CKA_CLASS (0), CKA_LABEL (3) and CKA_ID (0x102)
+ * take part in matching. A CKA_CLASS number is compared as the module would store it; a byte
+ * value must be the 8-byte little-endian CK_ULONG of 64-bit Linux to equal the URI's class.
+ */
+export interface UriAttribute {
+  type: number;
+  value: Uint8Array | string | number | bigint;
+}
+
+export interface ParseUriOptions {
+  /** Attributes outside this type are ignored (and make the URI unrecognized). Default ANY. */
+  type?: UriTypeOption;
+}
+
+export interface FormatUriOptions {
+  /** Path attributes outside this type are left out. Default ANY. */
+  type?: UriTypeOption;
+  /** Lower-case hex in escapes. Default: p11-kit's rule, P11_KIT_URI_LOWERCASE set and non-empty. */
+  lowercase?: boolean;
+}

@@ -1,0 +1,151 @@
+// Calls into the URI part of the wasm core (wasm/uri.h). Every p11w_uri handle made here is
+// freed before the call that made it returns; inputs go through one reusable scratch block so
+// a parse costs no JavaScript-side allocation in the core's heap.
+import { core, type Core } from '../wasm/core.js';
+import { UriError } from './error.js';
+import { decodeUriRecords, type CoreFailure } from './records.js';
+import type { Uri } from './types.js';
+
+interface UriExports {
+  p11w_uri_parse(text: number, len: number, type: number): number;
+  p11w_uri_from_records(data: number, len: number): number;
+  p11w_uri_result(uri: number): number;
+  p11w_uri_output(uri: number, lenOut: number): number;
+  p11w_uri_format(uri: number, type: number, flags: number, lenOut: number): number;
+  p11w_uri_free(uri: number): void;
+  p11w_uri_match_module(uri: number, data: number, len: number): number;
+  p11w_uri_match_slot(uri: number, data: number, len: number): number;
+  p11w_uri_match_token(uri: number, data: number, len: number): number;
+  p11w_uri_match_attributes(uri: number, data: number, len: number): number;
+  p11w_uri_heap_in_use(): number;
+}
+
+export type MatchKind = 'module' | 'slot' | 'token' | 'attributes';
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8');
+
+export class UriCore {
+  private readonly fns: UriExports;
+  private scratch = 0; // [u32 out-length][input bytes…]
+  private scratchSize = 0;
+
+  constructor(private readonly core: Core) {
+    const names: (keyof UriExports)[] = [
+      'p11w_uri_parse', 'p11w_uri_from_records', 'p11w_uri_result', 'p11w_uri_output', 'p11w_uri_format',
+      'p11w_uri_free', 'p11w_uri_match_module', 'p11w_uri_match_slot', 'p11w_uri_match_token',
+      'p11w_uri_match_attributes', 'p11w_uri_heap_in_use',
+    ];
+    this.fns = Object.fromEntries(names.map((n) => [n, core.fn(n)])) as unknown as UriExports;
+  }
+
+  /** Room for `bytes` input bytes after the length slot; returns the input's address. */
+  private reserve(bytes: number): number {
+    if (bytes + 8 > this.scratchSize) {
+      if (this.scratch) this.core.exports.p11w_free(this.scratch);
+      const size = Math.max(256, 2 ** Math.ceil(Math.log2(bytes + 8)));
+      this.scratch = this.core.exports.p11w_alloc(size);
+      this.scratchSize = this.scratch ? size : 0;
+      if (!this.scratch) throw new RangeError(`p11kit-wasm: the wasm core is out of memory (${size} bytes)`);
+    }
+    return this.scratch + 4;
+  }
+
+  /** Writes text as UTF-8 into the scratch block; returns its address and byte length. */
+  private putText(text: string): [number, number] {
+    const ptr = this.reserve(text.length * 3);
+    const { written } = utf8.encodeInto(text, this.core.heap.subarray(ptr, ptr + text.length * 3));
+    return [ptr, written];
+  }
+
+  private putBytes(bytes: Uint8Array): [number, number] {
+    const ptr = this.reserve(bytes.length);
+    this.core.heap.set(bytes, ptr);
+    return [ptr, bytes.length];
+  }
+
+  private handle(uri: number): number {
+    if (!uri) throw new RangeError('p11kit-wasm: the wasm core is out of memory (URI)');
+    return uri;
+  }
+
+  /** Parses text; the handle lives only during fn. Throws UriError if the text does not parse. */
+  withParsed<T>(text: string, type: number, fn: (uri: number) => T): T {
+    const [ptr, len] = this.putText(text);
+    const uri = this.handle(this.fns.p11w_uri_parse(ptr, len, type));
+    try {
+      if (this.fns.p11w_uri_result(uri) !== 0) throw this.failure(uri, text);
+      return fn(uri);
+    } finally {
+      this.fns.p11w_uri_free(uri);
+    }
+  }
+
+  /** Builds a URI from records (records.ts); the handle lives only during fn. */
+  withRecords<T>(records: Uint8Array, fn: (uri: number) => T): T {
+    const [ptr, len] = this.putBytes(records);
+    const uri = this.handle(this.fns.p11w_uri_from_records(ptr, len));
+    try {
+      if (this.fns.p11w_uri_result(uri) !== 0) throw this.failure(uri);
+      return fn(uri);
+    } finally {
+      this.fns.p11w_uri_free(uri);
+    }
+  }
+
+  /** The parsed fields of a handle. */
+  read(uri: number): Uri {
+    const ptr = this.fns.p11w_uri_output(uri, this.scratch);
+    if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (URI fields)');
+    return decodeUriRecords(this.core.heap, ptr, this.core.u32(this.scratch)).uri;
+  }
+
+  format(uri: number, type: number, lowercase: boolean): string {
+    const ptr = this.fns.p11w_uri_format(uri, type, lowercase ? 1 : 0, this.scratch);
+    if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (formatting a URI)');
+    const len = this.core.u32(this.scratch);
+    const heap = this.core.heap;
+    // The core percent-encodes every byte outside A-Z a-z 0-9 _ - . so the result is ASCII.
+    return len < 256 ? String.fromCharCode(...heap.subarray(ptr, ptr + len)) : fromUtf8.decode(heap.subarray(ptr, ptr + len));
+  }
+
+  /** 1/0 from the core; structure records that the core cannot read are a caller bug. */
+  match(uri: number, kind: MatchKind, structure: Uint8Array): boolean {
+    const [ptr, len] = this.putBytes(structure);
+    const rc = this.fns[`p11w_uri_match_${kind}`](uri, ptr, len);
+    if (rc < 0) throw new TypeError(`p11kit-wasm: malformed ${kind} information for URI matching`);
+    return rc === 1;
+  }
+
+  heapInUse(): number {
+    return this.fns.p11w_uri_heap_in_use();
+  }
+
+  private failure(uri: number, text?: string): UriError {
+    const ptr = this.fns.p11w_uri_output(uri, this.scratch);
+    const len = this.core.u32(this.scratch);
+    const found: CoreFailure = (ptr && decodeUriRecords(this.core.heap, ptr, len).failure) || {
+      code: 'UNEXPECTED',
+      detail: 'out of memory',
+    };
+    const where: { attribute?: string; offset?: number } = {};
+    if (found.attribute !== undefined) where.attribute = found.attribute;
+    if (found.byteOffset !== undefined) where.offset = text === undefined ? found.byteOffset : stringOffset(text, found.byteOffset);
+    return new UriError(found.code, found.detail, where);
+  }
+}
+
+/** The UTF-16 index of a UTF-8 byte offset into text. */
+function stringOffset(text: string, byteOffset: number): number {
+  const bytes = utf8.encode(text);
+  if (bytes.length === text.length) return byteOffset;
+  return fromUtf8.decode(bytes.subarray(0, byteOffset)).length;
+}
+
+let shared: UriCore | undefined;
+
+/** The URI interface of this isolate's shared core instance. */
+export function uriCore(): UriCore {
+  shared ??= new UriCore(core());
+  return shared;
+}
