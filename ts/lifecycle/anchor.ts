@@ -270,6 +270,13 @@ export class Anchor {
     this.set(off + M_HOLDERS, s.holders);
   }
 
+  /** For the hot path: the word array and the indexes of a module's generation and phase words. */
+  hotWords(m: number): { words: Int32Array; gen: number; phase: number } | undefined {
+    if (!this.words) return undefined;
+    const off = MOD_BASE + m * MOD_SIZE;
+    return { words: this.words, gen: (off + M_GEN) >> 2, phase: (off + M_PHASE) >> 2 };
+  }
+
   /** The hot-path read: no lock, one word. */
   generation(m: number): number {
     return this.get(MOD_BASE + m * MOD_SIZE + M_GEN);

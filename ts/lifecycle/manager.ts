@@ -65,6 +65,8 @@ const errorRv = (err: unknown): number | undefined => {
 };
 
 const lifecycles = new Map<string, ModuleLifecycle>();
+/** The phase word's value for 'ready' (anchor.ts stores phases by their index). */
+const PHASE_READY = 1;
 
 export class ModuleLifecycle extends EventEmitter {
   private readonly anchor = Anchor.get();
@@ -87,6 +89,11 @@ export class ModuleLifecycle extends EventEmitter {
 
   get state(): ModuleState {
     return this.anchor.readState(this.slot);
+  }
+
+  /** @internal */
+  hotWords(): { words: Int32Array; gen: number; phase: number } | undefined {
+    return this.anchor.hotWords(this.slot);
   }
 
   get generation(): number {
@@ -272,24 +279,33 @@ export class ModuleLifecycle extends EventEmitter {
 export class Owner {
   readonly sessions = new Set<bigint>();
   private released = false;
-  private readonly words: { gen: () => number; ready: () => boolean };
+  // The hot path reads the module's generation and phase words straight from shared memory.
+  private readonly words: Int32Array;
+  private readonly genAt: number;
+  private readonly phaseAt: number;
 
   constructor(
     readonly lifecycle: ModuleLifecycle,
     public generation: number,
   ) {
-    const lc = lifecycle;
-    this.words = { gen: () => lc.generation, ready: () => lc.state.phase === 'ready' };
+    const hot = lifecycle.hotWords();
+    this.words = hot?.words ?? new Int32Array(0);
+    this.genAt = hot?.gen ?? -1;
+    this.phaseAt = hot?.phase ?? -1;
   }
 
-  /** Whether a call made now may reach the module (the hot-path check). */
+  /** Whether a call made now may reach the module: not released, same generation, module ready. */
   usable(): boolean {
-    return !this.released && this.words.gen() === this.generation;
+    if (this.genAt < 0) return !this.released && this.lifecycle.generation === this.generation && this.lifecycle.state.phase === 'ready';
+    return !this.released && this.words[this.genAt] === this.generation && this.words[this.phaseAt] === PHASE_READY;
   }
 
   /** Throws the typed refusal when the owner's handles are stale or the module is not initialized for it. */
   check(): void {
-    if (this.usable() && this.words.ready()) return;
+    if (this.usable()) return;
+    if (!this.released && this.lifecycle.generation === this.generation) {
+      this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
+    }
     if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
     this.lifecycle.refuse({ do: 'refuse', rv: 0xb3, reason: 'stale-handle' });
   }
