@@ -95,6 +95,10 @@ describe.each(passes)('registry vs libp11-kit $label', (pass) => {
     const refused = oracle.filter((o) => !o.ok).length;
     expect(loaded).toBeGreaterThan(COUNT * 0.4);
     expect(refused).toBeGreaterThan(COUNT * 0.1);
+    // Refusals for the planted reason, whose file (and line) ours must name.
+    const planted = specs.filter((s) => !oracle[s.id].ok && causeOf(oracle[s.id].message ?? '') === s.fatalHint?.cause);
+    expect(planted.length).toBeGreaterThan(COUNT * 0.08);
+    expect(planted.filter((s) => s.fatalHint?.line).length).toBeGreaterThan(COUNT * 0.04);
   });
 });
 

@@ -128,7 +128,8 @@ const SCOPES: readonly Scope[] = ['system', 'package', 'user'];
 /** One logical line of a config file, before rendering. */
 type Line =
   | { kind: 'kv'; key: string; value: string }
-  | { kind: 'raw'; text: string; noStrip?: boolean };
+  /** `bad`: the planted fatal line, whose line number a refusal must name. */
+  | { kind: 'raw'; text: string; noStrip?: boolean; bad?: boolean };
 
 interface ConfFile {
   /** Path relative to ROOT. */
@@ -138,8 +139,6 @@ interface ConfFile {
   noise: number;
   trailingNewline: boolean;
   mode?: number;
-  /** The bad line planted in this file (index into lines), to find its line number. */
-  badAt?: number;
 }
 
 interface ModulePlan {
@@ -166,6 +165,8 @@ class Plan {
   program: string;
   fatal = 0;
   fatalHint?: FatalHint;
+  /** The file holding the planted bad line; its path and line are read after rendering. */
+  badFile?: ConfFile;
   private libs = 0;
   private names = new Set<string>();
 
@@ -302,9 +303,9 @@ class Plan {
     const targets = [this.systemConf, this.userConf, ...this.modules.flatMap((m) => m.files.map((f) => f.file))];
     const file = this.rng.pick(targets);
     const at = this.rng.int(0, file.lines.length);
-    file.lines.splice(at, 0, { kind: 'raw', text, noStrip });
-    file.badAt = at;
-    this.setFatal({ cause, file: `${ROOT}/${file.path}` }, file === this.userConf || file.path.startsWith(`${this.dirs.user}/`));
+    file.lines.splice(at, 0, { kind: 'raw', text, noStrip, bad: true });
+    this.badFile = file;
+    this.setFatal({ cause }, file === this.userConf || file.path.startsWith(`${this.dirs.user}/`));
   }
 
   setFatal(hint: FatalHint, userOnly = false): void {
@@ -415,10 +416,10 @@ function applyFeature(p: Plan, f: Feature): void {
     case 'readme-no-colon': {
       const scope = r.pick(SCOPES);
       const file = p.newFile(`${p.dirOf(scope)}/${r.pick(['README', 'NOTES.txt', 'x.module~'])}`, [
-        { kind: 'raw', text: 'This directory holds PKCS#11 module configs' },
+        { kind: 'raw', text: 'This directory holds PKCS#11 module configs', bad: true },
       ]);
-      file.badAt = 0;
-      p.setFatal({ cause: 'no-colon', file: `${ROOT}/${file.path}` }, scope === 'user');
+      p.badFile = file;
+      p.setFatal({ cause: 'no-colon' }, scope === 'user');
       break;
     }
     case 'dirs':
@@ -649,11 +650,10 @@ function render(file: ConfFile, rng: Rng): { text: string; badLine?: number } {
   let badLine: number | undefined;
   file.lines.forEach((line, i) => {
     if (file.noise && rng.chance(0.1 * file.noise)) out.push(rng.pick(['', '# a comment', '   ', '\t# tab comment: x']));
-    if (i === file.badAt) badLine = out.length + 1;
+    if (line.kind === 'raw' && line.bad) badLine = out.length + 1;
     if (line.kind === 'raw') out.push(line.noStrip ? line.text : `${ws()}${line.text}${ws()}`);
     else out.push(`${ws()}${line.key}${ws()}:${rng.chance(0.8) ? ' ' : ''}${ws()}${line.value}${line.value ? ws() : ''}`);
   });
-  if (file.badAt === file.lines.length) badLine = out.length + 1;
   const eol = file.crlf ? '\r\n' : '\n';
   // Lines of a planted PEM block carry their own \n: count them as lines too.
   const text = out.map((l) => l.replace(/\n/g, eol)).join(eol) + (file.trailingNewline || !out.length ? eol : '');
@@ -666,7 +666,10 @@ export function buildScenario(seed: number, id: number): ScenarioSpec {
   const rng = new Rng((seed ^ Math.imul(id + 1, 0x9e3779b1)) >>> 0);
   const focus = FEATURES[id % FEATURES.length];
   const features: Feature[] = [focus];
-  for (let i = rng.int(0, 2); i > 0; i--) features.push(rng.pick(BENIGN));
+  for (let i = rng.int(0, 2); i > 0; i--) {
+    const extra = rng.pick(BENIGN);
+    if (!features.includes(extra)) features.push(extra);
+  }
 
   const p = new Plan(rng);
   if (rng.chance(0.5)) p.systemConf.lines.push(kv('x-global', rng.pick(['sys', 'with space', ''])));
@@ -676,15 +679,13 @@ export function buildScenario(seed: number, id: number): ScenarioSpec {
 
   // The default module dirs exist even when empty; relocated ones exist only if something is in them.
   const entries: Entry[] = ['home', 'etc/modules', 'pkg-modules', 'user/modules'].map((path) => ({ kind: 'dir', path }));
-  let badLine: number | undefined;
   for (const file of p.files) {
     if (!file.lines.length && file !== p.systemConf && file !== p.userConf) continue;
-    const { text, badLine: at } = render(file, rng);
-    if (at !== undefined && p.fatalHint?.file === `${ROOT}/${file.path}`) badLine = at;
+    const { text, badLine } = render(file, rng);
+    if (file === p.badFile && p.fatalHint) Object.assign(p.fatalHint, { file: `${ROOT}/${file.path}`, line: badLine });
     entries.push({ kind: 'file', path: file.path, data: text, mode: file.mode });
   }
   entries.push(...p.extra);
-  if (p.fatalHint && badLine !== undefined) p.fatalHint.line = badLine;
 
   const moduleKeys = new Set([...WELL_KNOWN_MODULE_KEYS, NEVER_WRITTEN]);
   const globalKeys = new Set([...WELL_KNOWN_GLOBAL_KEYS, NEVER_WRITTEN]);
