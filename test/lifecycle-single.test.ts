@@ -1,7 +1,11 @@
 // The lifecycle manager in one thread, against the fragile fixture and SoftHSM2.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import koffi from 'koffi';
-import { ModuleLifecycle, LifecycleError, type LifecycleChange } from '../ts/lifecycle/manager.js';
+import { ModuleLifecycle, LifecycleError, type LifecycleChange, type Owner } from '../ts/lifecycle/manager.js';
 import { openRawModule } from './workers/raw-module.mjs';
 
 const FRAGILE = new URL('../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
@@ -93,4 +97,52 @@ describe('lifecycle manager, one thread', () => {
     expect(fragileStats(mod.lib).finalized).toBe(fin);
     expect(mod.finalize()).toBe(0);
   });
+});
+
+describe('foreign finalize and re-initialization on SoftHSM2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'p11kit-softhsm-'));
+  mkdirSync(join(dir, 'tokens'));
+  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${dir}/tokens\nlog.level = ERROR\n`);
+  process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf');
+  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'life', '--so-pin', '12345678', '--pin', '1234']);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const hsm = openRawModule('/usr/lib/softhsm/libsofthsm2.so');
+  const lc = ModuleLifecycle.of(hsm);
+
+  function openOn(owner: Owner) {
+    const slots = owner.call(() => hsm.slotList(), { idempotent: true });
+    expect(slots.rv).toBe(0);
+    const s = owner.call(() => hsm.openSession(slots.slots[0]));
+    expect(s.rv).toBe(0);
+    return owner.addSession(s.handle);
+  }
+
+  for (const policy of ['explicit', 'auto'] as const) {
+    it(`${policy}: stale sessions are refused without reaching the module, re-init works`, () => {
+      expect(init.status).toBe(0);
+      lc.policy = policy;
+      const owner = lc.acquire();
+      const session = openOn(owner);
+      expect(owner.call(() => hsm.generateRandom(session.handle, 16), { session })).toBe(0);
+      const gen = lc.generation;
+
+      expect(hsm.finalize()).toBe(0); // someone else finalizes SoftHSM behind our back
+      if (policy === 'explicit') {
+        expect(() => owner.call(() => hsm.getInfo(), { idempotent: true })).toThrow(/finalized by someone else/);
+        expect(() => owner.call(() => hsm.getInfo())).toThrow(LifecycleError);
+        owner.reinitialize();
+      } else {
+        expect(owner.call(() => hsm.getInfo(), { idempotent: true })).toBe(0); // one serialized re-init, retried
+      }
+      expect(lc.generation).toBe(gen + 1);
+      expect(lc.state).toMatchObject({ phase: 'ready', ownedInit: true, holders: 1 });
+      // The session from the old generation never reaches the module again.
+      expect(() => owner.call(() => hsm.generateRandom(session.handle, 16), { session })).toThrow(/earlier generation/);
+      const fresh = openOn(owner);
+      expect(owner.call(() => hsm.generateRandom(fresh.handle, 16), { session: fresh })).toBe(0);
+      owner.release();
+      expect(lc.state.phase).toBe('uninitialized');
+      expect(hsm.getInfo()).toBe(0x190); // we finalized what we initialized
+    });
+  }
 });

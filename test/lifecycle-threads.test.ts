@@ -12,22 +12,26 @@ const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'p11kit-lifecycle-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+let softhsm: NodeJS.ProcessEnv | undefined;
 function softhsmEnv(): NodeJS.ProcessEnv {
+  if (softhsm) return softhsm;
   const dir = join(work, 'softhsm');
   spawnSync('mkdir', ['-p', join(dir, 'tokens')]);
   writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
   const env = { ...process.env, SOFTHSM2_CONF: join(dir, 'softhsm2.conf') };
   const r = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'stress', '--so-pin', '12345678', '--pin', '1234'], { env });
   if (r.status !== 0) throw new Error(`softhsm2-util failed: ${r.stderr}`);
-  return env;
+  return (softhsm = env);
 }
 
+let nss: string | undefined;
 function nssReserved(): string {
+  if (nss) return nss;
   const dir = join(work, 'nssdb');
   spawnSync('mkdir', ['-p', dir]);
   const r = spawnSync('certutil', ['-N', '-d', `sql:${dir}`, '--empty-password']);
   if (r.status !== 0) throw new Error(`certutil failed: ${r.stderr}`);
-  return `configdir='sql:${dir}' certPrefix='' keyPrefix='' secmod='secmod.db' flags=noModDB`;
+  return (nss = `configdir='sql:${dir}' certPrefix='' keyPrefix='' secmod='secmod.db' flags=noModDB`);
 }
 
 interface RunResult {
@@ -120,5 +124,14 @@ describe('16 plain workers through the process-wide lifecycle', { timeout: 200_0
     const reserved = nssReserved();
     expectClean(await run({ path: NSS, reserved }), false);
     expectClean(await run({ path: NSS, reserved, terminate: true, seed: 11 }), true);
+  });
+
+  it('hold variant (each worker holds the module 0.5–2 s, releases at its own time): SoftHSM2, NSS, fixture', async () => {
+    const env = softhsmEnv();
+    expectClean(await run({ path: SOFTHSM, hold: true, seed: 3 }, env), false);
+    expectClean(await run({ path: NSS, reserved: nssReserved(), hold: true, seed: 4 }), false);
+    const r = await run({ path: FRAGILE, hold: true, seed: 5 });
+    expectClean(r, false);
+    expect(r.report!.callCounts.initialize).toBe(1); // one C_Initialize for all 16 workers
   });
 });

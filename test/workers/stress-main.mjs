@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { openRawModule } from './raw-module.mjs';
 
 const opts = JSON.parse(process.argv[2]);
-const { path, reserved, workers: n, cycles, terminate, libDir, slotWanted, seed = 1 } = opts;
+const { path, reserved, workers: n, cycles, terminate, libDir, slotWanted, seed = 1, hold } = opts;
 const counters = new Int32Array(new SharedArrayBuffer(4 * 8));
 const barrier = new Int32Array(new SharedArrayBuffer(8));
 let rand = seed;
@@ -15,7 +15,7 @@ const random = () => ((rand = (rand * 1103515245 + 12345) & 0x7fffffff) / 0x7fff
 const mod = openRawModule(path, reserved);
 const workerUrl = new URL('./stress-worker.mjs', import.meta.url);
 const threads = Array.from({ length: n }, () =>
-  new Worker(workerUrl, { workerData: { path, reserved, cycles, counters, barrier, libDir, slotWanted } }),
+  new Worker(workerUrl, { workerData: { path, reserved, cycles, counters, barrier, libDir, slotWanted, holdMs: hold ? 500 + Math.floor(random() * 1500) : 0 } }),
 );
 const exits = threads.map((w) => new Promise((resolve) => {
   w.on('error', (e) => { console.error('worker error', e); resolve('error'); });

@@ -3,7 +3,7 @@
 import { workerData } from 'node:worker_threads';
 import { openRawModule } from './raw-module.mjs';
 
-const { path, reserved, cycles, counters, barrier, libDir, slotWanted } = workerData;
+const { path, reserved, cycles, counters, barrier, libDir, slotWanted, holdMs } = workerData;
 const { ModuleLifecycle } = await import(`${libDir}/lifecycle/manager.js`);
 const C = { cycles: 0, ok: 1, errors: 2, emptySlots: 3, sessions: 4 };
 const count = (k, n = 1) => Atomics.add(counters, C[k], n);
@@ -16,7 +16,23 @@ Atomics.add(barrier, 0, 1);
 Atomics.notify(barrier, 0);
 while (Atomics.load(barrier, 1) === 0) Atomics.wait(barrier, 1, 0, 50);
 
-for (let i = 0; i < cycles; i++) {
+// The "hold" variant: each worker holds the module for holdMs, calling all the while, then
+// releases — the pattern in which another worker's C_Finalize used to break everyone else.
+if (holdMs) {
+  const owner = lc.acquire();
+  const until = Date.now() + holdMs;
+  while (Date.now() < until) {
+    const slots = owner.call(() => mod.slotList(), { idempotent: true });
+    if (slots.rv !== 0) count('errors');
+    else if (slots.slots.length === 0) count('emptySlots');
+    else count('ok');
+  }
+  // Staggered releases: the first finalizers-to-be leave while others still work.
+  owner.release();
+  count('cycles', cycles);
+}
+
+for (let i = 0; i < (holdMs ? 0 : cycles); i++) {
   const owner = lc.acquire();
   try {
     const info = owner.call(() => mod.getInfo(), { idempotent: true });

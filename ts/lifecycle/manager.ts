@@ -7,6 +7,7 @@ import {
   CKR_CRYPTOKI_ALREADY_INITIALIZED,
   CKR_CRYPTOKI_NOT_INITIALIZED,
   CKR_OK,
+  CKR_SESSION_HANDLE_INVALID,
   step,
   type Decision,
   type LifecycleEvent,
@@ -130,12 +131,13 @@ export class ModuleLifecycle extends EventEmitter {
     this.transact(() => {
       const s = this.state;
       if (owner.generation === s.generation && s.phase === 'ready') {
-        for (const h of owner.sessions) {
-          this.target.closeSession(h);
-          this.anchor.removeSession(this.slot, h);
+        for (const ref of owner.sessions) {
+          this.target.closeSession(ref.handle);
+          this.anchor.removeSession(this.slot, ref.handle);
         }
         this.anchor.setHolding(this.slot, this.anchor.isolate, this.anchor.holding(this.slot, this.anchor.isolate) - 1);
       }
+      for (const ref of owner.sessions) ref.open = false;
       owner.sessions.clear();
       if (this.apply({ kind: 'release', ownerGeneration: owner.generation }).do === 'finalize') this.finalize();
     });
@@ -146,6 +148,7 @@ export class ModuleLifecycle extends EventEmitter {
     return this.transact(() => {
       const d = this.apply({ kind: 'reinitialize', ownerGeneration: owner.generation });
       if (d.do === 'none') return owner.generation;
+      for (const ref of owner.sessions) ref.open = false;
       owner.sessions.clear();
       return this.admit(d);
     });
@@ -272,12 +275,20 @@ export class ModuleLifecycle extends EventEmitter {
   }
 }
 
+/** A session an owner opened: usable only by that owner, only in the generation it was opened in. */
+export interface SessionRef {
+  readonly handle: bigint;
+  readonly owner: Owner;
+  readonly generation: number;
+  open: boolean;
+}
+
 /**
  * One consumer of a module. It can use only the sessions it opened; its release closes
  * them (and no one else's). Handles carry the generation they were made in.
  */
 export class Owner {
-  readonly sessions = new Set<bigint>();
+  readonly sessions = new Set<SessionRef>();
   private released = false;
   // The hot path reads the module's generation and phase words straight from shared memory.
   private readonly words: Int32Array;
@@ -307,7 +318,7 @@ export class Owner {
       this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
     }
     if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
-    this.lifecycle.refuse({ do: 'refuse', rv: 0xb3, reason: 'stale-handle' });
+    this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
   }
 
   /**
@@ -315,8 +326,12 @@ export class Owner {
    * number or thrown with `.rv`) means someone finalized the module behind our back: under
    * the `auto` policy an idempotent call is retried once after one serialized re-initialize.
    */
-  call<T>(op: () => T, opts: { idempotent?: boolean; session?: boolean } = {}): T {
+  call<T>(op: () => T, opts: { idempotent?: boolean; session?: SessionRef } = {}): T {
     this.check();
+    const ses = opts.session;
+    if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
+      this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
+    }
     let result: T;
     try {
       result = op();
@@ -328,8 +343,9 @@ export class Owner {
     return result;
   }
 
-  private afterNotInitialized<T>(op: () => T, opts: { idempotent?: boolean; session?: boolean }, err: unknown): T {
-    const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && !opts.session);
+  private afterNotInitialized<T>(op: () => T, opts: { idempotent?: boolean; session?: SessionRef }, err: unknown): T {
+    // A call on a session is never retried: the session died with the old generation.
+    const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
     if (d.do === 'retry') {
       this.reinitialize();
       return op();
@@ -346,18 +362,17 @@ export class Owner {
   }
 
   /** Records a session this owner opened (so its release, or its isolate's death, closes it). */
-  addSession(handle: bigint): void {
-    this.sessions.add(handle);
+  addSession(handle: bigint): SessionRef {
+    const ref: SessionRef = { handle, owner: this, generation: this.generation, open: true };
+    this.sessions.add(ref);
     this.lifecycle.trackSession(handle, true);
+    return ref;
   }
 
-  removeSession(handle: bigint): void {
-    this.sessions.delete(handle);
-    this.lifecycle.trackSession(handle, false);
-  }
-
-  ownsSession(handle: bigint): boolean {
-    return this.sessions.has(handle);
+  /** Forgets a session after the module closed it. */
+  removeSession(ref: SessionRef): void {
+    ref.open = false;
+    if (this.sessions.delete(ref) && ref.generation === this.generation) this.lifecycle.trackSession(ref.handle, false);
   }
 
   release(): void {

@@ -146,6 +146,9 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
   }
 }
 
+/** Our own module option: how the lifecycle re-enters C_Initialize after a generation change. */
+export const REINIT_POLICY_KEY = 'x-reinit-policy';
+
 function splitList(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(/[,\s]+/).filter(Boolean);
 }
@@ -196,6 +199,16 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
     if (o['x-init-reserved'] !== undefined) m.settings.initReserved = o['x-init-reserved'];
     if (o.remote !== undefined) m.settings.remote = o.remote;
     else m.path = resolveModulePath(locations.modulePath, o.module ?? '');
+    const policy = o[REINIT_POLICY_KEY];
+    if (policy === 'auto' || policy === 'explicit') m.settings.reinitPolicy = policy;
+    else if (policy !== undefined) {
+      diagnostics.push({
+        level: 'warning',
+        file: '',
+        line: 0,
+        message: `module '${m.name}': invalid setting '${policy}' for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
+      });
+    }
     for (const key of ['enableIn', 'disableIn'] as const) if (m.settings[key] === undefined) delete m.settings[key];
   }
   return { failed, diagnostics, global, modules, program };

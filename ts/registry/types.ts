@@ -54,6 +54,12 @@ export interface ModuleSettings {
   initReserved?: string;
   /** `remote`, when the module is reached over p11-kit's RPC protocol. */
   remote?: string;
+  /**
+   * `x-reinit-policy` (ours): after a generation change, `explicit` (callers get a typed error
+   * and call reinitialize()) or `auto` (one serialized re-initialize, idempotent calls retried
+   * once). Absent means explicit.
+   */
+  reinitPolicy?: 'explicit' | 'auto';
 }
 
 export interface ModuleEntry {
