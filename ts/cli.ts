@@ -2,6 +2,7 @@
 // The p11kit command line. Each command group lives in ts/cli/ and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { registerRegistryCommands } from './cli/registry-commands.js';
+import { registerUriCommands } from './cli/uri.js';
 
 export function buildProgram(): Command {
   const program = new Command('p11kit')
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerRegistryCommands(program);
+  registerUriCommands(program);
   return program;
 }
 
