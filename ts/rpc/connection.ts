@@ -1,0 +1,155 @@
+// One connection to one host: handshake, then request frames out and reply frames in, matched
+// by code. Requests are pipelined (the host answers in order, one at a time). The connection
+// dies exactly once — host gone, framing broken, a call timed out, or close() — and every call
+// still waiting is rejected at that moment; nothing waits forever on a dead pipe.
+import { describeAddress, type RemoteAddress } from './address.js';
+import type { CallSpec } from './calls.js';
+import { HostConnectError, HostLostError, RpcProtocolError } from './errors.js';
+import { DEFAULT_LIMITS, FrameDecoder, FramingError, PROTOCOL_VERSION, encodeFrame, type Frame, type FrameLimits } from './frame.js';
+import { openTransport, type Transport } from './transport.js';
+
+export interface ConnectionOptions {
+  /** Sent in every frame's options field: the module's name (p11-kit-client sends 'client'). */
+  name: string;
+  /** Host generation this connection serves, for the errors it raises. */
+  generation: number;
+  /** Give up on a host that has not answered the handshake within this time. */
+  connectTimeoutMs: number;
+  /** Tear the connection down when a reply takes longer than this; none by default. */
+  callTimeoutMs?: number;
+  limits?: FrameLimits;
+  env?: NodeJS.ProcessEnv;
+  exitGraceMs?: number;
+  /** Told once, when the connection dies for any reason but close(). */
+  onLost(reason: string): void;
+}
+
+interface Pending {
+  fn: string;
+  resolve(payload: Uint8Array): void;
+  reject(err: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+export class RpcConnection {
+  private readonly decoder: FrameDecoder;
+  private readonly transport: Transport;
+  private readonly pending = new Map<number, Pending>();
+  private readonly options: Uint8Array;
+  private nextCode = 0x10;
+  private dead: string | undefined;
+  private handshake?: { resolve(): void; reject(err: Error): void };
+
+  private constructor(
+    readonly address: RemoteAddress,
+    private readonly opts: ConnectionOptions,
+  ) {
+    this.decoder = new FrameDecoder(opts.limits ?? DEFAULT_LIMITS);
+    this.options = new TextEncoder().encode(opts.name);
+    this.transport = openTransport(
+      address,
+      { onData: (chunk) => this.receive(chunk), onEnd: (reason) => this.die(reason, 'lost') },
+      { env: opts.env, exitGraceMs: opts.exitGraceMs },
+    );
+  }
+
+  /** Starts the host (or connects to it) and completes the version handshake. */
+  static async open(address: RemoteAddress, opts: ConnectionOptions): Promise<RpcConnection> {
+    const conn = new RpcConnection(address, opts);
+    try {
+      await conn.handshakeDone();
+    } catch (err) {
+      await conn.transport.close();
+      throw err;
+    }
+    return conn;
+  }
+
+  get pid(): number | undefined {
+    return this.transport.pid;
+  }
+
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  private handshakeDone(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const where = describeAddress(this.address);
+      const timer = setTimeout(() => this.die(`no handshake within ${this.opts.connectTimeoutMs} ms`, 'lost'), this.opts.connectTimeoutMs);
+      this.handshake = {
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (err) => (clearTimeout(timer), reject(new HostConnectError('C_Initialize', where, err.message))),
+      };
+      this.transport.write(Uint8Array.of(PROTOCOL_VERSION));
+    });
+  }
+
+  /** Sends one request; resolves with the reply payload (still to be parsed by the caller). */
+  call(spec: CallSpec, payload: Uint8Array): Promise<Uint8Array> {
+    if (this.dead !== undefined) return Promise.reject(new HostLostError(spec.name, this.opts.generation, this.dead, false));
+    const code = this.nextCode;
+    this.nextCode = this.nextCode === 0xffffffff ? 1 : this.nextCode + 1;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const entry: Pending = { fn: spec.name, resolve, reject };
+      const limit = this.opts.callTimeoutMs;
+      if (limit !== undefined) entry.timer = setTimeout(() => this.die(`${spec.name} got no reply within ${limit} ms`, 'lost'), limit);
+      this.pending.set(code, entry);
+      this.transport.write(encodeFrame(code, this.options, payload));
+    });
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.dead !== undefined) return;
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      return this.die((err as FramingError).message, 'protocol');
+    }
+    if (this.handshake && this.decoder.version !== undefined) {
+      const h = this.handshake;
+      this.handshake = undefined;
+      if (this.decoder.version !== PROTOCOL_VERSION) {
+        return this.die(`host answered protocol version ${this.decoder.version} to our ${PROTOCOL_VERSION}`, 'protocol');
+      }
+      h.resolve();
+    }
+    for (const frame of frames) {
+      const entry = this.pending.get(frame.code);
+      if (!entry) return this.die(`reply with code ${frame.code}, which no call is waiting for`, 'protocol');
+      this.pending.delete(frame.code);
+      clearTimeout(entry.timer);
+      entry.resolve(frame.payload);
+    }
+  }
+
+  private die(reason: string, kind: 'lost' | 'protocol' | 'closed'): void {
+    if (this.dead !== undefined) return;
+    const partial = kind === 'lost' && this.decoder.midFrame ? ' (in the middle of a reply)' : '';
+    this.dead = reason + partial;
+    if (this.handshake) {
+      this.handshake.reject(new Error(this.dead));
+      this.handshake = undefined;
+    }
+    for (const entry of this.pending.values()) {
+      clearTimeout(entry.timer);
+      entry.reject(
+        kind === 'protocol'
+          ? new RpcProtocolError(entry.fn, reason)
+          : new HostLostError(entry.fn, this.opts.generation, this.dead, true),
+      );
+    }
+    this.pending.clear();
+    if (kind !== 'closed') {
+      void this.transport.close();
+      this.opts.onLost(this.dead);
+    }
+  }
+
+  /** Ends the connection on purpose: waiting calls fail, and a spawned host is reaped. */
+  async close(reason = 'connection closed'): Promise<void> {
+    this.die(reason, 'closed');
+    await this.transport.close();
+  }
+}

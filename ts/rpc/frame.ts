@@ -1,0 +1,125 @@
+// Framing (spec §7.2): after a one-byte handshake each way, every message is a 12-byte header
+// (u32 code, u32 options length, u32 payload length), the options, then the payload. The code
+// is the client's sequence number, echoed by the server; 0 is never valid.
+
+export const HEADER_BYTES = 12;
+/** The only protocol version p11-kit 0.24.1 speaks, and so the one we offer. */
+export const PROTOCOL_VERSION = 0;
+
+export interface Frame {
+  code: number;
+  options: Uint8Array;
+  payload: Uint8Array;
+}
+
+export interface FrameLimits {
+  /** Largest options field accepted from the peer (p11-kit servers send none). */
+  maxOptions: number;
+  /** Largest payload accepted from the peer; a guard against a hostile length field. */
+  maxPayload: number;
+}
+
+export const DEFAULT_LIMITS: FrameLimits = { maxOptions: 64 * 1024, maxPayload: 64 * 1024 * 1024 };
+
+export function encodeFrame(code: number, options: Uint8Array, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + options.length + payload.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, code);
+  view.setUint32(4, options.length);
+  view.setUint32(8, payload.length);
+  out.set(options, HEADER_BYTES);
+  out.set(payload, HEADER_BYTES + options.length);
+  return out;
+}
+
+/** Why the byte stream cannot be framed; the connection is unusable after one of these. */
+export class FramingError extends Error {
+  override name = 'FramingError';
+}
+
+/**
+ * Turns a byte stream into frames. Feed it chunks; it returns whole frames and keeps the rest.
+ * The first byte of the stream is the handshake reply, handed out separately.
+ */
+export class FrameDecoder {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private handshake: number | undefined;
+
+  constructor(private readonly limits: FrameLimits = DEFAULT_LIMITS) {}
+
+  /** The server's handshake byte, once it has arrived. */
+  get version(): number | undefined {
+    return this.handshake;
+  }
+
+  /** True while a partial frame (or the handshake) is waiting for more bytes. */
+  get midFrame(): boolean {
+    return this.buffered > 0;
+  }
+
+  push(chunk: Uint8Array): Frame[] {
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    const frames: Frame[] = [];
+    if (this.handshake === undefined) {
+      if (this.buffered === 0) return frames;
+      this.handshake = this.take(1)[0]!;
+    }
+    for (;;) {
+      if (this.buffered < HEADER_BYTES) return frames;
+      const header = this.peek(HEADER_BYTES);
+      const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
+      const code = view.getUint32(0);
+      const olen = view.getUint32(4);
+      const plen = view.getUint32(8);
+      if (code === 0) throw new FramingError('frame with code 0 (not p11-kit RPC?)');
+      if (olen > this.limits.maxOptions) throw new FramingError(`frame options of ${olen} bytes exceed the limit of ${this.limits.maxOptions}`);
+      if (plen > this.limits.maxPayload) throw new FramingError(`frame payload of ${plen} bytes exceeds the limit of ${this.limits.maxPayload}`);
+      if (this.buffered < HEADER_BYTES + olen + plen) return frames;
+      this.take(HEADER_BYTES);
+      const options = this.take(olen);
+      const payload = this.take(plen);
+      frames.push({ code, options, payload });
+    }
+  }
+
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    return this.gather(n, false);
+  }
+
+  private take(n: number): Uint8Array {
+    if (n === 0) return new Uint8Array(0);
+    return this.gather(n, true);
+  }
+
+  private gather(n: number, consume: boolean): Uint8Array {
+    const first = this.chunks[0]!;
+    if (consume && first.length >= n) {
+      const out = new Uint8Array(first.subarray(0, n));
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    let i = 0;
+    while (filled < n) {
+      const c = this.chunks[i]!;
+      const part = Math.min(c.length, n - filled);
+      out.set(c.subarray(0, part), filled);
+      filled += part;
+      if (consume) {
+        if (part === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(part);
+      } else i++;
+    }
+    if (consume) this.buffered -= n;
+    return out;
+  }
+}

@@ -1,0 +1,140 @@
+// Byte pipes to a host: a spawned command over its stdin/stdout, or a unix socket. A transport
+// reports its end exactly once (child exit, socket close, spawn/connect failure) and never
+// throws into the event loop. close() tears it down and, for a child, reaps it: end its
+// stdin, wait, then SIGTERM and finally SIGKILL, so no child outlives its transport.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
+import { describeAddress, type RemoteAddress } from './address.js';
+
+export interface TransportEvents {
+  onData(chunk: Uint8Array): void;
+  /** Called once, with why the pipe ended. */
+  onEnd(reason: string): void;
+}
+
+export interface Transport {
+  readonly description: string;
+  /** The host process id when we spawned it. */
+  readonly pid: number | undefined;
+  write(bytes: Uint8Array): void;
+  close(): Promise<void>;
+}
+
+export interface TransportOptions {
+  /** Environment of a spawned host (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** How long close() waits for a child to exit on its own before SIGTERM (p11-kit waits 3 s). */
+  exitGraceMs?: number;
+}
+
+/** The last bytes a child wrote to stderr, for error messages (hosts never see PINs there). */
+class StderrTail {
+  private text = '';
+  add(chunk: Buffer): void {
+    this.text = (this.text + chunk.toString('utf8')).slice(-2048);
+  }
+  get summary(): string {
+    const t = this.text.trim();
+    return t ? `; stderr: ${t.split('\n').slice(-3).join(' | ')}` : '';
+  }
+}
+
+class ExecTransport implements Transport {
+  readonly description: string;
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+  private ended = false;
+  private readonly stderr = new StderrTail();
+
+  constructor(argv: string[], events: TransportEvents, private readonly opts: TransportOptions) {
+    this.description = describeAddress({ kind: 'exec', argv });
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const end = (reason: string) => {
+      if (this.ended) return;
+      this.ended = true;
+      events.onEnd(reason);
+    };
+    // The end is declared once stdout has drained (a last reply may still be in it) and the
+    // exit status is known, or shortly after stdout closes if the child lingers.
+    let exitReason: string | undefined;
+    let outputClosed = false;
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        exitReason = signal ? `host process killed by ${signal}` : `host process exited with status ${code}`;
+        if (outputClosed) end(exitReason + this.stderr.summary);
+        resolve();
+      });
+      this.child.once('error', (err) => {
+        end(`could not run ${argv[0]}: ${err.message}`);
+        if (this.child.pid === undefined) resolve();
+      });
+    });
+    this.child.stdout!.on('data', (chunk: Buffer) => events.onData(chunk));
+    this.child.stdout!.once('close', () => {
+      outputClosed = true;
+      if (exitReason) return end(exitReason + this.stderr.summary);
+      setTimeout(() => end((exitReason ?? 'host closed its output') + this.stderr.summary), 100).unref();
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => this.stderr.add(chunk));
+    // Writes to a dead child fail with EPIPE; the exit event already tells the story.
+    this.child.stdin!.on('error', () => {});
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.child.stdin!.writable) return;
+    this.child.stdin!.write(bytes);
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    child.stdin!.end();
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return this.exited;
+    const grace = this.opts.exitGraceMs ?? 3000;
+    const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
+    if ((await Promise.race([this.exited.then(() => 'exited' as const), timer(grace)])) === 'exited') return;
+    child.kill('SIGTERM');
+    if ((await Promise.race([this.exited.then(() => 'exited' as const), timer(1000)])) === 'exited') return;
+    child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+class UnixTransport implements Transport {
+  readonly description: string;
+  readonly pid = undefined;
+  private readonly socket: Socket;
+  private readonly closed: Promise<void>;
+
+  constructor(path: string, events: TransportEvents) {
+    this.description = describeAddress({ kind: 'unix', path });
+    this.socket = createConnection({ path });
+    let failure = '';
+    this.socket.on('data', (chunk: Buffer) => events.onData(chunk));
+    this.socket.on('error', (err) => {
+      failure = err.message;
+    });
+    this.closed = new Promise((resolve) => {
+      this.socket.once('close', () => {
+        events.onEnd(failure ? `socket ${path}: ${failure}` : `server closed the connection`);
+        resolve();
+      });
+    });
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.socket.writable) this.socket.write(bytes);
+  }
+
+  close(): Promise<void> {
+    this.socket.destroy();
+    return this.closed;
+  }
+}
+
+export function openTransport(address: RemoteAddress, events: TransportEvents, opts: TransportOptions = {}): Transport {
+  return address.kind === 'exec' ? new ExecTransport(address.argv, events, opts) : new UnixTransport(address.path, events);
+}

@@ -1,0 +1,138 @@
+// Big-endian primitives of p11-kit's RPC buffers (spec §7.2): u8, u32, u64 and byte arrays
+// (u32 length + bytes, 0xFFFFFFFF = NULL). The reader never reads past its input: every
+// shortfall is an RpcProtocolError naming what was being read.
+import { RpcProtocolError, RpcUsageError } from './errors.js';
+
+/** Byte arrays of this length or more are refused both ways, as p11-kit does. */
+export const MAX_BYTE_ARRAY = 0x7fffffff;
+export const NULL_ARRAY = 0xffffffff;
+const U64_ALL_ONES = 0xffffffffffffffffn;
+
+/** A CK_ULONG as the caller gives it: a safe non-negative integer, -1 for ~0, or a bigint. */
+export type UlongInput = number | bigint;
+
+export function ulongToBig(fn: string, v: UlongInput, what: string): bigint {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_ALL_ONES) throw new RpcUsageError(fn, `${what} is out of CK_ULONG range`);
+    return v;
+  }
+  if (v === -1) return U64_ALL_ONES;
+  if (!Number.isSafeInteger(v) || v < 0) throw new RpcUsageError(fn, `${what} must be a non-negative integer, got ${String(v)}`);
+  return BigInt(v);
+}
+
+export class WireWriter {
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  private len = 0;
+
+  constructor(readonly fn: string) {}
+
+  private room(n: number): number {
+    const at = this.len;
+    if (at + n > this.buf.length) {
+      let size = this.buf.length * 2;
+      while (size < at + n) size *= 2;
+      const next = new Uint8Array(size);
+      next.set(this.buf.subarray(0, at));
+      this.buf = next;
+      this.view = new DataView(next.buffer);
+    }
+    this.len = at + n;
+    return at;
+  }
+
+  byte(v: number): this {
+    const at = this.room(1);
+    this.buf[at] = v & 0xff;
+    return this;
+  }
+
+  u32(v: number): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RpcUsageError(this.fn, `value ${v} does not fit the protocol's 32 bits`);
+    const at = this.room(4);
+    this.view.setUint32(at, v);
+    return this;
+  }
+
+  u64(v: UlongInput, what = 'value'): this {
+    const big = ulongToBig(this.fn, v, what);
+    const at = this.room(8);
+    this.view.setBigUint64(at, big);
+    return this;
+  }
+
+  raw(data: Uint8Array): this {
+    // room() may reallocate: take the offset before touching this.buf.
+    const at = this.room(data.length);
+    this.buf.set(data, at);
+    return this;
+  }
+
+  /** u32 length + bytes; null → the NULL marker. */
+  byteArray(data: Uint8Array | null): this {
+    if (data === null) return this.u32(NULL_ARRAY);
+    if (data.length >= MAX_BYTE_ARRAY) throw new RpcUsageError(this.fn, `byte array of ${data.length} bytes is too long for the protocol`);
+    return this.u32(data.length).raw(data);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+export class WireReader {
+  private at = 0;
+  private readonly view: DataView;
+
+  constructor(
+    private readonly data: Uint8Array,
+    readonly fn: string,
+  ) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  private need(n: number, what: string): number {
+    if (this.data.length - this.at < n) throw new RpcProtocolError(this.fn, `truncated message reading ${what}`);
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+
+  byte(what = 'a byte'): number {
+    return this.data[this.need(1, what)]!;
+  }
+
+  u32(what = 'a u32'): number {
+    return this.view.getUint32(this.need(4, what));
+  }
+
+  u64(what = 'a u64'): bigint {
+    return this.view.getBigUint64(this.need(8, what));
+  }
+
+  /** A CK_ULONG: ~0 → -1; other values beyond 2^53 cannot be held exactly and are refused. */
+  ulong(what = 'a CK_ULONG'): number {
+    const v = this.u64(what);
+    if (v === U64_ALL_ONES) return -1;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RpcProtocolError(this.fn, `${what} ${v} exceeds 2^53`);
+    return Number(v);
+  }
+
+  /** null for the NULL marker; a copy, so results never alias the frame. */
+  byteArray(what = 'a byte array'): Uint8Array | null {
+    const len = this.u32(`${what} length`);
+    if (len === NULL_ARRAY) return null;
+    if (len >= MAX_BYTE_ARRAY) throw new RpcProtocolError(this.fn, `${what} length ${len} is out of range`);
+    const at = this.need(len, what);
+    return new Uint8Array(this.data.subarray(at, at + len));
+  }
+
+  get remaining(): number {
+    return this.data.length - this.at;
+  }
+}
