@@ -20,6 +20,11 @@
  *   A <uri-hex> <n> [<type> <value-hex>]...                 match_attributes
  *       structure text fields are hex, padded with spaces to the field's width;
  *       match output: {"rc":n,"match":0|1} (rc is the parse result, FOR_ANY).
+ *   D <module-path>
+ *       load a real module with p11_kit_module_load, initialize it and describe what a
+ *       URI can match, as raw fields: {"ok":1,"ld":hex,"lm":hex,"lv":[M,m],
+ *       "slots":[{"id":"n","sd":hex,"sm":hex,"token":{"tl","tm","to","ts"}|null}]}
+ *       or {"ok":0,"rv":n}.
  * Types are decimal P11KitUriType values (65535 = FOR_ANY).
  */
 #include <p11-kit/p11-kit.h>
@@ -263,6 +268,61 @@ static void cmd_match(char **argv, int argc)
 	p11_kit_uri_free(uri);
 }
 
+static void put_field(const char *key, const void *data, size_t len)
+{
+	printf(",\"%s\":", key);
+	put_hex(data, len);
+}
+
+static void cmd_describe(const char *path)
+{
+	CK_FUNCTION_LIST *mod = p11_kit_module_load(path, 0);
+	if (!mod) {
+		puts("{\"ok\":0,\"rv\":-1}");
+		return;
+	}
+	CK_RV rv = p11_kit_module_initialize(mod);
+	CK_INFO info;
+	if (rv == CKR_OK)
+		rv = mod->C_GetInfo(&info);
+	CK_SLOT_ID slots[64];
+	CK_ULONG n_slots = 64;
+	if (rv == CKR_OK)
+		rv = mod->C_GetSlotList(CK_FALSE, slots, &n_slots);
+	if (rv != CKR_OK) {
+		printf("{\"ok\":0,\"rv\":%lu}\n", (unsigned long)rv);
+		p11_kit_module_finalize(mod);
+		p11_kit_module_release(mod);
+		return;
+	}
+	printf("{\"ok\":1");
+	put_field("ld", info.libraryDescription, sizeof(info.libraryDescription));
+	put_field("lm", info.manufacturerID, sizeof(info.manufacturerID));
+	printf(",\"lv\":[%u,%u],\"slots\":[", info.libraryVersion.major, info.libraryVersion.minor);
+	for (CK_ULONG i = 0; i < n_slots; i++) {
+		CK_SLOT_INFO slot;
+		if (mod->C_GetSlotInfo(slots[i], &slot) != CKR_OK)
+			continue;
+		printf("%s{\"id\":\"%lu\"", i ? "," : "", (unsigned long)slots[i]);
+		put_field("sd", slot.slotDescription, sizeof(slot.slotDescription));
+		put_field("sm", slot.manufacturerID, sizeof(slot.manufacturerID));
+		CK_TOKEN_INFO tok;
+		if ((slot.flags & CKF_TOKEN_PRESENT) && mod->C_GetTokenInfo(slots[i], &tok) == CKR_OK) {
+			fputs(",\"token\":{\"tl\":", stdout);
+			put_hex(tok.label, sizeof(tok.label));
+			put_field("tm", tok.manufacturerID, sizeof(tok.manufacturerID));
+			put_field("to", tok.model, sizeof(tok.model));
+			put_field("ts", tok.serialNumber, sizeof(tok.serialNumber));
+			fputs("}}", stdout);
+		} else {
+			fputs(",\"token\":null}", stdout);
+		}
+	}
+	puts("]}");
+	p11_kit_module_finalize(mod);
+	p11_kit_module_release(mod);
+}
+
 int main(void)
 {
 	static char line[MAX_LINE];
@@ -284,6 +344,8 @@ int main(void)
 			else
 				unsetenv("P11_KIT_URI_LOWERCASE");
 			puts("{\"ok\":1}");
+		} else if (strcmp(argv[0], "D") == 0 && argc == 2) {
+			cmd_describe(argv[1]);
 		} else if (strchr("TSMA", argv[0][0]) && argv[0][1] == 0) {
 			cmd_match(argv, argc);
 		} else {
