@@ -55,9 +55,11 @@ export class StaleHandleError extends Pkcs11Error {
     readonly kind: 'session' | 'object',
     readonly handle: number,
     readonly generation: number,
+    /** What the module would say about a handle it never issued (e.g. CKR_KEY_HANDLE_INVALID for keys). */
+    rv: number = kind === 'session' ? CKR.CKR_SESSION_HANDLE_INVALID : CKR.CKR_OBJECT_HANDLE_INVALID,
   ) {
     super(
-      kind === 'session' ? CKR.CKR_SESSION_HANDLE_INVALID : CKR.CKR_OBJECT_HANDLE_INVALID,
+      rv,
       fn,
       `${kind} handle ${handle} belongs to an earlier host generation (now ${generation})`,
     );

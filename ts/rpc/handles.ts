@@ -108,7 +108,7 @@ export class HandleMap {
     const remote = Number.isSafeInteger(local) ? table.remote(local) : undefined;
     if (remote !== undefined) return remote;
     if (Number.isSafeInteger(local) && local >= 1 && local < this.generationStart) {
-      throw new StaleHandleError(fn, table.label, local, this.generation);
+      throw new StaleHandleError(fn, table.label, local, this.generation, invalidRv);
     }
     throw new Pkcs11Error(invalidRv, fn, `no such ${table.label} handle ${String(local)}`);
   }
