@@ -1,0 +1,60 @@
+/*
+ * The native side of bench/registry.mjs: libp11-kit 0.24.1 reads a generated
+ * registry (p11_kit_override_system_files) and loads it, then releases every
+ * module so that the next load reads the files again.
+ *
+ * Usage: registry-bench SYSTEM_CONF USER_CONF PACKAGE_DIR SYSTEM_DIR USER_DIR PROGNAME LOADS
+ * Prints {"ns_per_load":[...one per load...],"modules":N} where N is the number
+ * of modules the last load returned (the JS side checks it loads the same).
+ */
+#define P11_KIT_FUTURE_UNSTABLE_API 1
+#include <p11-kit/p11-kit.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 8) {
+		fprintf(stderr, "usage: registry-bench SYSTEM_CONF USER_CONF PACKAGE_DIR SYSTEM_DIR USER_DIR PROGNAME LOADS\n");
+		return 2;
+	}
+	int loads = atoi(argv[7]);
+	if (loads < 1)
+		loads = 1;
+	p11_kit_override_system_files(argv[1], argv[2], argv[3], argv[4], argv[5]);
+	p11_kit_set_progname(argv[6]);
+
+	int64_t *ns = calloc((size_t)loads, sizeof(*ns));
+	if (!ns)
+		return 1;
+	int count = -1;
+	for (int i = 0; i < loads; i++) {
+		int64_t t0 = now_ns();
+		CK_FUNCTION_LIST **modules = p11_kit_modules_load(NULL, 0);
+		if (!modules) {
+			fprintf(stderr, "registry-bench: load failed: %s\n", p11_kit_message());
+			return 1;
+		}
+		for (count = 0; modules[count]; count++)
+			;
+		p11_kit_modules_release(modules);
+		ns[i] = now_ns() - t0;
+	}
+
+	printf("{\"ns_per_load\":[");
+	for (int i = 0; i < loads; i++)
+		printf("%s%lld", i ? "," : "", (long long)ns[i]);
+	printf("],\"modules\":%d}\n", count);
+	free(ns);
+	return 0;
+}

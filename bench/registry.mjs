@@ -1,0 +1,127 @@
+// Load a generated registry of 1,000 module files through our loadRegistry (the built
+// dist/lib: wasm core + koffi probe) and through the native libp11-kit 0.24.1
+// (bench/native/registry-bench.c), interleaved round by round in one run. Two workloads:
+//   config:  every module is enabled only for another program, so neither side loads a
+//            library: this is reading, lexing, merging and ordering alone;
+//   loading: every module names its own copy of the fixture module, so libp11-kit
+//            dlopens 1,000 libraries and our probe (koffi) does too.
+// Prints medians per load and the speed ratio native/ours (target: ours ≥ 0.5× native).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadRegistry } from '../dist/lib/index.js';
+
+const NATIVE = new URL('../dist/native/bench/registry-bench', import.meta.url).pathname;
+const FIXTURE = new URL('../dist/native/fixtures/mini-module.so', import.meta.url).pathname;
+const FILES = 1000;
+const ROUNDS = 5;
+const PROGRAM = 'registry-bench';
+
+// ---- a realistic generated tree -------------------------------------------------------------
+
+/** 400 files in the system dir, 600 in the package dir; 300 names are in both (merged). */
+function writeTree(root, { enabledHere }) {
+  const dirs = { system: join(root, 'etc/modules'), package: join(root, 'share/modules'), lib: join(root, 'lib') };
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  writeFileSync(join(root, 'etc/pkcs11.conf'), '# generated for the benchmark\nuser-config: merge\nx-bench: yes\n');
+  let seed = 0x5eed;
+  const rand = (n) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  for (let i = 0; i < 700; i++) {
+    const lib = join(dirs.lib, `mod${i}.so`);
+    copyFileSync(FIXTURE, lib);
+    const lines = [
+      `# module ${i}, generated`,
+      `module: ${lib}`,
+      `priority: ${rand(20) - 5}`,
+      enabledHere ? `disable-in: other-program, p11-kit-proxy-x` : `enable-in: other-program, p11-kit-proxy`,
+      `x-vendor-setting: value ${rand(1000)} with some words`,
+    ];
+    if (rand(4) === 0) lines.push('trust-policy: yes');
+    if (rand(8) === 0) lines.push('x-init-reserved: verbose=no');
+    const text = `${lines.join(i % 3 ? '\n' : '\r\n')}\n`;
+    const inPackage = i >= 400;
+    writeFileSync(join(inPackage ? dirs.package : dirs.system, `bench-${i}.module`), text);
+    // The first 300 system modules get a package file of the same name: extra keys merge in.
+    if (i < 300) writeFileSync(join(dirs.package, `bench-${i}.module`), `module: /never/used.so\nx-from-package: ${i}\npriority: 99\n`);
+  }
+  return {
+    systemConfig: join(root, 'etc/pkcs11.conf'),
+    userConfig: join(root, 'user/pkcs11.conf'),
+    packageModules: dirs.package,
+    systemModules: dirs.system,
+    userModules: join(root, 'user/modules'),
+  };
+}
+
+// ---- the two sides ------------------------------------------------------------------------
+
+function nativeRound(loc, loads) {
+  const args = [loc.systemConfig, loc.userConfig, loc.packageModules, loc.systemModules, loc.userModules, PROGRAM, String(loads)];
+  const r = spawnSync(NATIVE, args, { encoding: 'utf8', env: { PATH: process.env.PATH, P11_KIT_NO_USER_CONFIG: '1' } });
+  if (r.status !== 0) throw new Error(`registry-bench failed (${r.status}): ${r.stderr} — run 'make native'`);
+  const out = JSON.parse(r.stdout);
+  return { ns: out.ns_per_load, modules: out.modules };
+}
+
+function oursRound(loc, loads, probe) {
+  const ns = [];
+  let modules = -1;
+  for (let i = 0; i < loads; i++) {
+    const t0 = process.hrtime.bigint();
+    const reg = loadRegistry({ ...loc, program: PROGRAM, probe, env: { P11_KIT_NO_USER_CONFIG: '1' } });
+    ns.push(Number(process.hrtime.bigint() - t0));
+    modules = reg.modules.length;
+  }
+  return { ns, modules };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const ms = (ns) => `${(ns / 1e6).toFixed(2).padStart(8)} ms`;
+
+// ---- run ----------------------------------------------------------------------------------
+
+const base = mkdtempSync(join(tmpdir(), 'p11kit-regbench-'));
+try {
+  const workloads = [
+    { name: 'config (no library loaded)', loc: writeTree(join(base, 'config'), { enabledHere: false }), loads: 20, probes: [false] },
+    { name: 'loading (1,000 libraries)', loc: writeTree(join(base, 'loading'), { enabledHere: true }), loads: 3, probes: [true, false] },
+  ];
+  console.log(`registry: ${FILES} module files (700 names), ${ROUNDS} interleaved rounds; median time per full load`);
+  let worst = Infinity;
+  for (const w of workloads) {
+    const samples = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
+    let expected;
+    for (const p of w.probes) oursRound(w.loc, 2, p); // warm up the JIT and the wasm core
+    for (let r = 0; r < ROUNDS; r++) {
+      const n = nativeRound(w.loc, w.loads);
+      samples.native.push(...n.ns.slice(r === 0 ? 1 : 0));
+      expected = n.modules;
+      for (const p of w.probes) {
+        const o = oursRound(w.loc, w.loads, p);
+        const likeForLike = p || !w.probes.includes(true);
+        if (likeForLike && o.modules !== n.modules) throw new Error(`${w.name}: libp11-kit loaded ${n.modules} modules, ours ${o.modules}`);
+        samples[`ours-probe-${p}`].push(...o.ns);
+      }
+    }
+    const native = median(samples.native);
+    console.log(`\n  ${w.name}: libp11-kit lists ${expected} modules`);
+    console.log(`    libp11-kit (p11_kit_modules_load + release) ${ms(native)}`);
+    for (const p of w.probes) {
+      const ours = median(samples[`ours-probe-${p}`]);
+      const ratio = native / ours;
+      // The probe-off run does less than libp11-kit when libraries are loaded: informative only.
+      if (p || !w.probes.includes(true)) worst = Math.min(worst, ratio);
+      console.log(`    ours, loadRegistry probe ${p ? 'on ' : 'off'}            ${ms(ours)}   speed ${ratio.toFixed(2)}× native`);
+    }
+  }
+  console.log(`\n  target: ours ≥ 0.5× native speed — ${worst >= 0.5 ? 'met' : 'NOT met'} (worst like-for-like ${worst.toFixed(2)}×)`);
+} finally {
+  rmSync(base, { recursive: true, force: true });
+}
