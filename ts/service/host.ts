@@ -1,0 +1,25 @@
+// The service side: exposes an API object on an endpoint through comlink, plus the batched
+// methods (batch.ts) and event streams (stream.ts) on the same endpoint.
+import * as Comlink from 'comlink';
+import { serveBatches, type BatchHandlers } from './batch.js';
+import type { ServiceEndpoint } from './endpoint.js';
+import { installErrorTransfer } from './errors.js';
+import { serveStreams, type StreamSources } from './stream.js';
+
+export interface ServeOptions {
+  /** Short synchronous calls the client may batch (by name). */
+  readonly batched?: BatchHandlers;
+  readonly streams?: StreamSources;
+}
+
+/** Serves `api` on `ep`; returns a function that stops serving the batches and streams. */
+export function serveService(api: object, ep: ServiceEndpoint, opts: ServeOptions = {}): () => void {
+  installErrorTransfer();
+  Comlink.expose(api, ep);
+  const stopBatches = serveBatches(ep, opts.batched ?? {});
+  const stopStreams = serveStreams(ep, opts.streams ?? {});
+  return () => {
+    stopBatches();
+    stopStreams();
+  };
+}

@@ -1,0 +1,205 @@
+// Keeps a service alive and honest. comlink leaves a call pending forever when the worker
+// behind it dies; here every call is tracked, so when the service's endpoint closes (worker
+// exit, error, terminate, port closed) each one rejects with a ServiceDeadError, later calls
+// reject at once, and — if asked — a new worker is started as a new generation. Once the dead
+// worker's thread is really gone, `reclaim` runs so the process-wide lifecycle can take back
+// the module references and sessions that worker held.
+import { EventEmitter } from 'node:events';
+import * as Comlink from 'comlink';
+import { BatchClient } from './batch.js';
+import type { ServiceEndpoint } from './endpoint.js';
+import { installErrorTransfer, ServiceDeadError } from './errors.js';
+import { StreamClient } from './stream.js';
+
+/** One running instance of the service, as `spawn` made it. */
+export interface ServiceHost {
+  readonly endpoint: ServiceEndpoint;
+  /** Stops the service side now (worker.terminate(), closing the port). */
+  terminate(): Promise<unknown> | void;
+  /** Settles once the service's thread is gone, i.e. its lifecycle holdings are reclaimable. */
+  readonly exited: Promise<unknown>;
+}
+
+export interface RestartPolicy {
+  /** Restarts allowed over the supervisor's life (default 10); past it the service stays dead. */
+  readonly max?: number;
+}
+
+export interface SupervisorOptions {
+  /** Starts generation `generation` of the service (1, 2, ...). */
+  spawn(generation: number): ServiceHost;
+  /** Start a new generation when the service dies unexpectedly (default: no). */
+  readonly restart?: boolean | RestartPolicy;
+  /** Runs after a generation's thread is gone (and before a close() resolves). */
+  reclaim?(generation: number): void | Promise<void>;
+  /** A method the service runs to let go of everything before close() terminates it. */
+  readonly drain?: string;
+  /** How long close() waits for `drain` before it terminates anyway (default 2000 ms). */
+  readonly drainTimeoutMs?: number;
+  /** Batched calls per message before a new one starts (default 16). */
+  readonly maxBatch?: number;
+}
+
+export interface ServiceDeath {
+  readonly generation: number;
+  readonly reason: string;
+  /** Calls that were rejected because they were in flight. */
+  readonly rejected: number;
+  readonly restarting: boolean;
+}
+
+type Fn = (...args: never[]) => unknown;
+/** The names of T's methods. */
+export type MethodOf<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T] & string;
+type ArgsOf<T, K extends MethodOf<T>> = T[K] extends (...args: infer A) => unknown ? A : never;
+type ResultOf<T, K extends MethodOf<T>> = T[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
+
+interface Tracked {
+  readonly method: string;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Generation<T> {
+  readonly n: number;
+  readonly host: ServiceHost;
+  readonly remote: Comlink.Remote<T>;
+  readonly batches: BatchClient;
+  readonly streams: StreamClient;
+  readonly pending: Set<Tracked>;
+  dead?: string;
+}
+
+export class Supervisor<T extends object> extends EventEmitter {
+  private current!: Generation<T>;
+  private restarts = 0;
+  private closed: string | undefined;
+  private readonly reclaimed: Promise<void>[] = [];
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+    installErrorTransfer();
+    this.start(1);
+  }
+
+  /** The running generation: 1 for the first worker, +1 on every restart. */
+  get generation(): number {
+    return this.current.n;
+  }
+
+  /** Whether calls can currently reach a live service. */
+  get alive(): boolean {
+    return !this.current.dead;
+  }
+
+  /** Calls in flight (comlink and batched) on the current generation. */
+  get pending(): number {
+    return this.current.pending.size + this.current.batches.pending;
+  }
+
+  /** One comlink call: for whole operations that are long or rare (open, login, generate). */
+  call<K extends MethodOf<T>>(method: K, ...args: ArgsOf<T, K>): Promise<ResultOf<T, K>> {
+    const g = this.current;
+    if (g.dead) return Promise.reject(this.deadError(g, method, false));
+    return new Promise((resolve, reject) => {
+      const t: Tracked = { method, reject };
+      g.pending.add(t);
+      const fn = (g.remote as unknown as Record<string, (...a: unknown[]) => Promise<ResultOf<T, K>>>)[method];
+      fn(...args).then(
+        (v) => g.pending.delete(t) && resolve(v),
+        (e) => g.pending.delete(t) && reject(e),
+      );
+    });
+  }
+
+  /** A short call that travels with the others made in the same tick (see batch.ts). */
+  batch<K extends MethodOf<T>>(method: K, ...args: ArgsOf<T, K>): Promise<ResultOf<T, K>> {
+    return this.current.batches.call(method, args) as Promise<ResultOf<T, K>>;
+  }
+
+  /** An event stream the service serves (see stream.ts); it ends with ServiceDeadError if the service dies. */
+  stream<V>(name: string, ...args: unknown[]): AsyncIterableIterator<V> {
+    return this.current.streams.open<V>(name, args);
+  }
+
+  /**
+   * Replaces the running service with a new generation: calls in flight on the old one
+   * reject (ServiceDeadError, reason 'restarted'). Resolves once the new one is started.
+   */
+  async restart(): Promise<number> {
+    if (this.closed) throw this.deadError(this.current, 'restart', false);
+    const old = this.current;
+    this.start(old.n + 1);
+    this.bury(old, 'restarted', false);
+    await old.host.terminate();
+    return this.current.n;
+  }
+
+  /**
+   * Stops the service for good: lets it drain (opts.drain), terminates it, waits for its
+   * thread to go and for reclaim. Calls in flight reject; later calls reject at once.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return void (await Promise.all(this.reclaimed));
+    const g = this.current;
+    if (this.opts.drain && !g.dead) {
+      const drained = this.call(this.opts.drain as MethodOf<T>, ...([] as never)).catch(() => undefined);
+      const timeout = new Promise((r) => setTimeout(r, this.opts.drainTimeoutMs ?? 2000).unref());
+      await Promise.race([drained, timeout]);
+    }
+    this.closed = 'closed by the application';
+    this.bury(g, this.closed, false);
+    await g.host.terminate();
+    await Promise.all(this.reclaimed);
+  }
+
+  private start(n: number): void {
+    const host = this.opts.spawn(n);
+    const g: Generation<T> = {
+      n,
+      host,
+      remote: Comlink.wrap<T>(host.endpoint),
+      batches: new BatchClient(host.endpoint, { maxBatch: this.opts.maxBatch }),
+      streams: new StreamClient(host.endpoint),
+      pending: new Set(),
+    };
+    this.current = g;
+    host.endpoint.onClose((reason) => this.bury(g, reason, true));
+    this.reclaimed.push(
+      Promise.resolve(host.exited)
+        .catch(() => undefined)
+        .then(() => this.opts.reclaim?.(n))
+        .then(
+          () => void this.emit('reclaimed', n),
+          (e) => void this.emit('reclaim-failed', { generation: n, error: e }),
+        ),
+    );
+    if (n > 1) this.emit('generation', n);
+  }
+
+  /** Marks generation g dead: every call it had rejects; maybe a new generation starts. */
+  private bury(g: Generation<T>, reason: string, unexpected: boolean): void {
+    if (g.dead) return;
+    g.dead = reason;
+    const rejected = g.pending.size + g.batches.pending;
+    for (const t of g.pending) t.reject(this.deadError(g, t.method, true));
+    g.pending.clear();
+    g.batches.fail((method, inFlight) => this.deadError(g, method, inFlight));
+    g.streams.fail(() => this.deadError(g, 'stream', true));
+    const restarting = unexpected && !this.closed && g === this.current && this.mayRestart();
+    this.emit('death', { generation: g.n, reason, rejected, restarting } satisfies ServiceDeath);
+    if (restarting) {
+      this.restarts++;
+      this.start(g.n + 1);
+    }
+  }
+
+  private mayRestart(): boolean {
+    const r = this.opts.restart;
+    if (!r) return false;
+    return this.restarts < (r === true ? 10 : (r.max ?? 10));
+  }
+
+  private deadError(g: Generation<T>, method: string, inFlight: boolean): ServiceDeadError {
+    return new ServiceDeadError(g.n, g.dead ?? this.closed ?? 'gone', inFlight, method);
+  }
+}
