@@ -1,0 +1,233 @@
+// The module object: one per shared object per isolate (see modules.ts). It holds the library
+// handle and the decoded function list, exposes every function raw (module.raw, call,
+// callAsync) and typed (module.getInfo(), module.async.getInfo(), ...), and never decides by
+// itself to call C_Initialize or C_Finalize: initialize()/finalize() are plain calls for the
+// lifecycle layer above.
+import { CKF_INIT } from './ckf.js';
+import { CKR } from './ckr.js';
+import { BridgeError, Pkcs11Error } from './errors.js';
+import type { FunctionName } from './functions.js';
+import { ModuleInfoView, TokenInfoView, type ModuleInfo, type TokenInfo } from './info.js';
+import { L } from './layout.js';
+import { dispatch, type LanePolicy } from './lanes.js';
+import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
+import { Arena } from './memory.js';
+import { runSync, type Op, type OpContext, type RawCall } from './op.js';
+import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
+import { isMissing, type RawArg, type RawFunctions } from './raw.js';
+
+export interface InitializeOptions {
+  /** CK_C_INITIALIZE_ARGS.flags; default CKF_OS_LOCKING_OK. Mutex callbacks are never passed. */
+  flags?: number;
+  /** pReserved: p11-kit's `x-init-reserved` string (NSS softokn needs its configuration here). */
+  reserved?: string | null;
+  /** Pass NULL instead of a CK_C_INITIALIZE_ARGS (some tests of module behaviour need it). */
+  nullArgs?: boolean;
+}
+
+export interface ModuleOptions {
+  name?: string;
+  /** Where async calls run; see lanes.ts. */
+  lanes?: LanePolicy;
+}
+
+export interface Pkcs11Module extends SyncCalls {}
+
+export class Pkcs11Module {
+  /** The name used in errors and listings (the registry name, or the file name). */
+  readonly name: string;
+  readonly path: string;
+  readonly realPath: string;
+  /** device:inode of the shared object; the same in every isolate of the process. */
+  readonly identity: string;
+  /** The version of the function list in use (3.x when the module offered the "PKCS 11" interface). */
+  readonly listVersion: Version;
+  /** The interface from C_GetInterface, when the module has one. */
+  readonly iface?: InterfaceInfo;
+  /** The function list's address. */
+  readonly functionList: bigint;
+  /** Every function, raw: CK_ULONG arguments and addresses in, CK_RV out. */
+  readonly raw: RawFunctions;
+  /** Every typed call, returning promises. */
+  readonly async: AsyncCalls & { initialize(opts?: InitializeOptions): Promise<void>; finalize(): Promise<void> };
+  lanes: LanePolicy;
+
+  private readonly lib: LoadedLibrary;
+  private readonly scratch = new Arena(4096);
+  private readonly ctx: OpContext;
+  /** Keeps the CK_C_INITIALIZE_ARGS (and its pReserved string) alive while the module may use them. */
+  protected initArgs?: Arena;
+  private unloaded = false;
+  /** Reused buffers of the fast typed calls. */
+  private readonly fast: { mem: Arena; info: number; token: number; count: number; list: number; listCap: number };
+
+  constructor(lib: LoadedLibrary, opts: ModuleOptions = {}) {
+    this.lib = lib;
+    this.name = opts.name ?? lib.path.split('/').pop()!;
+    this.path = lib.path;
+    this.realPath = lib.realPath;
+    this.identity = lib.identity;
+    this.listVersion = lib.listVersion;
+    this.iface = lib.iface;
+    this.functionList = lib.functionList;
+    this.raw = lib.raw.fns;
+    this.lanes = opts.lanes ?? 'auto';
+    this.ctx = { mem: this.scratch, module: this.name };
+    const mem = new Arena(L.info.size + L.tokenInfo.size + 2 * L.ulong + 64 * L.ulong + 64);
+    this.fast = { mem, info: mem.alloc(L.info.size), token: mem.alloc(L.tokenInfo.size), count: mem.alloc(L.ulong), list: mem.alloc(64 * L.ulong), listCap: 64 };
+    const asyncCalls: Record<string, unknown> = {
+      initialize: (o?: InitializeOptions) => this.initializeAsync(o),
+      finalize: () => this.runAsync((c) => finalizeOp(c), []),
+    };
+    for (const [name, op] of Object.entries(OPS)) {
+      asyncCalls[name] = (...args: unknown[]) => this.runAsync(op as (c: OpContext, ...a: unknown[]) => Op<unknown>, args);
+    }
+    this.async = asyncCalls as Pkcs11Module['async'];
+  }
+
+  /** Whether the module's function list has a (non-NULL) entry for fn. */
+  has(fn: FunctionName): boolean {
+    return this.lib.raw.has(fn);
+  }
+
+  /** Calls fn raw (synchronously) and returns its CK_RV. */
+  call(fn: FunctionName, ...args: RawArg[]): number {
+    return this.raw[fn](...args);
+  }
+
+  /** Calls fn raw on its async lane. Pointer arguments must stay alive until the promise settles. */
+  callAsync(fn: FunctionName, ...args: RawArg[]): Promise<number> {
+    return dispatch({ fn, args }, this.raw[fn], this.lib.raw.pointers[fn] ?? null, this.path, this.lanes);
+  }
+
+  /** C_Initialize with CKF_OS_LOCKING_OK (unless flags say otherwise), no mutex callbacks, and pReserved. */
+  initialize(opts: InitializeOptions = {}): void {
+    const args = this.prepareInit(opts);
+    this.runSync((c) => initializeOp(c, args.addr), []);
+    this.initArgs = args.mem;
+  }
+
+  finalize(): void {
+    this.runSync((c) => finalizeOp(c), []);
+    this.initArgs = undefined;
+  }
+
+  /** Lets go of the library. Only safe when nothing will call into it again (after C_Finalize). */
+  unload(): void {
+    if (this.unloaded) return;
+    this.unloaded = true;
+    this.lib.raw.poison();
+    this.lib.handle.unload();
+    forget(this);
+  }
+
+  // --- fast typed calls: reused buffers, one raw call, results decoded on first read ---
+
+  getInfo(): ModuleInfo {
+    const f = this.fast;
+    const rv = this.raw.C_GetInfo(f.info);
+    if (rv !== 0) throw this.error(rv, 'C_GetInfo');
+    return new ModuleInfoView(Buffer.from(f.mem.view(f.info, L.info.size)));
+  }
+
+  getTokenInfo(slot: number | bigint): TokenInfo {
+    const f = this.fast;
+    const rv = this.raw.C_GetTokenInfo(slot, f.token);
+    if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
+    return new TokenInfoView(Buffer.from(f.mem.view(f.token, L.tokenInfo.size)));
+  }
+
+  getSlotList(tokenPresent = false): number[] {
+    const f = this.fast;
+    const present = tokenPresent ? 1 : 0;
+    // One call when the list fits the reused buffer; the general two-call path otherwise.
+    f.mem.setUlong(f.count, f.listCap);
+    const rv = this.raw.C_GetSlotList(present, f.list, f.count);
+    if (rv === CKR.CKR_BUFFER_TOO_SMALL) return this.runSync(OPS.getSlotList, [tokenPresent]);
+    if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
+    const n = f.mem.ulong(f.count);
+    if (typeof n !== 'number' || n > f.listCap) {
+      throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${f.listCap} we provided`, 'C_GetSlotList', this.name);
+    }
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const v = f.mem.ulong(f.list + i * L.ulong);
+      if (typeof v !== 'number') throw new BridgeError('UNTRUSTED_VALUE', `slot ID ${v}`, 'C_GetSlotList', this.name);
+      out[i] = v;
+    }
+    return out;
+  }
+
+  // --- running ops ---
+
+  private error(rv: number, fn: FunctionName): Error {
+    return new Pkcs11Error(rv, fn, this.name, isMissing(this.raw[fn]) ? 'the module has no such function (NULL in its function list)' : undefined);
+  }
+
+  private readonly invoke = (c: RawCall): number => {
+    const f = this.raw[c.fn];
+    if (isMissing(f)) throw this.error(CKR.CKR_FUNCTION_NOT_SUPPORTED, c.fn);
+    return f(...c.args);
+  };
+
+  /** @internal */
+  runSync<A extends unknown[], R>(op: (c: OpContext, ...a: A) => Op<R>, args: A | unknown[]): R {
+    this.scratch.reset();
+    return runSync(op(this.ctx, ...(args as A)), this.invoke);
+  }
+
+  private async runAsync<R>(op: (c: OpContext, ...a: unknown[]) => Op<R>, args: unknown[]): Promise<R> {
+    // A fresh arena per call: it stays reachable from this frame until the last raw call settles.
+    const ctx: OpContext = { mem: new Arena(1024), module: this.name };
+    const gen = op(ctx, ...args);
+    let step = gen.next();
+    while (!step.done) {
+      const c = step.value;
+      const f = this.raw[c.fn];
+      if (isMissing(f)) step = gen.throw(this.error(CKR.CKR_FUNCTION_NOT_SUPPORTED, c.fn));
+      else step = gen.next(await dispatch(c, f, this.lib.raw.pointers[c.fn] ?? null, this.path, this.lanes));
+    }
+    return step.value;
+  }
+
+  private prepareInit(opts: InitializeOptions): { addr: number; mem: Arena } {
+    const mem = new Arena(256);
+    if (opts.nullArgs) return { addr: 0, mem };
+    const o = L.initArgs;
+    const addr = mem.alloc(o.size);
+    mem.setUlong(addr + o.flags, opts.flags ?? CKF_INIT.CKF_OS_LOCKING_OK);
+    if (opts.reserved !== undefined && opts.reserved !== null) mem.setPtr(addr + o.pReserved, mem.putCString(opts.reserved));
+    return { addr, mem };
+  }
+
+  private async initializeAsync(opts: InitializeOptions = {}): Promise<void> {
+    const args = this.prepareInit(opts);
+    await this.runAsync((c) => initializeOp(c, args.addr), []);
+    this.initArgs = args.mem;
+  }
+}
+
+function* initializeOp(c: OpContext, addr: number): Op<void> {
+  const rv: number = yield { fn: 'C_Initialize', args: [addr] };
+  if (rv !== 0) throw new Pkcs11Error(rv, 'C_Initialize', c.module);
+}
+
+function* finalizeOp(c: OpContext): Op<void> {
+  const rv: number = yield { fn: 'C_Finalize', args: [0] };
+  if (rv !== 0) throw new Pkcs11Error(rv, 'C_Finalize', c.module);
+}
+
+// Every typed op becomes a method, except the hot ones the class defines itself (fast versions).
+const proto = Pkcs11Module.prototype as unknown as Record<string, unknown>;
+for (const [name, op] of Object.entries(OPS)) {
+  if (Object.prototype.hasOwnProperty.call(proto, name)) continue;
+  proto[name] = function (this: Pkcs11Module, ...args: unknown[]) {
+    return this.runSync(op as (c: OpContext, ...a: unknown[]) => Op<unknown>, args);
+  };
+}
+
+let forget: (m: Pkcs11Module) => void = () => {};
+/** @internal modules.ts registers how an unloaded module leaves the cache. */
+export function onUnload(fn: (m: Pkcs11Module) => void): void {
+  forget = fn;
+}

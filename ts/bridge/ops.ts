@@ -1,0 +1,18 @@
+// Every typed call, by method name. module.ts turns each into a sync method and an async one.
+import * as general from './ops-general.js';
+import * as session from './ops-session.js';
+import * as objects from './ops-objects.js';
+import * as crypto from './ops-crypto.js';
+import * as keys from './ops-keys.js';
+import * as v3 from './ops-v3.js';
+import type { Op, OpContext } from './op.js';
+
+export const OPS = { ...general, ...session, ...objects, ...crypto, ...keys, ...v3 };
+export type Ops = typeof OPS;
+
+type Signature<F> = F extends (c: OpContext, ...args: infer A) => Op<infer R> ? [A, R] : never;
+
+/** The typed calls as synchronous methods. */
+export type SyncCalls = { [K in keyof Ops]: (...args: Signature<Ops[K]>[0]) => Signature<Ops[K]>[1] };
+/** The typed calls as methods returning promises. */
+export type AsyncCalls = { [K in keyof Ops]: (...args: Signature<Ops[K]>[0]) => Promise<Signature<Ops[K]>[1]> };
