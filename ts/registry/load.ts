@@ -54,7 +54,7 @@ function ioError(err: unknown): ReadResult {
   return { io, data: new TextEncoder().encode(STRERROR[code] ?? (code || String(err))) };
 }
 
-function readFile(path: string): ReadResult {
+function readFile(path: string | Buffer): ReadResult {
   try {
     return { io: Io.Ok, data: readFileSync(path) };
   } catch (err) {
@@ -62,13 +62,17 @@ function readFile(path: string): ReadResult {
   }
 }
 
-/** Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable. */
-function listDir(path: string): { entries?: string[]; failure?: ReadResult } {
+/**
+ * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
+ * Names stay raw bytes: a file name need not be UTF-8, and p11-kit still loads it.
+ */
+function listDir(path: string): { entries?: Buffer[]; failure?: ReadResult } {
   try {
-    const dir = opendirSync(path);
-    const entries: string[] = [];
+    // 'buffer' works at run time; @types/node only lists the text encodings for opendir.
+    const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding });
+    const entries: Buffer[] = [];
     try {
-      for (let d = dir.readSync(); d; d = dir.readSync()) entries.push(d.name);
+      for (let d = dir.readSync(); d; d = dir.readSync()) entries.push(d.name as unknown as Buffer);
     } finally {
       dir.closeSync();
     }
@@ -111,8 +115,9 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
         return fns.p11w_registry_dir(reg, scope, a.cstr(dir), failure.io, d.ptr, d.len) === 0;
       });
       if (!go || !listing.entries) return;
+      const prefix = Buffer.from(`${dir.replace(/\/+$/, '')}/`); // p11-kit's join: no doubled separator at the joint
       for (const name of listing.entries) {
-        const path = `${dir}/${name}`.replace(/\/{2,}/g, '/');
+        const path = Buffer.concat([prefix, name]);
         let r: ReadResult;
         try {
           r = statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
@@ -121,7 +126,7 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
         }
         const rc = c.scoped((a) => {
           const d = a.put(r.data);
-          return fns.p11w_registry_module_file(reg, scope, a.cstr(path), a.cstr(name), r.io, d.ptr, d.len);
+          return fns.p11w_registry_module_file(reg, scope, a.put(path).ptr, a.put(name).ptr, r.io, d.ptr, d.len);
         });
         if (rc < 0) return;
       }
