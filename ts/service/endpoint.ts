@@ -127,3 +127,21 @@ export function portMainFromNodePort(port: NodeMessagePort): MessagePortMainLike
   } as MessagePortMainLike;
   return self;
 }
+
+/**
+ * A DOM `MessagePort` — an Electron renderer's end, handed over by the preload script.
+ * Chromium reports a closed peer with a 'close' event where it supports one; where it does
+ * not, the application's main process tells the renderer instead (see examples/electron).
+ */
+export function webPortEndpoint(port: MessagePort): ServiceEndpoint {
+  const closed = closeNotifier();
+  port.addEventListener('close', () => closed.notify('port closed'));
+  return {
+    postMessage: (message: unknown, transfer?: Transferable[]) => port.postMessage(message, transfer ?? []),
+    addEventListener: (type: string, listener: EventListenerOrEventListenerObject) => port.addEventListener(type, listener),
+    removeEventListener: (type: string, listener: EventListenerOrEventListenerObject) => port.removeEventListener(type, listener),
+    start: () => port.start(),
+    onClose: closed.onClose,
+    close: () => port.close(),
+  };
+}

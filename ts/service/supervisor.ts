@@ -4,9 +4,9 @@
 // reject at once, and — if asked — a new worker is started as a new generation. Once the dead
 // worker's thread is really gone, `reclaim` runs so the process-wide lifecycle can take back
 // the module references and sessions that worker held.
-import { EventEmitter } from 'node:events';
 import * as Comlink from 'comlink';
 import { BatchClient } from './batch.js';
+import { Emitter } from './emitter.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import { installErrorTransfer, ServiceDeadError } from './errors.js';
 import { StreamClient } from './stream.js';
@@ -69,7 +69,17 @@ interface Generation<T> {
   dead?: string;
 }
 
-export class Supervisor<T extends object> extends EventEmitter {
+export interface SupervisorEvents extends Record<string, unknown> {
+  /** A generation died (its pending calls were rejected). */
+  death: ServiceDeath;
+  /** A new generation started (restart). */
+  generation: number;
+  /** A dead generation's thread is gone and `reclaim` ran. */
+  reclaimed: number;
+  'reclaim-failed': { generation: number; error: unknown };
+}
+
+export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   private current!: Generation<T>;
   private restarts = 0;
   private closed: string | undefined;
@@ -169,8 +179,8 @@ export class Supervisor<T extends object> extends EventEmitter {
         .catch(() => undefined)
         .then(() => this.opts.reclaim?.(n))
         .then(
-          () => void this.emit('reclaimed', n),
-          (e) => void this.emit('reclaim-failed', { generation: n, error: e }),
+          () => this.emit('reclaimed', n),
+          (error: unknown) => this.emit('reclaim-failed', { generation: n, error }),
         ),
     );
     if (n > 1) this.emit('generation', n);
