@@ -108,11 +108,12 @@ export class RpcConnection {
       return this.die((err as FramingError).message, 'protocol');
     }
     if (this.handshake && this.decoder.version !== undefined) {
-      const h = this.handshake;
-      this.handshake = undefined;
       if (this.decoder.version !== PROTOCOL_VERSION) {
+        // die() rejects the handshake while it is still registered.
         return this.die(`host answered protocol version ${this.decoder.version} to our ${PROTOCOL_VERSION}`, 'protocol');
       }
+      const h = this.handshake;
+      this.handshake = undefined;
       h.resolve();
     }
     for (const frame of frames) {
