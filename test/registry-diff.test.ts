@@ -102,6 +102,10 @@ describe.each(passes)('registry vs libp11-kit $label', (pass) => {
     const planted = specs.filter((s) => !oracle[s.id].ok && causeOf(oracle[s.id].message ?? '') === s.fatalHint?.cause);
     expect(planted.length).toBeGreaterThan(COUNT * 0.05);
     expect(planted.filter((s) => s.fatalHint?.line).length).toBeGreaterThan(COUNT * 0.03);
+    // Effective settings that only show in the flags and in the call logger.
+    const listed = oracle.flatMap((o) => o.modules);
+    for (const flag of [1, 2, 4]) expect(listed.filter((m) => m.flags & flag).length).toBeGreaterThan(2);
+    expect(listed.filter((m) => m.logs_calls === 1).length).toBeGreaterThan(2);
   });
 });
 

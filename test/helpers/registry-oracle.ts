@@ -25,6 +25,8 @@ export interface OracleModule {
   name: string | null;
   filename: string | null;
   flags: number;
+  /** A call through the module was logged: effective log-calls. */
+  logs_calls: number;
   options: Record<string, string | null>;
 }
 
@@ -58,9 +60,10 @@ export interface Outcome {
     critical: boolean;
     trustPolicy: boolean;
     managed: boolean;
+    logCalls: boolean;
     options: Record<string, string | null>;
   }[];
-  /** Warnings both sides give in the same words: stray file names, enable-in + disable-in. */
+  /** Warnings both sides give in the same words: stray file names, enable-in + disable-in, log-calls unmanaged. */
   warnings: string[];
 }
 
@@ -146,7 +149,7 @@ export function runOursAs(scenarios: Scenario[], as: RunAs): OursRaw[] {
 
 // ---- one comparable shape --------------------------------------------------------------------
 
-const WARNING_WORDS = [/^invalid config filename/, /has both enable-in and disable-in/];
+const WARNING_WORDS = [/^invalid config filename/, /has both enable-in and disable-in/, /only supported for managed modules/];
 const sameWordsWarnings = (msgs: string[]) =>
   [...new Set(msgs.filter((m) => WARNING_WORDS.some((re) => re.test(m))))].sort();
 
@@ -164,6 +167,7 @@ export function oracleOutcome(o: OracleResult): Outcome {
       critical: (m.flags & CRITICAL) !== 0,
       trustPolicy: (m.flags & TRUSTED) !== 0,
       managed: (m.flags & UNMANAGED) === 0,
+      logCalls: m.logs_calls === 1,
       options: m.options,
     })),
     warnings: o.ok ? sameWordsWarnings(o.messages.map((m) => m.replace(/^p11-kit: /, ''))) : [],
@@ -189,6 +193,7 @@ export function oursOutcome(r: OursRaw, s: Scenario): Outcome {
       critical: m.settings.critical,
       trustPolicy: m.settings.trustPolicy,
       managed: m.settings.managed,
+      logCalls: m.settings.logCalls,
       options: { ...pick(s.moduleKeys, (k) => m.options[k]), ...extra(m.options, s.moduleKeys) },
     })),
     warnings: sameWordsWarnings(reg.diagnostics.filter((d) => d.level === 'warning').map((d) => d.message)),

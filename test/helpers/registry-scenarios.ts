@@ -516,11 +516,11 @@ function applyFeature(p: Plan, f: Feature): void {
       p.setFatal({ cause: 'critical' }, m.files[0].scope === 'user');
       break;
     }
-    case 'critical-ok': {
-      const m = p.addModule({ lib: 'good', options: [kv('critical', r.pick(['yes', 'true', 'no']))] });
-      m.critical = true;
+    case 'critical-ok':
+      // Critical modules whose libraries load: nothing fails, the flag shows.
+      for (const scope of ['system', 'package'] as const) p.addModule({ scopes: [scope], lib: 'good', options: [kv('critical', 'yes')] });
+      p.addModule({ lib: 'good', options: [kv('critical', r.pick(['true', 'no', 'Yes']))] });
       break;
-    }
     case 'enable-in':
       for (let i = r.int(1, 3); i > 0; i--) p.addModule({ options: [kv('enable-in', p.programList(true))] });
       break;

@@ -20,8 +20,10 @@
  *   --unset NAME            unsetenv for this scenario (restored afterwards)
  *
  * Output: {"ok":bool,"message":str|null,"messages":[str],"globals":{k:str|null},
- *          "modules":[{"name":str|null,"filename":str|null,"flags":n,"options":{k:str|null}}]}
- * where "messages" are the lines libp11-kit wrote to stderr during the load.
+ *          "modules":[{"name":str|null,"filename":str|null,"flags":n,"logs_calls":0|1,
+ *                      "options":{k:str|null}}]}
+ * where "messages" are the lines libp11-kit wrote to stderr during the load, and
+ * "logs_calls" says whether a C_GetInfo through the module was logged (log-calls).
  */
 #define P11_KIT_FUTURE_UNSTABLE_API 1
 #include <p11-kit/p11-kit.h>
@@ -181,6 +183,30 @@ static void capture_end(capture *c, FILE *out)
 	fclose(c->tmp);
 }
 
+/*
+ * Whether libp11-kit wrapped the module in its call logger (effective log-calls):
+ * one C_GetInfo, uninitialized, which any module answers harmlessly, and a look
+ * at what the logger wrote to stderr.
+ */
+static int call_is_logged(CK_FUNCTION_LIST *module)
+{
+	capture cap;
+	char line[4096];
+	int logged = 0;
+	CK_INFO info;
+	if (capture_start(&cap) < 0)
+		return -1;
+	module->C_GetInfo(&info);
+	fflush(stderr);
+	dup2(cap.saved, STDERR_FILENO);
+	close(cap.saved);
+	rewind(cap.tmp);
+	while (fgets(line, sizeof(line), cap.tmp))
+		logged |= strncmp(line, "C_GetInfo", 9) == 0;
+	fclose(cap.tmp);
+	return logged;
+}
+
 /* ---- one scenario ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -231,7 +257,8 @@ static void run(scenario *sc, FILE *out)
 		json_str(out, name);
 		fputs(",\"filename\":", out);
 		json_str(out, filename);
-		fprintf(out, ",\"flags\":%d,\"options\":", p11_kit_module_get_flags(modules[m]));
+		fprintf(out, ",\"flags\":%d,\"logs_calls\":%d,\"options\":", p11_kit_module_get_flags(modules[m]),
+		        call_is_logged(modules[m]));
 		json_options(out, modules[m], sc->keys, sc->n_keys);
 		fputc('}', out);
 		free(name);
