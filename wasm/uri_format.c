@@ -20,17 +20,26 @@ static int is_verbatim(uint8_t c)
 	       c == '-' || c == '.';
 }
 
+/* Escapes go through a small stack buffer: one append per chunk, not per byte. */
 static void encode(writer *w, const uint8_t *data, size_t len, int encode_all)
 {
+	char chunk[192];
+	size_t n = 0;
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = data[i];
+		if (n > sizeof(chunk) - 3) {
+			p11w_buf_append(w->out, chunk, n);
+			n = 0;
+		}
 		if (!encode_all && is_verbatim(c)) {
-			p11w_buf_append_byte(w->out, c);
+			chunk[n++] = (char)c;
 		} else {
-			char esc[3] = { '%', w->hex[c >> 4], w->hex[c & 15] };
-			p11w_buf_append(w->out, esc, 3);
+			chunk[n++] = '%';
+			chunk[n++] = w->hex[c >> 4];
+			chunk[n++] = w->hex[c & 15];
 		}
 	}
+	p11w_buf_append(w->out, chunk, n);
 }
 
 static void path_name(writer *w, const char *name)

@@ -12,56 +12,62 @@
 
 enum kind { K_TEXT, K_BYTES, K_CLASS, K_SLOT_ID, K_VERSION, K_STRING };
 
+/* A name with its length, so lookups compare lengths before bytes. */
+#define NAME(s) s, sizeof(s) - 1
+
 typedef struct {
 	const char *name;
+	size_t name_len;
 	uint32_t type; /* all of these URI type bits must be asked for */
 	enum kind kind;
 	int field;
 } path_attr;
 
 static const path_attr PATH_ATTRS[] = {
-	{ "id", P11W_URI_FOR_OBJECT, K_BYTES, P11W_URI_F_ID },
-	{ "object", P11W_URI_FOR_OBJECT, K_BYTES, P11W_URI_F_OBJECT },
-	{ "type", P11W_URI_FOR_OBJECT, K_CLASS, 0 },
-	{ "object-type", P11W_URI_FOR_OBJECT, K_CLASS, 0 },
-	{ "objecttype", P11W_URI_FOR_OBJECT, K_CLASS, 0 },
-	{ "token", P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_TOKEN },
-	{ "manufacturer", P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_MANUFACTURER },
-	{ "serial", P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_SERIAL },
-	{ "model", P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_MODEL },
-	{ "slot-description", P11W_URI_FOR_SLOT, K_TEXT, P11W_URI_F_SLOT_DESCRIPTION },
-	{ "slot-manufacturer", P11W_URI_FOR_SLOT, K_TEXT, P11W_URI_F_SLOT_MANUFACTURER },
-	{ "slot-id", P11W_URI_FOR_SLOT, K_SLOT_ID, 0 },
-	{ "library-description", P11W_URI_FOR_MODULE, K_TEXT, P11W_URI_F_LIBRARY_DESCRIPTION },
-	{ "library-manufacturer", P11W_URI_FOR_MODULE, K_TEXT, P11W_URI_F_LIBRARY_MANUFACTURER },
-	{ "library-version", P11W_URI_FOR_MODULE_WITH_VERSION, K_VERSION, 0 },
+	{ NAME("id"), P11W_URI_FOR_OBJECT, K_BYTES, P11W_URI_F_ID },
+	{ NAME("object"), P11W_URI_FOR_OBJECT, K_BYTES, P11W_URI_F_OBJECT },
+	{ NAME("type"), P11W_URI_FOR_OBJECT, K_CLASS, 0 },
+	{ NAME("object-type"), P11W_URI_FOR_OBJECT, K_CLASS, 0 },
+	{ NAME("objecttype"), P11W_URI_FOR_OBJECT, K_CLASS, 0 },
+	{ NAME("token"), P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_TOKEN },
+	{ NAME("manufacturer"), P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_MANUFACTURER },
+	{ NAME("serial"), P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_SERIAL },
+	{ NAME("model"), P11W_URI_FOR_TOKEN, K_TEXT, P11W_URI_F_MODEL },
+	{ NAME("slot-description"), P11W_URI_FOR_SLOT, K_TEXT, P11W_URI_F_SLOT_DESCRIPTION },
+	{ NAME("slot-manufacturer"), P11W_URI_FOR_SLOT, K_TEXT, P11W_URI_F_SLOT_MANUFACTURER },
+	{ NAME("slot-id"), P11W_URI_FOR_SLOT, K_SLOT_ID, 0 },
+	{ NAME("library-description"), P11W_URI_FOR_MODULE, K_TEXT, P11W_URI_F_LIBRARY_DESCRIPTION },
+	{ NAME("library-manufacturer"), P11W_URI_FOR_MODULE, K_TEXT, P11W_URI_F_LIBRARY_MANUFACTURER },
+	{ NAME("library-version"), P11W_URI_FOR_MODULE_WITH_VERSION, K_VERSION, 0 },
 	/* accepted in the path for backwards compatibility, whatever the type */
-	{ "pin-source", 0, K_STRING, P11W_URI_F_PIN_SOURCE },
-	{ "pinfile", 0, K_STRING, P11W_URI_F_PIN_SOURCE },
-	{ "pin-value", 0, K_STRING, P11W_URI_F_PIN_VALUE },
+	{ NAME("pin-source"), 0, K_STRING, P11W_URI_F_PIN_SOURCE },
+	{ NAME("pinfile"), 0, K_STRING, P11W_URI_F_PIN_SOURCE },
+	{ NAME("pin-value"), 0, K_STRING, P11W_URI_F_PIN_VALUE },
 };
 
 static const struct {
 	const char *name;
+	size_t name_len;
 	int field;
 } QUERY_ATTRS[] = {
-	{ "pin-source", P11W_URI_F_PIN_SOURCE },
-	{ "pinfile", P11W_URI_F_PIN_SOURCE },
-	{ "pin-value", P11W_URI_F_PIN_VALUE },
-	{ "module-name", P11W_URI_F_MODULE_NAME },
-	{ "module-path", P11W_URI_F_MODULE_PATH },
+	{ NAME("pin-source"), P11W_URI_F_PIN_SOURCE },
+	{ NAME("pinfile"), P11W_URI_F_PIN_SOURCE },
+	{ NAME("pin-value"), P11W_URI_F_PIN_VALUE },
+	{ NAME("module-name"), P11W_URI_F_MODULE_NAME },
+	{ NAME("module-path"), P11W_URI_F_MODULE_PATH },
 };
 
 static const struct {
 	const char *name;
+	size_t name_len;
 	uint32_t object_class;
 } CLASSES[] = {
-	{ "cert", P11W_CKO_CERTIFICATE },
-	{ "public", P11W_CKO_PUBLIC_KEY },
-	{ "private", P11W_CKO_PRIVATE_KEY },
-	{ "secret-key", P11W_CKO_SECRET_KEY },
-	{ "secretkey", P11W_CKO_SECRET_KEY },
-	{ "data", P11W_CKO_DATA },
+	{ NAME("cert"), P11W_CKO_CERTIFICATE },
+	{ NAME("public"), P11W_CKO_PUBLIC_KEY },
+	{ NAME("private"), P11W_CKO_PRIVATE_KEY },
+	{ NAME("secret-key"), P11W_CKO_SECRET_KEY },
+	{ NAME("secretkey"), P11W_CKO_SECRET_KEY },
+	{ NAME("data"), P11W_CKO_DATA },
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -73,7 +79,8 @@ typedef struct {
 	size_t len;
 	const uint8_t *orig; /* the text as given, for error offsets */
 	size_t orig_len;
-	p11w_buf scratch; /* percent-decoded values */
+	uint8_t *decoded; /* the last percent-decoded value (owned, grown as needed) */
+	size_t decoded_len, decoded_cap;
 } parser;
 
 /* p11-kit deletes these everywhere before parsing; tab and form feed are kept. */
@@ -89,9 +96,9 @@ static int hex_digit(uint8_t c)
 	return -1;
 }
 
-static int equals(const uint8_t *s, size_t len, const char *word)
+static int equals(const uint8_t *s, size_t len, const char *word, size_t word_len)
 {
-	return strlen(word) == len && memcmp(s, word, len) == 0;
+	return word_len == len && memcmp(s, word, len) == 0;
 }
 
 /* Offset in the text as given of the character at offset `at` of the stripped text. */
@@ -124,10 +131,18 @@ static void ignore(parser *p, const uint8_t *name, size_t name_len, const char *
 	p11w_record(&p->uri->out, 'U', 0, (const char *)name, name_len, reason, strlen(reason));
 }
 
-/* Percent-decodes s[start, end) into p->scratch; 0 (and the error set) on a bad escape. */
+/* Percent-decodes s[start, end) into p->decoded; 0 (and the error set) on a bad escape. */
 static int decode(parser *p, size_t start, size_t end, const uint8_t *name, size_t name_len)
 {
-	p->scratch.len = 0;
+	size_t need = end - start + 1; /* decoding never grows a value; +1 keeps it non-empty */
+	if (need > p->decoded_cap) {
+		uint8_t *grown = realloc(p->decoded, need);
+		if (!grown)
+			return fail(p, P11W_URI_UNEXPECTED, start, "out of memory", name, name_len);
+		p->decoded = grown;
+		p->decoded_cap = need;
+	}
+	uint8_t *out = p->decoded;
 	for (size_t i = start; i < end; i++) {
 		uint8_t c = p->s[i];
 		if (c == '%') {
@@ -139,14 +154,13 @@ static int decode(parser *p, size_t start, size_t end, const uint8_t *name, size
 			c = (uint8_t)(hi << 4 | lo);
 			i += 2;
 		}
-		p11w_buf_append_byte(&p->scratch, c);
+		*out++ = c;
 	}
-	if (p->scratch.failed)
-		return fail(p, P11W_URI_UNEXPECTED, start, "out of memory", name, name_len);
+	p->decoded_len = (size_t)(out - p->decoded);
 	return 1;
 }
 
-static const uint8_t *decoded(parser *p) { return p->scratch.data ? p->scratch.data : (const uint8_t *)""; }
+static const uint8_t *decoded(parser *p) { return p->decoded; }
 
 static int set_result(parser *p, int rc, size_t at, const uint8_t *name, size_t name_len)
 {
@@ -203,7 +217,7 @@ static int parse_version(parser *p, size_t start, size_t end, const uint8_t *nam
 static int parse_class(parser *p, size_t start, size_t end, const uint8_t *name, size_t name_len)
 {
 	for (size_t i = 0; i < COUNT(CLASSES); i++) {
-		if (equals(p->s + start, end - start, CLASSES[i].name)) {
+		if (equals(p->s + start, end - start, CLASSES[i].name, CLASSES[i].name_len)) {
 			p->uri->has_class = 1;
 			p->uri->object_class = CLASSES[i].object_class;
 			return 1;
@@ -218,15 +232,15 @@ static int parse_text(parser *p, int field, size_t start, size_t end, const uint
 	if (!decode(p, start, end, name, name_len))
 		return 0;
 	size_t width = p11w_uri_text_width(field);
-	if (p->scratch.len > width) {
+	if (p->decoded_len > width) {
 		ignore(p, name, name_len, width == 16 ? "value is longer than the 16-byte field"
 		                          : width == 32 ? "value is longer than the 32-byte field"
 		                                        : "value is longer than the 64-byte field");
 		return 1;
 	}
 	memset(p->uri->text[field], ' ', width);
-	if (p->scratch.len)
-		memcpy(p->uri->text[field], p->scratch.data, p->scratch.len);
+	if (p->decoded_len)
+		memcpy(p->uri->text[field], p->decoded, p->decoded_len);
 	return 1;
 }
 
@@ -242,7 +256,7 @@ static int path_attribute(parser *p, size_t start, size_t end)
 
 	const path_attr *attr = NULL;
 	for (size_t i = 0; i < COUNT(PATH_ATTRS) && !attr; i++) {
-		if (equals(name, name_len, PATH_ATTRS[i].name))
+		if (equals(name, name_len, PATH_ATTRS[i].name, PATH_ATTRS[i].name_len))
 			attr = &PATH_ATTRS[i];
 	}
 	if (!attr) {
@@ -259,12 +273,12 @@ static int path_attribute(parser *p, size_t start, size_t end)
 	case K_BYTES:
 		if (!decode(p, value, end, name, name_len))
 			return 0;
-		return set_result(p, p11w_uri_set_bytes(p->uri, attr->field, decoded(p), p->scratch.len),
+		return set_result(p, p11w_uri_set_bytes(p->uri, attr->field, decoded(p), p->decoded_len),
 		                  value, name, name_len);
 	case K_STRING:
 		if (!decode(p, value, end, name, name_len))
 			return 0;
-		return set_result(p, p11w_uri_set_string(p->uri, attr->field, decoded(p), p->scratch.len),
+		return set_result(p, p11w_uri_set_string(p->uri, attr->field, decoded(p), p->decoded_len),
 		                  value, name, name_len);
 	case K_CLASS:
 		return parse_class(p, value, end, name, name_len);
@@ -287,10 +301,10 @@ static int query_attribute(parser *p, size_t start, size_t end)
 	size_t value = start + name_len + 1;
 
 	for (size_t i = 0; i < COUNT(QUERY_ATTRS); i++) {
-		if (equals(name, name_len, QUERY_ATTRS[i].name)) {
+		if (equals(name, name_len, QUERY_ATTRS[i].name, QUERY_ATTRS[i].name_len)) {
 			if (!decode(p, value, end, name, name_len))
 				return 0;
-			return set_result(p, p11w_uri_set_string(p->uri, QUERY_ATTRS[i].field, decoded(p), p->scratch.len),
+			return set_result(p, p11w_uri_set_string(p->uri, QUERY_ATTRS[i].field, decoded(p), p->decoded_len),
 			                  value, name, name_len);
 		}
 	}
@@ -299,7 +313,7 @@ static int query_attribute(parser *p, size_t start, size_t end)
 		            "a vendor query attribute name must be made of a-z 0-9 - _ only", name, name_len);
 	if (!decode(p, value, end, name, name_len))
 		return 0;
-	return set_result(p, p11w_uri_add_query(p->uri, name, name_len, decoded(p), p->scratch.len), value,
+	return set_result(p, p11w_uri_add_query(p->uri, name, name_len, decoded(p), p->decoded_len), value,
 	                  name, name_len);
 }
 
@@ -356,17 +370,16 @@ static void parse_all(parser *p)
 
 void p11w_uri_parse_into(p11w_uri *uri, const uint8_t *text, size_t len, uint32_t type)
 {
-	parser p = { uri, type, text, len, text, len, { 0 } };
-	p11w_buf_init(&p.scratch);
+	parser p = { uri, type, text, len, text, len, NULL, 0, 0 };
 
-	const uint8_t *nul = len ? memchr(text, 0, len) : NULL;
-	if (nul) {
-		fail(&p, P11W_URI_BAD_ENCODING, (size_t)(nul - text), "the URI contains a NUL byte", NULL, 0);
-		return;
-	}
 	size_t kept = 0;
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++) {
+		if (!text[i]) {
+			fail(&p, P11W_URI_BAD_ENCODING, i, "the URI contains a NUL byte", NULL, 0);
+			return;
+		}
 		kept += !is_deleted_space(text[i]);
+	}
 	uint8_t *stripped = NULL;
 	if (kept != len) {
 		stripped = malloc(kept ? kept : 1);
@@ -383,5 +396,5 @@ void p11w_uri_parse_into(p11w_uri *uri, const uint8_t *text, size_t len, uint32_
 	}
 	parse_all(&p);
 	free(stripped);
-	p11w_buf_clear(&p.scratch);
+	free(p.decoded);
 }

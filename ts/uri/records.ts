@@ -43,50 +43,76 @@ export function textBytes(value: UriText): Uint8Array {
   return typeof value === 'string' ? utf8.encode(value) : value;
 }
 
-/** Builds a record stream in JavaScript memory. */
+/** Builds a record stream in JavaScript memory; strings are written as UTF-8 in place. */
 export class RecordWriter {
   private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
   private len = 0;
 
-  record(tag: string, num: number, a: Uint8Array = EMPTY, b: Uint8Array = EMPTY): this {
-    const need = this.len + 13 + a.length + b.length;
-    if (need > this.buf.length) {
-      const grown = new Uint8Array(Math.max(need, this.buf.length * 2));
-      grown.set(this.buf.subarray(0, this.len));
-      this.buf = grown;
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.len + extra, this.buf.length * 2));
+    grown.set(this.buf.subarray(0, this.len));
+    this.buf = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  /** Writes one value (bytes or a string as UTF-8) with its u32 length prefix. */
+  private value(v: Uint8Array | string): void {
+    const at = this.len;
+    let n: number;
+    if (typeof v === 'string') {
+      this.ensure(4 + v.length * 3);
+      n = utf8.encodeInto(v, this.buf.subarray(at + 4, at + 4 + v.length * 3)).written;
+    } else {
+      this.ensure(4 + v.length);
+      this.buf.set(v, at + 4);
+      n = v.length;
     }
-    const view = new DataView(this.buf.buffer);
+    this.view.setUint32(at, n, true);
+    this.len = at + 4 + n;
+  }
+
+  record(tag: string, num: number, a: Uint8Array | string = EMPTY, b: Uint8Array | string = EMPTY): this {
+    this.ensure(5);
     this.buf[this.len] = tag.charCodeAt(0);
-    view.setUint32(this.len + 1, num >>> 0, true);
-    view.setUint32(this.len + 5, a.length, true);
-    this.buf.set(a, this.len + 9);
-    view.setUint32(this.len + 9 + a.length, b.length, true);
-    this.buf.set(b, this.len + 13 + a.length);
-    this.len = need;
+    this.view.setUint32(this.len + 1, num >>> 0, true);
+    this.len += 5;
+    this.value(a);
+    this.value(b);
     return this;
   }
 
+  /** The stream so far; valid until the writer is reset or written again. */
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.len);
   }
+
+  reset(): this {
+    this.len = 0;
+    return this;
+  }
 }
 
-function expect(ok: boolean, what: string): void {
-  if (!ok) throw new TypeError(`p11kit-wasm: ${what}`);
+// encodeUriFields' writer: its bytes are copied into the core before anything else writes.
+const fieldsWriter = new RecordWriter();
+
+function typeError(what: string): never {
+  throw new TypeError(`p11kit-wasm: ${what}`);
 }
 
-/** The records describing a Uri (or any subset of one) for p11w_uri_from_records. */
+/** The records describing a Uri (or any subset of one) for p11w_uri_from_records; valid until the next call. */
 export function encodeUriFields(fields: UriFields): Uint8Array {
-  expect(typeof fields === 'object' && fields !== null, 'a URI must be an object of fields');
-  const w = new RecordWriter();
+  if (!(typeof fields === 'object' && fields !== null)) typeError('a URI must be an object of fields');
+  const w = fieldsWriter.reset();
   for (const key of STRING_KEYS) {
     const value = fields[key];
     if (value === undefined) continue;
-    expect(typeof value === 'string', `URI field ${key} must be a string`);
-    w.record('F', FIELD[key], utf8.encode(value as string));
+    if (typeof value !== 'string') typeError(`URI field ${key} must be a string`);
+    w.record('F', FIELD[key], value as string);
   }
   if (fields.id !== undefined) {
-    expect(fields.id instanceof Uint8Array, 'URI field id must be a Uint8Array');
+    if (!(fields.id instanceof Uint8Array)) typeError('URI field id must be a Uint8Array');
     w.record('F', FIELD.id, fields.id);
   }
   if (fields.libraryVersion !== undefined) {
@@ -101,20 +127,17 @@ export function encodeUriFields(fields: UriFields): Uint8Array {
   }
   if (fields.slotId !== undefined) {
     const id = fields.slotId;
-    expect(
-      typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id)),
-      'URI field slotId must be a bigint or a safe integer',
-    );
-    w.record('I', 0, utf8.encode(String(id)));
+    if (!(typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id)))) typeError('URI field slotId must be a bigint or a safe integer');
+    w.record('I', 0, String(id));
   }
   if (fields.type !== undefined) {
-    const n = OBJECT_CLASSES[fields.type];
-    expect(n !== undefined, `URI field type must be one of ${Object.keys(OBJECT_CLASSES).join(', ')}`);
+    const n = Object.hasOwn(OBJECT_CLASSES, fields.type) ? OBJECT_CLASSES[fields.type] : undefined;
+    if (n === undefined) typeError(`URI field type must be one of ${Object.keys(OBJECT_CLASSES).join(', ')}`);
     w.record('C', n);
   }
   for (const q of fields.vendor ?? []) {
-    expect(typeof q?.name === 'string' && typeof q?.value === 'string', 'vendor query attributes are {name, value} strings');
-    w.record('Q', 0, utf8.encode(q.name), utf8.encode(q.value));
+    if (!(typeof q?.name === 'string' && typeof q?.value === 'string')) typeError('vendor query attributes are {name, value} strings');
+    w.record('Q', 0, q.name, q.value);
   }
   if (fields.unrecognized) w.record('X', 1);
   return w.bytes();

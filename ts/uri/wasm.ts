@@ -29,6 +29,9 @@ export class UriCore {
   private readonly fns: UriExports;
   private scratch = 0; // [u32 out-length][input bytes…]
   private scratchSize = 0;
+  // Views of the core's memory, re-made only when growth replaces its buffer.
+  private u8 = new Uint8Array(0);
+  private u32 = new Uint32Array(0);
 
   constructor(private readonly core: Core) {
     const names: (keyof UriExports)[] = [
@@ -37,6 +40,21 @@ export class UriCore {
       'p11w_uri_match_attributes', 'p11w_uri_heap_in_use',
     ];
     this.fns = Object.fromEntries(names.map((n) => [n, core.fn(n)])) as unknown as UriExports;
+  }
+
+  private heap(): Uint8Array {
+    const buffer = this.core.exports.memory.buffer;
+    if (this.u8.buffer !== buffer) {
+      this.u8 = new Uint8Array(buffer);
+      this.u32 = new Uint32Array(buffer);
+    }
+    return this.u8;
+  }
+
+  /** The u32 a core call wrote to the scratch block's length slot (malloc aligns it). */
+  private outLen(): number {
+    this.heap();
+    return this.u32[this.scratch >>> 2];
   }
 
   /** Room for `bytes` input bytes after the length slot; returns the input's address. */
@@ -54,13 +72,13 @@ export class UriCore {
   /** Writes text as UTF-8 into the scratch block; returns its address and byte length. */
   private putText(text: string): [number, number] {
     const ptr = this.reserve(text.length * 3);
-    const { written } = utf8.encodeInto(text, this.core.heap.subarray(ptr, ptr + text.length * 3));
+    const { written } = utf8.encodeInto(text, this.heap().subarray(ptr, ptr + text.length * 3));
     return [ptr, written];
   }
 
   private putBytes(bytes: Uint8Array): [number, number] {
     const ptr = this.reserve(bytes.length);
-    this.core.heap.set(bytes, ptr);
+    this.heap().set(bytes, ptr);
     return [ptr, bytes.length];
   }
 
@@ -97,16 +115,16 @@ export class UriCore {
   read(uri: number): Uri {
     const ptr = this.fns.p11w_uri_output(uri, this.scratch);
     if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (URI fields)');
-    return decodeUriRecords(this.core.heap, ptr, this.core.u32(this.scratch)).uri;
+    const len = this.outLen();
+    return decodeUriRecords(this.heap(), ptr, len).uri;
   }
 
   format(uri: number, type: number, lowercase: boolean): string {
     const ptr = this.fns.p11w_uri_format(uri, type, lowercase ? 1 : 0, this.scratch);
     if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (formatting a URI)');
-    const len = this.core.u32(this.scratch);
-    const heap = this.core.heap;
-    // The core percent-encodes every byte outside A-Z a-z 0-9 _ - . so the result is ASCII.
-    return len < 256 ? String.fromCharCode(...heap.subarray(ptr, ptr + len)) : fromUtf8.decode(heap.subarray(ptr, ptr + len));
+    const len = this.outLen();
+    // ASCII (the core escapes every other byte); TextDecoder beats any per-char JS loop here.
+    return fromUtf8.decode(this.heap().subarray(ptr, ptr + len));
   }
 
   /** 1/0 from the core; structure records that the core cannot read are a caller bug. */
@@ -123,8 +141,8 @@ export class UriCore {
 
   private failure(uri: number, text?: string): UriError {
     const ptr = this.fns.p11w_uri_output(uri, this.scratch);
-    const len = this.core.u32(this.scratch);
-    const found: CoreFailure = (ptr && decodeUriRecords(this.core.heap, ptr, len).failure) || {
+    const len = this.outLen();
+    const found: CoreFailure = (ptr && decodeUriRecords(this.heap(), ptr, len).failure) || {
       code: 'UNEXPECTED',
       detail: 'out of memory',
     };
