@@ -12,7 +12,6 @@ import { FIXTURE_SO } from './helpers/registry-oracle.js';
 
 const MODE = { none: 0, merge: 1, only: 2 };
 const names = (input: CoreInput) => runCore(input).modules.map((m) => m.name);
-const mod = (input: CoreInput, name: string) => runCore(input).modules.find((m) => m.name === name);
 
 describe('global config (§1.3, §1.6)', () => {
   const system = (mode?: string) => `${mode ? `user-config: ${mode}\n` : ''}key1: system1\nkey2: system2\n`;
