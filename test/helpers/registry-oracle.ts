@@ -212,6 +212,7 @@ const CAUSES: [string, RegExp][] = [
   ['mode', /invalid mode for 'user-config'/],
   ['critical', /marked as critical/],
   ['denied', /Permission denied/],
+  ['isdir', /Is a directory/],
 ];
 
 export function causeOf(message: string): string {

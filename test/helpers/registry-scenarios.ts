@@ -68,13 +68,13 @@ export const FEATURES = [
   'trust-policy', 'x-init-reserved', 'unknown-keys', 'module-values', 'relative-module', 'remote',
   'xdg-config-home', 'home-expansion', 'no-user-config-env', 'user-overrides-key', 'user-disables-module',
   'booleans', 'nul-byte', 'colons-in-values', 'same-name-in-dir', 'many-modules', 'utf8',
-  'no-trailing-newline', 'odd-location-paths',
+  'no-trailing-newline', 'odd-location-paths', 'config-paths',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
 /** Features that plant a fatal cause; they are never combined with each other. */
 const FATAL: ReadonlySet<Feature> = new Set<Feature>([
-  'section-header', 'bad-section', 'pem-block', 'pem-unterminated', 'indented-pem', 'no-colon',
+  'config-paths', 'section-header', 'bad-section', 'pem-block', 'pem-unterminated', 'indented-pem', 'no-colon',
   'readme-no-colon', 'dangling-symlink', 'unreadable-system-conf', 'user-config-invalid', 'critical-fail',
 ]);
 const BENIGN = FEATURES.filter((f) => !FATAL.has(f) && f !== 'unreadable-file' && f !== 'unreadable-dir');
@@ -628,6 +628,22 @@ function applyFeature(p: Plan, f: Feature): void {
       p.addModule({ options: [kv('x-ünïcode-key', 'zürich')] });
       // Not UTF-8 at all: Latin-1 é. p11-kit takes file names as bytes.
       p.newFile(`${p.dirOf(r.pick(SCOPES))}/caf\xe9-${p.uniqueName()}.module`, [kv('module', p.lib('good')!)]).bytes = true;
+      break;
+    case 'config-paths':
+      // A config path that is a directory refuses the load (EISDIR); one under a file is missing (ENOTDIR).
+      switch (r.int(0, 2)) {
+        case 0:
+          p.locations.systemConfig = `${ROOT}/etc`;
+          p.setFatal({ cause: 'isdir', file: `${ROOT}/etc` });
+          break;
+        case 1:
+          p.locations.userConfig = '~';
+          p.setFatal({ cause: 'isdir', file: `${ROOT}/home` }, true);
+          break;
+        default:
+          p.locations.userConfig = `${p.locations.systemConfig}/not-here.conf`;
+          p.locations.systemModules = `${p.locations.systemConfig}/modules`;
+      }
       break;
     case 'odd-location-paths':
       // Doubled and trailing separators in the configured dirs: p11-kit joins without collapsing inner ones.
