@@ -4,7 +4,13 @@
 // CKA_DESTROYABLE goes as one byte in a byte array, and a CK_ULONG as 8 little-endian bytes
 // (the LP64 little-endian hosts Debian ships; p11-kit itself just copies the C value).
 import { CKA, CKR } from './constants.js';
-import { RpcProtocolError, RpcUnsupportedError, RpcUsageError } from './errors.js';
+import { REMOTE, RpcProtocolError, RpcUnsupportedError, RpcUsageError } from './errors.js';
+
+/** Who is asking, for error messages: a function and a module name (a WireWriter is one). */
+interface Ctx {
+  fn: string;
+  module: string;
+}
 import { WireReader, WireWriter, ulongToBig } from './wire.js';
 
 /** How 0.24.1 encodes a value on the wire. */
@@ -78,39 +84,39 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 const utf8 = new TextEncoder();
 const latin1 = new TextDecoder('latin1');
 
-function checkType(fn: string, type: number): void {
-  if (!Number.isInteger(type) || type < 0) throw new RpcUsageError(fn, `attribute type ${String(type)} is not a CK_ATTRIBUTE_TYPE`);
-  if (type > 0xffffffff) throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `attribute type ${type} wider than 32 bits`);
+function checkType(fn: string, type: number, module: string): void {
+  if (!Number.isInteger(type) || type < 0) throw new RpcUsageError(fn, `attribute type ${String(type)} is not a CK_ATTRIBUTE_TYPE`, module);
+  if (type > 0xffffffff) throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `attribute type ${type} wider than 32 bits`, module);
 }
 
-function asBool(fn: string, type: number, v: AttributeValue): boolean {
+function asBool({ fn, module }: Ctx, type: number, v: AttributeValue): boolean {
   if (typeof v === 'boolean') return v;
   if (v === 0 || v === 1) return v === 1;
-  throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_BBOOL; got ${describeValue(v)}`);
+  throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_BBOOL; got ${describeValue(v)}`, module);
 }
 
-function asUlong(fn: string, type: number, v: AttributeValue): bigint {
-  if (typeof v !== 'number' && typeof v !== 'bigint') throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_ULONG; got ${describeValue(v)}`);
-  return ulongToBig(fn, v, `attribute ${hex(type)}`);
+function asUlong({ fn, module }: Ctx, type: number, v: AttributeValue): bigint {
+  if (typeof v !== 'number' && typeof v !== 'bigint') throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_ULONG; got ${describeValue(v)}`, module);
+  return ulongToBig(fn, v, `attribute ${hex(type)}`, module);
 }
 
-function asBytes(fn: string, type: number, v: AttributeValue): Uint8Array {
+function asBytes({ fn, module }: Ctx, type: number, v: AttributeValue): Uint8Array {
   if (v instanceof Uint8Array) return v;
   if (typeof v === 'string') return utf8.encode(v);
-  throw new RpcUsageError(fn, `attribute ${hex(type)} is a byte array; got ${describeValue(v)}`);
+  throw new RpcUsageError(fn, `attribute ${hex(type)} is a byte array; got ${describeValue(v)}`, module);
 }
 
-function asDate(fn: string, type: number, v: AttributeValue): Uint8Array {
+function asDate({ fn, module }: Ctx, type: number, v: AttributeValue): Uint8Array {
   const bytes = typeof v === 'string' ? utf8.encode(v) : v instanceof Uint8Array ? v : undefined;
-  if (!bytes) throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_DATE ('YYYYMMDD'); got ${describeValue(v)}`);
-  if (bytes.length === 0) throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_VALUE_INVALID, fn, `an empty CK_DATE (attribute ${hex(type)})`);
-  if (bytes.length !== 8) throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_DATE of 8 characters; got ${bytes.length}`);
+  if (!bytes) throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_DATE ('YYYYMMDD'); got ${describeValue(v)}`, module);
+  if (bytes.length === 0) throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_VALUE_INVALID, fn, `an empty CK_DATE (attribute ${hex(type)})`, module);
+  if (bytes.length !== 8) throw new RpcUsageError(fn, `attribute ${hex(type)} is a CK_DATE of 8 characters; got ${bytes.length}`, module);
   return bytes;
 }
 
-function asMechanisms(fn: string, type: number, v: AttributeValue): bigint[] {
-  if (!Array.isArray(v)) throw new RpcUsageError(fn, `attribute ${hex(type)} is a list of mechanism types; got ${describeValue(v)}`);
-  return v.map((m: number) => ulongToBig(fn, m, `mechanism in attribute ${hex(type)}`));
+function asMechanisms({ fn, module }: Ctx, type: number, v: AttributeValue): bigint[] {
+  if (!Array.isArray(v)) throw new RpcUsageError(fn, `attribute ${hex(type)} is a list of mechanism types; got ${describeValue(v)}`, module);
+  return v.map((m: number) => ulongToBig(fn, m, `mechanism in attribute ${hex(type)}`, module));
 }
 
 function describeValue(v: unknown): string {
@@ -120,49 +126,50 @@ function describeValue(v: unknown): string {
 }
 
 /** The raw C bytes of a value that 0.24.1 carries as a plain byte array. */
-function rawBytes(fn: string, type: number, v: AttributeValue): Uint8Array {
+function rawBytes(ctx: Ctx, type: number, v: AttributeValue): Uint8Array {
+  const { fn, module } = ctx;
   switch (valueKind(type)) {
     case 'bool':
-      return Uint8Array.of(asBool(fn, type, v) ? 1 : 0);
+      return Uint8Array.of(asBool(ctx, type, v) ? 1 : 0);
     case 'ulong': {
       const out = new Uint8Array(8);
-      new DataView(out.buffer).setBigUint64(0, asUlong(fn, type, v), true);
+      new DataView(out.buffer).setBigUint64(0, asUlong(ctx, type, v), true);
       return out;
     }
     case 'template':
-      throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `attribute-array attribute ${hex(type)}`);
+      throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `attribute-array attribute ${hex(type)}`, module);
     default:
-      return asBytes(fn, type, v);
+      return asBytes(ctx, type, v);
   }
 }
 
 /** One attribute of an `aA` array. */
 export function writeAttribute(w: WireWriter, attr: Attribute): void {
-  const { fn } = w;
+  const { fn, module } = w;
   const { type, value } = attr;
-  checkType(fn, type);
+  checkType(fn, type, module);
   w.u32(type).byte(1);
   switch (wireKind(type)) {
     case 'byte':
-      w.u32(1).byte(asBool(fn, type, value) ? 1 : 0);
+      w.u32(1).byte(asBool(w, type, value) ? 1 : 0);
       return;
     case 'ulong':
-      w.u32(8).u64(asUlong(fn, type, value));
+      w.u32(8).u64(asUlong(w, type, value));
       return;
     case 'date':
-      w.u32(8).byteArray(asDate(fn, type, value));
+      w.u32(8).byteArray(asDate(w, type, value));
       return;
     case 'mechanisms': {
-      const mechs = asMechanisms(fn, type, value);
+      const mechs = asMechanisms(w, type, value);
       w.u32(mechs.length * 8).u32(mechs.length);
       for (const m of mechs) w.u64(m);
       return;
     }
     case 'template':
       // 0.24.1's server decodes nested templates into uninitialised memory: never send one.
-      throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `attribute-array attribute ${hex(type)} (CKA_WRAP/UNWRAP_TEMPLATE)`);
+      throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `attribute-array attribute ${hex(type)} (CKA_WRAP/UNWRAP_TEMPLATE)`, module);
     case 'bytes': {
-      const bytes = rawBytes(fn, type, value);
+      const bytes = rawBytes(w, type, value);
       w.u32(bytes.length).byteArray(bytes);
       return;
     }
@@ -170,10 +177,10 @@ export function writeAttribute(w: WireWriter, attr: Attribute): void {
 }
 
 export function writeTemplate(w: WireWriter, template: readonly Attribute[]): void {
-  if (!Array.isArray(template)) throw new RpcUsageError(w.fn, 'a template must be an array of { type, value }');
+  if (!Array.isArray(template)) throw new RpcUsageError(w.fn, 'a template must be an array of { type, value }', w.module);
   w.u32(template.length);
   for (const attr of template) {
-    if (!attr || typeof attr !== 'object') throw new RpcUsageError(w.fn, 'a template entry must be { type, value }');
+    if (!attr || typeof attr !== 'object') throw new RpcUsageError(w.fn, 'a template entry must be { type, value }', w.module);
     writeAttribute(w, attr);
   }
 }
@@ -182,8 +189,8 @@ export function writeTemplate(w: WireWriter, template: readonly Attribute[]): vo
  * What to ask for in an `fA` buffer, per type: the exact size for fixed-size values, 0 (a size
  * query) for byte arrays. Templates are refused: 0.24.1's server dereferences NULL answering them.
  */
-export function fixedCapacity(fn: string, type: number): number {
-  checkType(fn, type);
+export function fixedCapacity(fn: string, type: number, module = REMOTE): number {
+  checkType(fn, type, module);
   switch (wireKind(type)) {
     case 'byte':
       return 1;
@@ -193,7 +200,7 @@ export function fixedCapacity(fn: string, type: number): number {
     case 'mechanisms':
       return 8 * 32;
     case 'template':
-      throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `reading attribute-array attribute ${hex(type)}`);
+      throw new RpcUnsupportedError(CKR.CKR_ATTRIBUTE_TYPE_INVALID, fn, `reading attribute-array attribute ${hex(type)}`, module);
     case 'bytes': {
       const kind = valueKind(type);
       return kind === 'bool' ? 1 : kind === 'ulong' ? 8 : 0;
@@ -222,18 +229,18 @@ export function readAttribute(r: WireReader): WireAttribute {
       return { type, valid: true, length, value: r.ulong(what) };
     case 'mechanisms': {
       const count = r.u32(`${what} count`);
-      if (count * 8 > r.remaining) throw new RpcProtocolError(r.fn, `truncated message reading ${what}`);
+      if (count * 8 > r.remaining) throw new RpcProtocolError(r.fn, `truncated message reading ${what}`, r.module);
       const mechs: number[] = [];
       for (let i = 0; i < count; i++) mechs.push(r.ulong(what));
       return { type, valid: true, length, value: mechs };
     }
     case 'date': {
       const bytes = r.byteArray(what);
-      if (bytes && bytes.length !== 0 && bytes.length !== 8) throw new RpcProtocolError(r.fn, `${what}: a CK_DATE of ${bytes.length} bytes`);
+      if (bytes && bytes.length !== 0 && bytes.length !== 8) throw new RpcProtocolError(r.fn, `${what}: a CK_DATE of ${bytes.length} bytes`, r.module);
       return { type, valid: true, length, value: bytes ? latin1.decode(bytes) : undefined };
     }
     case 'template':
-      throw new RpcProtocolError(r.fn, `${what}: attribute-array values are never requested`);
+      throw new RpcProtocolError(r.fn, `${what}: attribute-array values are never requested`, r.module);
     case 'bytes': {
       const bytes = r.byteArray(what);
       return { type, valid: true, length, value: bytes ? fromRaw(type, bytes) : undefined };

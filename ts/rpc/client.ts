@@ -28,26 +28,26 @@ export interface KeyPair {
 
 const utf8 = new TextEncoder();
 
-function secret(fn: string, s: Secret): Uint8Array {
+function secret(fn: string, s: Secret, module: string): Uint8Array {
   if (s instanceof Uint8Array) return s;
   if (typeof s === 'string') return utf8.encode(s);
-  throw new RpcUsageError(fn, 'a PIN must be a string or bytes');
+  throw new RpcUsageError(fn, 'a PIN must be a string or bytes', module);
 }
 
-function data(fn: string, d: Uint8Array): Uint8Array {
-  if (!(d instanceof Uint8Array)) throw new RpcUsageError(fn, 'data must be a Uint8Array');
+function data(fn: string, d: Uint8Array, module: string): Uint8Array {
+  if (!(d instanceof Uint8Array)) throw new RpcUsageError(fn, 'data must be a Uint8Array', module);
   return d;
 }
 
-function count(fn: string, n: number, what: string): number {
-  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new RpcUsageError(fn, `${what} must be an integer from 0 to 2^32-1`);
+function count(fn: string, n: number, what: string, module: string): number {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new RpcUsageError(fn, `${what} must be an integer from 0 to 2^32-1`, module);
   return n;
 }
 
 /** A 32-byte space-padded token label. */
-function paddedLabel(fn: string, label: string): string {
+function paddedLabel(fn: string, label: string, module: string): string {
   const bytes = utf8.encode(label);
-  if (bytes.length > 32) throw new RpcUsageError(fn, 'a token label is at most 32 bytes');
+  if (bytes.length > 32) throw new RpcUsageError(fn, 'a token label is at most 32 bytes', module);
   return label + ' '.repeat(32 - bytes.length);
 }
 
@@ -64,10 +64,10 @@ export class RpcClient extends RemoteHost {
     for (let round = 0; round < 3; round++) {
       const reply = await this.call(name, (b) => build(b, capacity), (p) => p.byteArray());
       if (reply.data) return reply.data;
-      if (reply.length <= capacity) throw new RpcProtocolError(name, `host reported ${reply.length} bytes needed for a ${capacity}-byte buffer`);
+      if (reply.length <= capacity) throw new RpcProtocolError(name, `host reported ${reply.length} bytes needed for a ${capacity}-byte buffer`, this.name);
       capacity = reply.length;
     }
-    throw new RpcProtocolError(name, 'the needed buffer size kept growing');
+    throw new RpcProtocolError(name, 'the needed buffer size kept growing', this.name);
   }
 
   /** An `fu` call returning a list of CK_ULONGs. */
@@ -77,10 +77,10 @@ export class RpcClient extends RemoteHost {
       const reply = await this.call(name, (b) => build(b, capacity), (p) => p.ulongArray());
       if (reply.values) return reply.values;
       if (reply.count === 0) return [];
-      if (reply.count <= capacity) throw new RpcProtocolError(name, `host reported ${reply.count} entries needed for room for ${capacity}`);
+      if (reply.count <= capacity) throw new RpcProtocolError(name, `host reported ${reply.count} entries needed for room for ${capacity}`, this.name);
       capacity = reply.count;
     }
-    throw new RpcProtocolError(name, 'the list kept growing');
+    throw new RpcProtocolError(name, 'the list kept growing', this.name);
   }
 
   private session(fn: string, h: number): number {
@@ -123,7 +123,7 @@ export class RpcClient extends RemoteHost {
 
   initToken(slot: number, soPin: Secret, label: string): Promise<void> {
     const fn = 'C_InitToken';
-    return this.call(fn, (b) => b.ulong(slot, 'slot').bytes(secret(fn, soPin)).zeroString(paddedLabel(fn, label)), () => undefined);
+    return this.call(fn, (b) => b.ulong(slot, 'slot').bytes(secret(fn, soPin, this.name)).zeroString(paddedLabel(fn, label, this.name)), () => undefined);
   }
 
   waitForSlotEvent(flags = 0): Promise<number> {
@@ -153,12 +153,12 @@ export class RpcClient extends RemoteHost {
 
   initPIN(session: number, pin: Secret): Promise<void> {
     const fn = 'C_InitPIN';
-    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(secret(fn, pin)), () => undefined);
+    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(secret(fn, pin, this.name)), () => undefined);
   }
 
   setPIN(session: number, oldPin: Secret, newPin: Secret): Promise<void> {
     const fn = 'C_SetPIN';
-    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(secret(fn, oldPin)).bytes(secret(fn, newPin)), () => undefined);
+    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(secret(fn, oldPin, this.name)).bytes(secret(fn, newPin, this.name)), () => undefined);
   }
 
   getOperationState(session: number): Promise<Uint8Array> {
@@ -171,14 +171,14 @@ export class RpcClient extends RemoteHost {
     const optionalKey = (h: number) => (h === 0 ? 0 : this.key(fn, h));
     return this.call(
       fn,
-      (b) => b.ulong(this.session(fn, session)).bytes(data(fn, state)).ulong(optionalKey(encryptionKey)).ulong(optionalKey(authenticationKey)),
+      (b) => b.ulong(this.session(fn, session)).bytes(data(fn, state, this.name)).ulong(optionalKey(encryptionKey)).ulong(optionalKey(authenticationKey)),
       () => undefined,
     );
   }
 
   login(session: number, userType: number, pin: Secret): Promise<void> {
     const fn = 'C_Login';
-    return this.call(fn, (b) => b.ulong(this.session(fn, session)).ulong(userType, 'user type').bytes(secret(fn, pin)), () => undefined);
+    return this.call(fn, (b) => b.ulong(this.session(fn, session)).ulong(userType, 'user type').bytes(secret(fn, pin, this.name)), () => undefined);
   }
 
   logout(session: number): Promise<void> {
@@ -216,8 +216,8 @@ export class RpcClient extends RemoteHost {
    */
   async getAttributeValue(session: number, object: number, types: readonly number[]): Promise<AttributeReadResult> {
     const fn = 'C_GetAttributeValue';
-    if (!Array.isArray(types)) throw new RpcUsageError(fn, 'attribute types must be an array');
-    const slots = types.map((type) => ({ type, capacity: fixedCapacity(fn, type) }));
+    if (!Array.isArray(types)) throw new RpcUsageError(fn, 'attribute types must be an array', this.name);
+    const slots = types.map((type) => ({ type, capacity: fixedCapacity(fn, type, this.name) }));
     const found: (WireAttribute | undefined)[] = new Array(types.length).fill(undefined);
     let rv: number = CKR.CKR_OK;
     for (let round = 0; round < 4; round++) {
@@ -262,13 +262,13 @@ export class RpcClient extends RemoteHost {
 
   async findObjects(session: number, maxObjects = 64): Promise<number[]> {
     const fn = 'C_FindObjects';
-    const max = count(fn, maxObjects, 'maxObjects');
+    const max = count(fn, maxObjects, 'maxObjects', this.name);
     const reply = await this.call(fn, (b) => b.ulong(this.session(fn, session)).ulongBuffer(max), (p) => p.ulongArray());
     if (!reply.values) {
       if (reply.count === 0) return [];
-      throw new RpcProtocolError(fn, 'no object handles in the reply');
+      throw new RpcProtocolError(fn, 'no object handles in the reply', this.name);
     }
-    if (reply.values.length > max) throw new RpcProtocolError(fn, `${reply.values.length} handles for room for ${max}`);
+    if (reply.values.length > max) throw new RpcProtocolError(fn, `${reply.values.length} handles for room for ${max}`, this.name);
     return reply.values.map((h) => this.handles.addObject(h));
   }
 
@@ -284,7 +284,7 @@ export class RpcClient extends RemoteHost {
 
   /** The `uayfy` shape: session, input, output buffer. */
   private transform(fn: CallName, session: number, input: Uint8Array, guess: number): Promise<Uint8Array> {
-    const d = data(fn, input);
+    const d = data(fn, input, this.name);
     return this.output(fn, (b, cap) => b.ulong(this.session(fn, session)).bytes(d).byteBuffer(cap), guess);
   }
 
@@ -295,7 +295,7 @@ export class RpcClient extends RemoteHost {
 
   /** The `uay` shape with no output. */
   private feed(fn: CallName, session: number, input: Uint8Array): Promise<void> {
-    const d = data(fn, input);
+    const d = data(fn, input, this.name);
     return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(d), () => undefined);
   }
 
@@ -368,8 +368,8 @@ export class RpcClient extends RemoteHost {
   /** Resolves when the signature verifies; rejects with CKR_SIGNATURE_INVALID when it does not. */
   verify(session: number, input: Uint8Array, signature: Uint8Array): Promise<void> {
     const fn = 'C_Verify';
-    const d = data(fn, input);
-    const s = data(fn, signature);
+    const d = data(fn, input, this.name);
+    const s = data(fn, signature, this.name);
     return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(d).bytes(s), () => undefined);
   }
   verifyUpdate(session: number, input: Uint8Array): Promise<void> {
@@ -423,7 +423,7 @@ export class RpcClient extends RemoteHost {
 
   async unwrapKey(session: number, mech: Mechanism, unwrappingKey: number, wrapped: Uint8Array, template: readonly Attribute[]): Promise<number> {
     const fn = 'C_UnwrapKey';
-    const w = data(fn, wrapped);
+    const w = data(fn, wrapped, this.name);
     const remote = await this.call(
       fn,
       (b) => b.ulong(this.session(fn, session)).mechanism(mech).ulong(this.key(fn, unwrappingKey)).bytes(w).template(template),
@@ -444,10 +444,10 @@ export class RpcClient extends RemoteHost {
 
   generateRandom(session: number, length: number): Promise<Uint8Array> {
     const fn = 'C_GenerateRandom';
-    const n = count(fn, length, 'length');
+    const n = count(fn, length, 'length', this.name);
     return this.call(fn, (b) => b.ulong(this.session(fn, session)).byteBuffer(n), (p) => {
       const reply = p.byteArray();
-      if (reply.length !== n || (n > 0 && !reply.data)) throw new RpcProtocolError(fn, `${reply.length} random bytes for ${n} asked`);
+      if (reply.length !== n || (n > 0 && !reply.data)) throw new RpcProtocolError(fn, `${reply.length} random bytes for ${n} asked`, this.name);
       return reply.data ?? new Uint8Array(0);
     });
   }

@@ -11,6 +11,8 @@ import { openTransport, type Transport } from './transport.js';
 export interface ConnectionOptions {
   /** Sent in every frame's options field: the module's name (p11-kit-client sends 'client'). */
   name: string;
+  /** The module's name in errors. */
+  label: string;
   /** Host generation this connection serves, for the errors it raises. */
   generation: number;
   /** Give up on a host that has not answered the handshake within this time. */
@@ -79,7 +81,7 @@ export class RpcConnection {
       const timer = setTimeout(() => this.die(`no handshake within ${this.opts.connectTimeoutMs} ms`, 'lost'), this.opts.connectTimeoutMs);
       this.handshake = {
         resolve: () => (clearTimeout(timer), resolve()),
-        reject: (err) => (clearTimeout(timer), reject(new HostConnectError('C_Initialize', where, err.message))),
+        reject: (err) => (clearTimeout(timer), reject(new HostConnectError('C_Initialize', where, err.message, this.opts.label))),
       };
       this.transport.write(Uint8Array.of(PROTOCOL_VERSION));
     });
@@ -87,7 +89,7 @@ export class RpcConnection {
 
   /** Sends one request; resolves with the reply payload (still to be parsed by the caller). */
   call(spec: CallSpec, payload: Uint8Array): Promise<Uint8Array> {
-    if (this.dead !== undefined) return Promise.reject(new HostLostError(spec.name, this.opts.generation, this.dead, false));
+    if (this.dead !== undefined) return Promise.reject(new HostLostError(spec.name, this.opts.generation, this.dead, false, this.opts.label));
     const code = this.nextCode;
     this.nextCode = this.nextCode === 0xffffffff ? 1 : this.nextCode + 1;
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -137,8 +139,8 @@ export class RpcConnection {
       clearTimeout(entry.timer);
       entry.reject(
         kind === 'protocol'
-          ? new RpcProtocolError(entry.fn, reason)
-          : new HostLostError(entry.fn, this.opts.generation, this.dead, true),
+          ? new RpcProtocolError(entry.fn, reason, this.opts.label)
+          : new HostLostError(entry.fn, this.opts.generation, this.dead, true, this.opts.label),
       );
     }
     this.pending.clear();

@@ -3,7 +3,7 @@
 // numbers instead, never reused across generations, and map them to the current host's. A
 // number minted before the current generation began is stale; one never minted is invalid.
 import { CKR } from './constants.js';
-import { Pkcs11Error, StaleHandleError } from './errors.js';
+import { Pkcs11Error, REMOTE, StaleHandleError } from './errors.js';
 
 export type HandleKind = 'session' | 'object';
 
@@ -60,6 +60,8 @@ export class HandleMap {
 
   private readonly mint = () => this.next++;
 
+  constructor(private readonly module = REMOTE) {}
+
   /** Every handle minted so far goes stale (on host loss, and again when a new host starts). */
   retireAll(generation: number): void {
     this.generation = generation;
@@ -108,8 +110,8 @@ export class HandleMap {
     const remote = Number.isSafeInteger(local) ? table.remote(local) : undefined;
     if (remote !== undefined) return remote;
     if (Number.isSafeInteger(local) && local >= 1 && local < this.generationStart) {
-      throw new StaleHandleError(fn, table.label, local, this.generation, invalidRv);
+      throw new StaleHandleError(fn, table.label, local, this.generation, invalidRv, this.module);
     }
-    throw new Pkcs11Error(invalidRv, fn, `no such ${table.label} handle ${String(local)}`);
+    throw new Pkcs11Error(invalidRv, fn, this.module, `no such ${table.label} handle ${String(local)}`);
   }
 }

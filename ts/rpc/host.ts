@@ -59,7 +59,9 @@ const MAGIC = new TextEncoder().encode('PRIVATE-GNOME-KEYRING-PKCS11-PROTOCOL-V-
 
 export class RemoteHost extends EventEmitter<RemoteHostEvents> {
   readonly address: RemoteAddress;
-  readonly handles = new HandleMap();
+  /** The module's name: in frames (as p11-kit sends the config name) and in errors. */
+  readonly name: string;
+  readonly handles: HandleMap;
   private readonly opts: RemoteOptions;
   private conn: RpcConnection | undefined;
   private starting: Promise<RpcConnection> | undefined;
@@ -72,6 +74,8 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
     super();
     this.opts = opts;
     this.address = typeof opts.remote === 'string' ? parseRemote(opts.remote) : opts.remote;
+    this.name = opts.name ?? describeAddress(this.address);
+    this.handles = new HandleMap(this.name);
   }
 
   /** Bumped each time a new host is started; 0 before the first. */
@@ -106,7 +110,7 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
   /** C_Finalize, then the host is let go. After a loss there is nothing to finalize. */
   async finalize(): Promise<void> {
     if (this.hostState === 'connecting') await this.starting!.catch(() => undefined);
-    if (this.hostState === 'closed') throw new Pkcs11Error(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_Finalize');
+    if (this.hostState === 'closed') throw new Pkcs11Error(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_Finalize', this.name);
     if (this.hostState === 'ready') {
       try {
         await this.call('C_Finalize', () => undefined, () => undefined);
@@ -130,11 +134,11 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
    */
   async call<T>(name: CallName, build: (b: RequestBuilder) => void, read: (p: ResponseParser) => T): Promise<T> {
     const spec = callSpec(name);
-    const request = new RequestBuilder(spec);
+    const request = new RequestBuilder(spec, this.name);
     build(request);
     const payload = request.finish();
     const conn = await this.ready(name);
-    const reply = new ResponseParser(await conn.call(spec, payload), spec);
+    const reply = new ResponseParser(await conn.call(spec, payload), spec, this.name);
     const out = read(reply);
     reply.done();
     return out;
@@ -147,10 +151,10 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
       case 'connecting':
         return this.starting!;
       case 'lost':
-        if (this.opts.policy !== 'auto') throw new HostLostError(name, this.gen, this.lostReason, false);
+        if (this.opts.policy !== 'auto') throw new HostLostError(name, this.gen, this.lostReason, false, this.name);
         return this.start();
       case 'closed':
-        throw new Pkcs11Error(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, name);
+        throw new Pkcs11Error(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, name, this.name);
     }
   }
 
@@ -164,6 +168,7 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
       try {
         conn = await RpcConnection.open(this.address, {
           name: this.opts.name ?? 'client',
+          label: this.name,
           generation,
           connectTimeoutMs: this.opts.connectTimeoutMs ?? 10_000,
           callTimeoutMs: this.opts.callTimeoutMs,
@@ -173,9 +178,9 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
           onLost: (reason) => this.lost(conn, reason),
         });
         const spec = callSpec('C_Initialize');
-        const request = new RequestBuilder(spec);
+        const request = new RequestBuilder(spec, this.name);
         writeInitialize(request, this.initArgs);
-        new ResponseParser(await conn.call(spec, request.finish()), spec).done();
+        new ResponseParser(await conn.call(spec, request.finish()), spec, this.name).done();
       } catch (err) {
         await conn?.close('C_Initialize failed');
         this.hostState = 'closed';

@@ -6,7 +6,7 @@
 // holding pointers (GCM, ECDH derive, ...) cannot. [verified against p11-kit remote 0.24.1: a
 // request the host misreads makes it exit, so what cannot travel is refused here, unsent]
 import { CKR, CKZ_DATA_SPECIFIED } from './constants.js';
-import { RpcUnsupportedError, RpcUsageError } from './errors.js';
+import { REMOTE, RpcUnsupportedError, RpcUsageError } from './errors.js';
 import { WireWriter, ulongToBig } from './wire.js';
 
 export interface PssParams {
@@ -50,58 +50,58 @@ const POINTER_PARAMS = new Set([
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 /** The bytes of a C struct of CK_ULONGs on an LP64 little-endian host. */
-function ulongStruct(fn: string, values: number[], what: string): Uint8Array {
+function ulongStruct(fn: string, values: number[], what: string, module = REMOTE): Uint8Array {
   const out = new Uint8Array(values.length * 8);
   const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setBigUint64(i * 8, ulongToBig(fn, v, what), true));
+  values.forEach((v, i) => view.setBigUint64(i * 8, ulongToBig(fn, v, what, module), true));
   return out;
 }
 
-function pssObject(fn: string, type: number, parameter: Mechanism['parameter']): PssParams {
+function pssObject(fn: string, type: number, parameter: Mechanism['parameter'], module: string): PssParams {
   if (!parameter || parameter instanceof Uint8Array || typeof parameter !== 'object') {
-    throw new RpcUsageError(fn, `mechanism ${hex(type)} needs its parameter as { hashAlg, mgf, sLen }`);
+    throw new RpcUsageError(fn, `mechanism ${hex(type)} needs its parameter as { hashAlg, mgf, sLen }`, module);
   }
   return parameter as PssParams;
 }
 
-function oaepObject(fn: string, parameter: Mechanism['parameter']): OaepParams {
+function oaepObject(fn: string, parameter: Mechanism['parameter'], module: string): OaepParams {
   if (!parameter || parameter instanceof Uint8Array || typeof parameter !== 'object') {
-    throw new RpcUsageError(fn, 'CKM_RSA_PKCS_OAEP needs its parameter as { hashAlg, mgf, source?, sourceData? }');
+    throw new RpcUsageError(fn, 'CKM_RSA_PKCS_OAEP needs its parameter as { hashAlg, mgf, source?, sourceData? }', module);
   }
   return parameter as OaepParams;
 }
 
 /** The byte-array parameter of every mechanism but the two structured ones. */
-function rawParameter(fn: string, mech: Mechanism): Uint8Array | null {
+function rawParameter(fn: string, mech: Mechanism, module: string): Uint8Array | null {
   const { mechanism: type, parameter } = mech;
   if (RAW_PSS.has(type)) {
-    const p = pssObject(fn, type, parameter);
-    return ulongStruct(fn, [p.hashAlg, p.mgf, p.sLen], 'RSA-PSS parameter');
+    const p = pssObject(fn, type, parameter, module);
+    return ulongStruct(fn, [p.hashAlg, p.mgf, p.sLen], 'RSA-PSS parameter', module);
   }
   if (parameter === undefined || parameter === null) return null;
-  if (!(parameter instanceof Uint8Array)) throw new RpcUnsupportedError(CKR.CKR_MECHANISM_INVALID, fn, `mechanism ${hex(type)} with a structured parameter`);
+  if (!(parameter instanceof Uint8Array)) throw new RpcUnsupportedError(CKR.CKR_MECHANISM_INVALID, fn, `mechanism ${hex(type)} with a structured parameter`, module);
   if (POINTER_PARAMS.has(type)) {
-    throw new RpcUnsupportedError(CKR.CKR_MECHANISM_INVALID, fn, `mechanism ${hex(type)} (its parameter struct holds pointers)`);
+    throw new RpcUnsupportedError(CKR.CKR_MECHANISM_INVALID, fn, `mechanism ${hex(type)} (its parameter struct holds pointers)`, module);
   }
   return parameter;
 }
 
 export function writeMechanism(w: WireWriter, mech: Mechanism): void {
-  const { fn } = w;
-  if (!mech || typeof mech !== 'object') throw new RpcUsageError(fn, 'a mechanism must be { mechanism, parameter? }');
+  const { fn, module } = w;
+  if (!mech || typeof mech !== 'object') throw new RpcUsageError(fn, 'a mechanism must be { mechanism, parameter? }', module);
   const type = mech.mechanism;
-  if (!Number.isInteger(type) || type < 0) throw new RpcUsageError(fn, `mechanism type ${String(type)} is not a CK_MECHANISM_TYPE`);
-  if (type > 0xffffffff) throw new RpcUnsupportedError(CKR.CKR_MECHANISM_INVALID, fn, `mechanism type ${type} wider than 32 bits`);
+  if (!Number.isInteger(type) || type < 0) throw new RpcUsageError(fn, `mechanism type ${String(type)} is not a CK_MECHANISM_TYPE`, module);
+  if (type > 0xffffffff) throw new RpcUnsupportedError(CKR.CKR_MECHANISM_INVALID, fn, `mechanism type ${type} wider than 32 bits`, module);
   w.u32(type);
   if (type === PSS) {
-    const p = pssObject(fn, type, mech.parameter);
+    const p = pssObject(fn, type, mech.parameter, module);
     w.u64(p.hashAlg, 'hashAlg').u64(p.mgf, 'mgf').u64(p.sLen, 'sLen');
   } else if (type === OAEP) {
-    const p = oaepObject(fn, mech.parameter);
+    const p = oaepObject(fn, mech.parameter, module);
     const label = p.sourceData ?? null;
-    if (label !== null && !(label instanceof Uint8Array)) throw new RpcUsageError(fn, 'OAEP sourceData must be bytes');
+    if (label !== null && !(label instanceof Uint8Array)) throw new RpcUsageError(fn, 'OAEP sourceData must be bytes', module);
     w.u64(p.hashAlg, 'hashAlg').u64(p.mgf, 'mgf').u64(p.source ?? CKZ_DATA_SPECIFIED, 'source').byteArray(label && label.length ? label : null);
   } else {
-    w.byteArray(rawParameter(fn, mech));
+    w.byteArray(rawParameter(fn, mech, module));
   }
 }

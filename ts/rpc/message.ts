@@ -4,7 +4,7 @@
 import { readAttribute, writeTemplate, type Attribute, type WireAttribute } from './attributes.js';
 import { CALL_ERROR, callById, type CallSpec } from './calls.js';
 import { CKR } from './constants.js';
-import { Pkcs11Error, RpcProtocolError } from './errors.js';
+import { Pkcs11Error, REMOTE, RpcProtocolError } from './errors.js';
 import type { Version } from './info.js';
 import { writeMechanism, type Mechanism } from './mechanism.js';
 import { WireReader, WireWriter, type UlongInput } from './wire.js';
@@ -34,8 +34,11 @@ export class RequestBuilder {
   private readonly w: WireWriter;
   private readonly cursor: SignatureCursor;
 
-  constructor(readonly spec: CallSpec) {
-    this.w = new WireWriter(spec.name);
+  constructor(
+    readonly spec: CallSpec,
+    readonly module = REMOTE,
+  ) {
+    this.w = new WireWriter(spec.name, module);
     this.cursor = new SignatureCursor(spec.request, spec.name);
     this.w.u32(spec.id).byteArray(ascii.encode(spec.request));
   }
@@ -124,22 +127,23 @@ export class ResponseParser {
   constructor(
     payload: Uint8Array,
     readonly spec: CallSpec,
+    readonly module = REMOTE,
   ) {
     const fn = spec.name;
-    this.r = new WireReader(payload, fn);
+    this.r = new WireReader(payload, fn, module);
     const id = this.r.u32('call id');
     const sig = this.r.byteArray('signature');
-    if (sig === null) throw new RpcProtocolError(fn, 'NULL signature');
+    if (sig === null) throw new RpcProtocolError(fn, 'NULL signature', this.module);
     const signature = text.decode(sig);
     if (id === CALL_ERROR) {
-      if (signature !== 'u') throw new RpcProtocolError(fn, `error reply with signature '${signature}'`);
+      if (signature !== 'u') throw new RpcProtocolError(fn, `error reply with signature '${signature}'`, this.module);
       const rv = this.r.ulong('error code');
-      if (rv === CKR.CKR_OK) throw new RpcProtocolError(fn, 'error reply carrying CKR_OK');
-      if (this.r.remaining !== 0) throw new RpcProtocolError(fn, `${this.r.remaining} stray bytes after an error reply`);
-      throw new Pkcs11Error(rv, fn);
+      if (rv === CKR.CKR_OK) throw new RpcProtocolError(fn, 'error reply carrying CKR_OK', this.module);
+      if (this.r.remaining !== 0) throw new RpcProtocolError(fn, `${this.r.remaining} stray bytes after an error reply`, this.module);
+      throw new Pkcs11Error(rv, fn, module);
     }
-    if (id !== spec.id) throw new RpcProtocolError(fn, `reply for call id ${id} (${callById(id)?.name ?? 'unknown'}) to ${fn}`);
-    if (signature !== spec.response) throw new RpcProtocolError(fn, `reply signature '${signature}', expected '${spec.response}'`);
+    if (id !== spec.id) throw new RpcProtocolError(fn, `reply for call id ${id} (${callById(id)?.name ?? 'unknown'}) to ${fn}`, this.module);
+    if (signature !== spec.response) throw new RpcProtocolError(fn, `reply signature '${signature}', expected '${spec.response}'`, this.module);
     this.cursor = new SignatureCursor(spec.response, fn);
   }
 
@@ -163,7 +167,7 @@ export class ResponseParser {
     this.cursor.take('s');
     const bytes = this.r.byteArray('space-padded string');
     if (bytes === null || bytes.length !== width) {
-      throw new RpcProtocolError(this.spec.name, `space-padded string of ${bytes?.length ?? 'NULL'} bytes, expected ${width}`);
+      throw new RpcProtocolError(this.spec.name, `space-padded string of ${bytes?.length ?? 'NULL'} bytes, expected ${width}`, this.module);
     }
     let end = bytes.length;
     while (end > 0 && bytes[end - 1] === 0x20) end--;
@@ -183,7 +187,7 @@ export class ResponseParser {
     const present = this.r.byte('array presence');
     const count = this.r.u32('array count');
     if (!present) return { values: null, count };
-    if (count * 8 > this.r.remaining) throw new RpcProtocolError(this.spec.name, `truncated message reading ${count} CK_ULONGs`);
+    if (count * 8 > this.r.remaining) throw new RpcProtocolError(this.spec.name, `truncated message reading ${count} CK_ULONGs`, this.module);
     const values: number[] = [];
     for (let i = 0; i < count; i++) values.push(this.r.ulong('array element'));
     return { values, count };
@@ -193,11 +197,11 @@ export class ResponseParser {
   attributes(expected: readonly number[]): WireAttribute[] {
     this.cursor.take('aA');
     const count = this.r.u32('attribute count');
-    if (count !== expected.length) throw new RpcProtocolError(this.spec.name, `${count} attributes in reply to ${expected.length}`);
+    if (count !== expected.length) throw new RpcProtocolError(this.spec.name, `${count} attributes in reply to ${expected.length}`, this.module);
     const out: WireAttribute[] = [];
     for (let i = 0; i < count; i++) {
       const a = readAttribute(this.r);
-      if (a.type !== expected[i]) throw new RpcProtocolError(this.spec.name, `attribute 0x${a.type.toString(16)} in reply where 0x${expected[i]!.toString(16)} was asked`);
+      if (a.type !== expected[i]) throw new RpcProtocolError(this.spec.name, `attribute 0x${a.type.toString(16)} in reply where 0x${expected[i]!.toString(16)} was asked`, this.module);
       out.push(a);
     }
     return out;
@@ -206,6 +210,6 @@ export class ResponseParser {
   /** Everything the signature promised was read, and nothing else is there. */
   done(): void {
     if (!this.cursor.complete) throw new Error(`p11kit-wasm rpc: ${this.spec.name} reply read incompletely`);
-    if (this.r.remaining !== 0) throw new RpcProtocolError(this.spec.name, `${this.r.remaining} stray bytes after the reply`);
+    if (this.r.remaining !== 0) throw new RpcProtocolError(this.spec.name, `${this.r.remaining} stray bytes after the reply`, this.module);
   }
 }

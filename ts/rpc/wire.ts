@@ -1,7 +1,7 @@
 // Big-endian primitives of p11-kit's RPC buffers (spec §7.2): u8, u32, u64 and byte arrays
 // (u32 length + bytes, 0xFFFFFFFF = NULL). The reader never reads past its input: every
 // shortfall is an RpcProtocolError naming what was being read.
-import { RpcProtocolError, RpcUsageError } from './errors.js';
+import { REMOTE, RpcProtocolError, RpcUsageError } from './errors.js';
 
 /** Byte arrays of this length or more are refused both ways, as p11-kit does. */
 export const MAX_BYTE_ARRAY = 0x7fffffff;
@@ -11,13 +11,13 @@ const U64_ALL_ONES = 0xffffffffffffffffn;
 /** A CK_ULONG as the caller gives it: a safe non-negative integer, -1 for ~0, or a bigint. */
 export type UlongInput = number | bigint;
 
-export function ulongToBig(fn: string, v: UlongInput, what: string): bigint {
+export function ulongToBig(fn: string, v: UlongInput, what: string, module = REMOTE): bigint {
   if (typeof v === 'bigint') {
-    if (v < 0n || v > U64_ALL_ONES) throw new RpcUsageError(fn, `${what} is out of CK_ULONG range`);
+    if (v < 0n || v > U64_ALL_ONES) throw new RpcUsageError(fn, `${what} is out of CK_ULONG range`, module);
     return v;
   }
   if (v === -1) return U64_ALL_ONES;
-  if (!Number.isSafeInteger(v) || v < 0) throw new RpcUsageError(fn, `${what} must be a non-negative integer, got ${String(v)}`);
+  if (!Number.isSafeInteger(v) || v < 0) throw new RpcUsageError(fn, `${what} must be a non-negative integer, got ${String(v)}`, module);
   return BigInt(v);
 }
 
@@ -26,7 +26,10 @@ export class WireWriter {
   private view = new DataView(this.buf.buffer);
   private len = 0;
 
-  constructor(readonly fn: string) {}
+  constructor(
+    readonly fn: string,
+    readonly module = REMOTE,
+  ) {}
 
   private room(n: number): number {
     const at = this.len;
@@ -49,14 +52,14 @@ export class WireWriter {
   }
 
   u32(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RpcUsageError(this.fn, `value ${v} does not fit the protocol's 32 bits`);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RpcUsageError(this.fn, `value ${v} does not fit the protocol's 32 bits`, this.module);
     const at = this.room(4);
     this.view.setUint32(at, v);
     return this;
   }
 
   u64(v: UlongInput, what = 'value'): this {
-    const big = ulongToBig(this.fn, v, what);
+    const big = ulongToBig(this.fn, v, what, this.module);
     const at = this.room(8);
     this.view.setBigUint64(at, big);
     return this;
@@ -72,7 +75,7 @@ export class WireWriter {
   /** u32 length + bytes; null → the NULL marker. */
   byteArray(data: Uint8Array | null): this {
     if (data === null) return this.u32(NULL_ARRAY);
-    if (data.length >= MAX_BYTE_ARRAY) throw new RpcUsageError(this.fn, `byte array of ${data.length} bytes is too long for the protocol`);
+    if (data.length >= MAX_BYTE_ARRAY) throw new RpcUsageError(this.fn, `byte array of ${data.length} bytes is too long for the protocol`, this.module);
     return this.u32(data.length).raw(data);
   }
 
@@ -92,12 +95,13 @@ export class WireReader {
   constructor(
     private readonly data: Uint8Array,
     readonly fn: string,
+    readonly module = REMOTE,
   ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
   private need(n: number, what: string): number {
-    if (this.data.length - this.at < n) throw new RpcProtocolError(this.fn, `truncated message reading ${what}`);
+    if (this.data.length - this.at < n) throw new RpcProtocolError(this.fn, `truncated message reading ${what}`, this.module);
     const at = this.at;
     this.at += n;
     return at;
@@ -119,7 +123,7 @@ export class WireReader {
   ulong(what = 'a CK_ULONG'): number {
     const v = this.u64(what);
     if (v === U64_ALL_ONES) return -1;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RpcProtocolError(this.fn, `${what} ${v} exceeds 2^53`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RpcProtocolError(this.fn, `${what} ${v} exceeds 2^53`, this.module);
     return Number(v);
   }
 
@@ -127,7 +131,7 @@ export class WireReader {
   byteArray(what = 'a byte array'): Uint8Array | null {
     const len = this.u32(`${what} length`);
     if (len === NULL_ARRAY) return null;
-    if (len >= MAX_BYTE_ARRAY) throw new RpcProtocolError(this.fn, `${what} length ${len} is out of range`);
+    if (len >= MAX_BYTE_ARRAY) throw new RpcProtocolError(this.fn, `${what} length ${len} is out of range`, this.module);
     const at = this.need(len, what);
     return new Uint8Array(this.data.subarray(at, at + len));
   }
