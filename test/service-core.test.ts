@@ -1,5 +1,5 @@
 // The service's generic layer with real worker threads and a real module: a small service
-// (SoftHSM2 through the lifecycle and test/workers/raw-module.mjs) served in a worker,
+// (SoftHSM2 through the bridge and the lifecycle) served in a worker,
 // driven through the supervisor — batching, error fidelity, death of the worker mid-call,
 // restart as a new generation, lifecycle reclaim, streams, and the MessagePortMain adapter.
 // Workers run the built library (dist/lib): run `npx tsc -p .` (make ts) first.
@@ -11,7 +11,6 @@ import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Manager from '../ts/lifecycle/manager.js';
-import { openRawModule } from './workers/raw-module.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const lib = pathToFileURL(join(root, 'dist/lib')).href;
@@ -23,6 +22,7 @@ const { spawnWorkerHost } = (await import(`${lib}/service/worker-host.js`)) as t
 const { ServiceDeadError } = (await import(`${lib}/service/errors.js`)) as typeof import('../ts/service/errors.js');
 const endpoints = (await import(`${lib}/service/endpoint.js`)) as typeof import('../ts/service/endpoint.js');
 const { LifecycleError: BuiltLifecycleError, ModuleLifecycle } = (await import(`${lib}/lifecycle/manager.js`)) as typeof Manager;
+const { loadModule, Pkcs11Error } = (await import(`${lib}/bridge/index.js`)) as typeof import('../ts/bridge/index.js');
 await import(`${lib}/service/known-errors.js`);
 
 // The service under test, as a module the worker loads from a data: URL.
@@ -32,27 +32,28 @@ import { serveService } from '${lib}/service/host.js';
 import { nodePortEndpoint, portMainEndpoint, portMainFromNodePort } from '${lib}/service/endpoint.js';
 import '${lib}/service/known-errors.js';
 import { ModuleLifecycle } from '${lib}/lifecycle/manager.js';
-import { openRawModule } from '${pathToFileURL(join(root, 'test/workers/raw-module.mjs')).href}';
+import { loadModule } from '${lib}/bridge/modules.js';
 
-const mod = openRawModule(workerData.module);
-const lc = ModuleLifecycle.of(mod);
+const mod = loadModule(workerData.module);
+const rvOf = (f) => { try { f(); return 0; } catch (e) { if (typeof e.rv === 'number') return e.rv; throw e; } };
+const lc = ModuleLifecycle.of({
+  identity: mod.identity,
+  name: mod.path,
+  initialize: () => rvOf(() => mod.initialize()),
+  finalize: () => rvOf(() => mod.finalize()),
+  closeSession: (h) => mod.raw.C_CloseSession(h),
+});
 let owner, session;
-const random = (n) => {
-  const rv = owner.call(() => mod.generateRandom(session, n));
-  if (rv !== 0) throw Object.assign(new Error('C_GenerateRandom failed'), { rv });
-  return n;
-};
+const random = (n) => owner.call(() => mod.generateRandom(session, n)).length;
 const api = {
   open() {
     owner = lc.acquire();
-    const { rv, slots } = owner.call(() => mod.slotList(), { idempotent: true });
-    if (rv !== 0 || !slots.length) throw new Error('no slot');
-    const s = owner.call(() => mod.openSession(slots[0]));
-    if (s.rv !== 0) throw Object.assign(new Error('C_OpenSession failed'), { rv: s.rv });
-    owner.addSession(s.handle);
-    session = s.handle;
-    return { generation: owner.generation, isMain: false };
+    const slots = owner.call(() => mod.getSlotList(true), { idempotent: true });
+    session = owner.call(() => mod.openSession(slots[0]));
+    owner.addSession(BigInt(session));
+    return { generation: owner.generation };
   },
+  badSession() { return owner.call(() => mod.generateRandom(0xdead, 8)); },
   random,
   // Keeps the worker inside module calls for ms milliseconds: a call that is mid-way when killed.
   busy(ms) {
@@ -79,7 +80,7 @@ const api = {
 };
 const ep = workerData.port ? portMainEndpoint(portMainFromNodePort(workerData.port)) : nodePortEndpoint(parentPort);
 serveService(api, ep, {
-  batched: { random, stale: api.stale, typeError: api.typeError },
+  batched: { random, stale: api.stale, typeError: api.typeError, badSession: api.badSession },
   streams: {
     async *ticks(count, ms) {
       for (let i = 0; i < count; i++) {
@@ -96,6 +97,7 @@ const serviceUrl = new URL(`data:text/javascript,${encodeURIComponent(SERVICE)}`
 type Api = {
   open(): { generation: number };
   random(n: number): number;
+  badSession(): unknown;
   busy(ms: number): number;
   stale(): void;
   typeError(): unknown;
@@ -119,7 +121,25 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 // The main thread's view of the same module, used to reclaim what dead workers held.
 let mainView: Manager.ModuleLifecycle | undefined;
-const lifecycle = () => (mainView ??= ModuleLifecycle.of(openRawModule(SOFTHSM)));
+const rvOf = (f: () => void) => {
+  try {
+    f();
+    return 0;
+  } catch (e) {
+    return (e as { rv: number }).rv;
+  }
+};
+const lifecycle = () => {
+  if (mainView) return mainView;
+  const m = loadModule(SOFTHSM);
+  return (mainView = ModuleLifecycle.of({
+    identity: m.identity,
+    name: m.path,
+    initialize: () => rvOf(() => m.initialize()),
+    finalize: () => rvOf(() => m.finalize()),
+    closeSession: (h: bigint) => m.raw.C_CloseSession(h),
+  }));
+};
 
 function supervise(restart = false) {
   const reclaimed: number[] = [];
@@ -165,6 +185,11 @@ describe('service core: supervisor, batches, errors', () => {
       expect(err).toMatchObject({ name: 'LifecycleError', rv: 0x190, reason: 'not-initialized', module: SOFTHSM });
       expect((err as Error).message).toContain('not initialized');
       expect((err as Error).stack).toContain('LifecycleError');
+    }
+    for (const p of [sup.call('badSession'), sup.batch('badSession')]) {
+      const err = await p.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(Pkcs11Error);
+      expect(err).toMatchObject({ name: 'Pkcs11Error', rv: 0xb3, code: 'CKR_SESSION_HANDLE_INVALID', fn: 'C_GenerateRandom', module: 'libsofthsm2.so' });
     }
     const te = await sup.batch('typeError').catch((e: unknown) => e);
     expect(te).toBeInstanceOf(TypeError);
