@@ -1,9 +1,10 @@
 // Differential suite: the same generated configuration trees go through the real
 // libp11-kit 0.24.1 (test/oracle/registry-oracle.c) and through our loadRegistry, as root
-// (user config must be ignored) and as uid 65534 (user config must be read). Every
+// (user config must be ignored), as uid 65534 (user config must be read), and as uid
+// 65534 running setgid copies of the oracle and of node (ignored again). Every
 // answer must match: refused or not, module names in order, resolved paths, flags,
 // every option value, the globals, and the warnings given in p11-kit's own words.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,10 +31,21 @@ const COUNT = FEATURES.length * 3;
 const specs = buildScenarios(SEED, COUNT);
 
 const NOBODY: RunAs = { kind: 'uid', uid: 65534, gid: 65534 };
+// The setgid copies (group daemon, gid 1) are made in beforeAll.
+const SETGID: RunAs = { kind: 'uid', uid: 65534, gid: 65534, oracle: '', node: '' };
 const passes = [
   { label: 'as root', as: { kind: 'self' } as RunAs, ours: (s: Scenario[]) => s.map((x) => answer(loadRegistry, x)) },
   { label: 'as uid 65534', as: NOBODY, ours: (s: Scenario[]) => runOursAs(s, NOBODY) },
+  { label: 'as uid 65534, setgid', as: SETGID, ours: (s: Scenario[]) => runOursAs(s, SETGID) },
 ];
+
+/** A setgid copy of a program, runnable by anyone; the real and effective gids then differ. */
+function setgidCopy(from: string, to: string): string {
+  copyFileSync(from, to);
+  chownSync(to, 0, 1);
+  chmodSync(to, 0o2755);
+  return to;
+}
 
 let base = '';
 let scenarios: Scenario[] = [];
@@ -45,6 +57,10 @@ beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error('the differential registry suite must run as root (it also runs as uid 65534 via setpriv)');
   base = mkdtempSync(join(tmpdir(), 'p11kit-regdiff-'));
   chmodSync(base, 0o755);
+  if (SETGID.kind === 'uid') {
+    SETGID.oracle = setgidCopy(ORACLE, join(base, 'registry-oracle-setgid'));
+    SETGID.node = setgidCopy(process.execPath, join(base, 'node-setgid'));
+  }
   scenarios = specs.map((spec) => {
     const root = join(base, `s${spec.id}`);
     mkdirSync(root, { mode: 0o755 });
@@ -109,18 +125,22 @@ describe.each(passes)('registry vs libp11-kit $label', (pass) => {
   });
 });
 
-describe('root and an unprivileged uid', () => {
-  it('see different registries where user configuration exists', () => {
-    const root = results.get('as root');
-    const nobody = results.get('as uid 65534');
-    expect(root && nobody).toBeTruthy();
-    // Where libp11-kit itself differs between the two uids, so do we (and it does differ somewhere).
+describe('root, an unprivileged uid and a setgid process', () => {
+  // Where libp11-kit itself answers differently for two kinds of process, so do we; and
+  // it does differ often, so the user-config rules really are exercised.
+  it.each([
+    ['as root', 'as uid 65534'],
+    ['as uid 65534, setgid', 'as uid 65534'],
+  ])('%s and %s see different registries where user configuration exists', (a, b) => {
+    const one = results.get(a);
+    const two = results.get(b);
+    expect(one && two).toBeTruthy();
     const key = (o: OracleResult) => JSON.stringify(oracleOutcome(o));
-    const differs = specs.filter((s) => key(root!.oracle[s.id]) !== key(nobody!.oracle[s.id]));
+    const differs = specs.filter((s) => key(one!.oracle[s.id]) !== key(two!.oracle[s.id]));
     expect(differs.length).toBeGreaterThan(COUNT * 0.15);
     for (const s of differs) {
-      expect(JSON.stringify(oursOutcome(root!.ours[s.id], scenarios[s.id]))).not.toBe(
-        JSON.stringify(oursOutcome(nobody!.ours[s.id], scenarios[s.id])),
+      expect(JSON.stringify(oursOutcome(one!.ours[s.id], scenarios[s.id]))).not.toBe(
+        JSON.stringify(oursOutcome(two!.ours[s.id], scenarios[s.id])),
       );
     }
   });

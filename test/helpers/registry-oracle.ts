@@ -13,8 +13,11 @@ export const ORACLE = resolve(REPO, 'dist/native/oracle/registry-oracle');
 export const FIXTURE_SO = resolve(REPO, 'dist/native/fixtures/mini-module.so');
 export const BUILT_LIB = resolve(REPO, 'dist/lib/index.js');
 
-/** Who runs a pass: this process's uid, or another uid through setpriv. */
-export type RunAs = { kind: 'self' } | { kind: 'uid'; uid: number; gid: number };
+/**
+ * Who runs a pass: this process's uid, or another uid through setpriv, optionally with
+ * setgid copies of the oracle and of node (a setgid process must ignore user config).
+ */
+export type RunAs = { kind: 'self' } | { kind: 'uid'; uid: number; gid: number; oracle?: string; node?: string };
 
 // p11-kit's public module flags (p11-kit.h).
 const UNMANAGED = 1;
@@ -105,7 +108,8 @@ export function oracleArgs(s: Scenario): string[] {
 
 export function runOracle(scenarios: Scenario[], as: RunAs): OracleResult[] {
   const input = scenarios.map((s) => oracleArgs(s).map(escapeField).join('\t')).join('\n') + '\n';
-  const lines = spawn(as, [ORACLE, '--batch'], input).trim().split('\n');
+  const oracle = (as.kind === 'uid' && as.oracle) || ORACLE;
+  const lines = spawn(as, [oracle, '--batch'], input).trim().split('\n');
   if (lines.length !== scenarios.length) throw new Error(`oracle answered ${lines.length} of ${scenarios.length} scenarios`);
   return lines.map((l) => JSON.parse(l) as OracleResult);
 }
@@ -143,7 +147,8 @@ process.stdout.write(JSON.stringify(out));
 
 export function runOursAs(scenarios: Scenario[], as: RunAs): OursRaw[] {
   if (!existsSync(BUILT_LIB)) throw new Error(`${BUILT_LIB} is missing: run 'make ts' first`);
-  const out = spawn(as, [process.execPath, '--input-type=module', '-e', CHILD, BUILT_LIB], JSON.stringify(scenarios.map(loadOptions)));
+  const node = (as.kind === 'uid' && as.node) || process.execPath;
+  const out = spawn(as, [node, '--input-type=module', '-e', CHILD, BUILT_LIB], JSON.stringify(scenarios.map(loadOptions)));
   return JSON.parse(out) as OursRaw[];
 }
 
