@@ -56,7 +56,13 @@ export interface Uri {
   id?: Uint8Array; // CKA_ID
   object?: string; // CKA_LABEL
   type?: UriObjectType; // CKA_CLASS
-  /** Where a PIN comes from (`file:…` or a name). Parsed only; nothing here reads it. */
+  /**
+   * Where a PIN comes from (`file:…` or a name), as p11-kit stores it. Parsed and formatted only:
+   * this layer never opens it. The login support that will read `file:` sources must refuse a
+   * file that is not a regular file, is not owned by the running user, or that group or others
+   * may read or write (mode & 0o077), and read at most a small bounded size — failing with an
+   * error that names the file and the reason, never with the PIN.
+   */
   pinSource?: string;
   /** A PIN in the URI itself. Secret: never log it. */
   pinValue?: string;
