@@ -146,7 +146,6 @@ interface ConfFile {
 
 interface ModulePlan {
   name: string;
-  critical: boolean;
   files: { scope: Scope; file: ConfFile }[];
 }
 
@@ -259,7 +258,7 @@ class Plan {
   addModule(opts: { scopes?: Scope[]; lib?: LibKind; name?: string; options?: Line[] } = {}): ModulePlan {
     const name = this.uniqueName(opts.name);
     const scopes = opts.scopes ?? [this.rng.pick(SCOPES)];
-    const m: ModulePlan = { name, critical: false, files: [] };
+    const m: ModulePlan = { name, files: [] };
     scopes.forEach((scope, i) => {
       const lines: Line[] = [];
       if (i === 0) {
@@ -512,7 +511,6 @@ function applyFeature(p: Plan, f: Feature): void {
       break;
     case 'critical-fail': {
       const m = p.addModule({ lib: r.pick(FAILING_LIBS), options: [kv('critical', 'yes')] });
-      m.critical = true;
       p.setFatal({ cause: 'critical' }, m.files[0].scope === 'user');
       break;
     }
@@ -562,8 +560,7 @@ function applyFeature(p: Plan, f: Feature): void {
       if (r.chance(0.5)) p.addModule({ lib: 'absent', options: [kv('remote', r.pick(REMOTES)), kv('managed', 'no')] });
       if (p.fatal === 0 && r.chance(0.3)) {
         p.fatal++; // refused or not, the only possible fatal cause here
-        const critical = p.addModule({ lib: 'absent', options: [kv('remote', r.pick(REMOTES)), kv('critical', 'yes')] });
-        critical.critical = true;
+        p.addModule({ lib: 'absent', options: [kv('remote', r.pick(REMOTES)), kv('critical', 'yes')] });
       }
       const m = p.addModule({ lib: r.pick(['absent', 'good'] as const) });
       m.files[0].file.lines.push(kv('remote', r.pick(REMOTES)));
