@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerRegistryCommands } from './cli/registry-commands.js';
 import { registerUriCommands } from './cli/uri.js';
+import { registerTokenCommands } from './cli/token-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('p11kit')
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerRegistryCommands(program);
   registerUriCommands(program);
+  registerTokenCommands(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 // print-config and list-modules: the registry as p11-kit would load it.
 import type { Command } from 'commander';
 import { loadForCommand, withRegistryOptions, type RegistryFlags } from './registry-options.js';
+import { listModulesWithDetails } from './token-commands.js';
 
 function printConfig(flags: RegistryFlags): void {
   const registry = loadForCommand(flags);
@@ -34,8 +35,7 @@ function listModules(flags: RegistryFlags): void {
     process.stdout.write(`${JSON.stringify({ modules })}\n`);
     return;
   }
-  const lines = registry.modules.map((m) => `${m.name}: ${m.settings.remote === undefined ? (m.options.module ?? '(null)') : '(null)'}`);
-  process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '');
+  listModulesWithDetails(registry, flags.verbose);
 }
 
 export function registerRegistryCommands(program: Command): void {

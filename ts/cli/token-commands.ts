@@ -1,0 +1,381 @@
+// Commands that read modules' tokens through the bridge: list-tokens, list-mechanisms,
+// list-objects, and the library/token details of list-modules in p11-kit 0.24's layout.
+// Modules are initialized for the command's duration (CKF_OS_LOCKING_OK and their
+// x-init-reserved string) and finalized afterwards, unless someone else had initialized them.
+import { readFileSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { loadModule, CKR, CKA, CKO, CKK, CKU, CKF_TOKEN, CKF_MECHANISM, CKF_SESSION, nameOf, flagNames, CKM } from '../bridge/index.js';
+import type { Pkcs11Module, TokenInfo, AttributeResult } from '../bridge/index.js';
+import { formatUri, parseUri, matchModuleInfo, matchSlot, matchTokenInfo, type Uri, type UriObjectType } from '../uri/index.js';
+import type { ModuleEntry, Registry } from '../registry/types.js';
+import { loadForCommand, withRegistryOptions, type RegistryFlags } from './registry-options.js';
+
+/** Token flags as p11-kit 0.24's list-modules names them, in its order. */
+const TOKEN_FLAG_NAMES: [number, string][] = [
+  [CKF_TOKEN.CKF_RNG, 'rng'],
+  [CKF_TOKEN.CKF_WRITE_PROTECTED, 'write-protected'],
+  [CKF_TOKEN.CKF_LOGIN_REQUIRED, 'login-required'],
+  [CKF_TOKEN.CKF_USER_PIN_INITIALIZED, 'user-pin-initialized'],
+  [CKF_TOKEN.CKF_RESTORE_KEY_NOT_NEEDED, 'restore-key-not-needed'],
+  [CKF_TOKEN.CKF_CLOCK_ON_TOKEN, 'clock-on-token'],
+  [CKF_TOKEN.CKF_PROTECTED_AUTHENTICATION_PATH, 'protected-authentication-path'],
+  [CKF_TOKEN.CKF_DUAL_CRYPTO_OPERATIONS, 'dual-crypto-operations'],
+  [CKF_TOKEN.CKF_TOKEN_INITIALIZED, 'token-initialized'],
+  [CKF_TOKEN.CKF_SECONDARY_AUTHENTICATION, 'secondary-authentication'],
+  [CKF_TOKEN.CKF_USER_PIN_COUNT_LOW, 'user-pin-count-low'],
+  [CKF_TOKEN.CKF_USER_PIN_FINAL_TRY, 'user-pin-final-try'],
+  [CKF_TOKEN.CKF_USER_PIN_LOCKED, 'user-pin-locked'],
+  [CKF_TOKEN.CKF_USER_PIN_TO_BE_CHANGED, 'user-pin-to-be-changed'],
+  [CKF_TOKEN.CKF_SO_PIN_COUNT_LOW, 'so-pin-count-low'],
+  [CKF_TOKEN.CKF_SO_PIN_FINAL_TRY, 'so-pin-final-try'],
+  [CKF_TOKEN.CKF_SO_PIN_LOCKED, 'so-pin-locked'],
+  [CKF_TOKEN.CKF_SO_PIN_TO_BE_CHANGED, 'so-pin-to-be-changed'],
+];
+
+interface OpenModule {
+  entry: ModuleEntry;
+  module: Pkcs11Module;
+  /** We initialized it, so we finalize it. */
+  ours: boolean;
+}
+
+/**
+ * Loads and initializes the registry's modules as p11_kit_modules_load_and_initialize does:
+ * a failure of a non-critical module drops it (message with -v); a critical one fails the
+ * whole command (undefined, exit code 1, nothing printed). Remote modules are left out: the
+ * RPC client is another command's business.
+ */
+function openModules(registry: Registry, verbose: boolean): OpenModule[] | undefined {
+  const open: OpenModule[] = [];
+  const seen = new Set<Pkcs11Module>();
+  const fail = (entry: ModuleEntry, why: string): boolean => {
+    if (verbose || entry.settings.critical) process.stderr.write(`p11-kit: ${entry.name}: module failed to initialize: ${why}\n`);
+    return entry.settings.critical;
+  };
+  for (const entry of registry.modules) {
+    if (!entry.path || entry.settings.remote !== undefined) continue;
+    let module: Pkcs11Module;
+    try {
+      module = loadModule(entry.path, { name: entry.name });
+    } catch (err) {
+      if (fail(entry, (err as Error).message)) return abort(open);
+      continue;
+    }
+    let ours = false;
+    if (!seen.has(module)) {
+      try {
+        module.initialize({ reserved: entry.settings.initReserved ?? null });
+        ours = true;
+      } catch (err) {
+        if ((err as { rv?: number }).rv !== CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+          if (fail(entry, (err as Error).message)) return abort(open);
+          continue;
+        }
+      }
+      seen.add(module);
+    }
+    open.push({ entry, module, ours });
+  }
+  return open;
+}
+
+function abort(open: OpenModule[]): undefined {
+  closeModules(open);
+  process.exitCode = 1;
+  return undefined;
+}
+
+function closeModules(open: OpenModule[]): void {
+  for (const o of open) {
+    if (!o.ours) continue;
+    try {
+      o.module.finalize();
+    } catch {
+      // Nothing useful to do about a module that fails to finalize on the way out.
+    }
+  }
+}
+
+function version(v: { major: number; minor: number }): string {
+  return `${v.major}.${v.minor}`;
+}
+
+function infoError(err: unknown): void {
+  process.stderr.write(`p11-kit: couldn't load module info: ${(err as Error).message}\n`);
+}
+
+/** The token block of list-modules (p11-kit 0.24's lists.c layout). */
+function tokenLines(t: TokenInfo): string[] {
+  const lines = [`    token: ${t.label}`, `        manufacturer: ${t.manufacturerID}`, `        model: ${t.model}`, `        serial-number: ${t.serialNumber}`];
+  if (t.hardwareVersion.major || t.hardwareVersion.minor) lines.push(`        hardware-version: ${version(t.hardwareVersion)}`);
+  if (t.firmwareVersion.major || t.firmwareVersion.minor) lines.push(`        firmware-version: ${version(t.firmwareVersion)}`);
+  lines.push('        flags:');
+  for (const [bit, name] of TOKEN_FLAG_NAMES) if (t.flags & bit) lines.push(`               ${name}`);
+  return lines;
+}
+
+/** `p11kit list-modules` with library and token details, byte for byte as p11-kit 0.24.1 prints them. */
+export function listModulesWithDetails(registry: Registry, verbose = false): void {
+  const open = openModules(registry, verbose);
+  if (!open) return;
+  try {
+    const out: string[] = [];
+    const byEntry = new Map(open.map((o) => [o.entry, o.module]));
+    for (const entry of registry.modules) {
+      // Remote modules are reached by the RPC client, not loaded here: their header only.
+      if (entry.settings.remote !== undefined) out.push(`${entry.name}: (null)`);
+      const module = byEntry.get(entry);
+      if (!module) continue;
+      out.push(`${entry.name}: ${entry.options.module ?? '(null)'}`);
+      let info;
+      try {
+        info = module.getInfo();
+      } catch (err) {
+        infoError(err);
+        continue;
+      }
+      out.push(`    library-description: ${info.libraryDescription}`, `    library-manufacturer: ${info.manufacturerID}`, `    library-version: ${version(info.libraryVersion)}`);
+      let slots: number[];
+      try {
+        slots = module.getSlotList(true);
+      } catch (err) {
+        infoError(err);
+        continue;
+      }
+      for (const slot of slots) {
+        try {
+          out.push(...tokenLines(module.getTokenInfo(slot)));
+        } catch (err) {
+          infoError(err);
+        }
+      }
+    }
+    process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+  } finally {
+    closeModules(open);
+  }
+}
+
+// --- tokens matching a URI ---
+
+interface FoundToken {
+  open: OpenModule;
+  slot: number;
+  token: TokenInfo;
+}
+
+function tokensMatching(open: OpenModule[], uri: Uri): FoundToken[] {
+  const found: FoundToken[] = [];
+  for (const o of open) {
+    if (uri.moduleName !== undefined && uri.moduleName !== o.entry.name) continue;
+    if (uri.modulePath !== undefined && uri.modulePath !== o.entry.path && uri.modulePath !== o.module.path) continue;
+    try {
+      if (!matchModuleInfo(uri, o.module.getInfo())) continue;
+      for (const slot of o.module.getSlotList(true)) {
+        if (!matchSlot(uri, o.module.getSlotInfo(slot), slot)) continue;
+        const token = o.module.getTokenInfo(slot);
+        if (matchTokenInfo(uri, token)) found.push({ open: o, slot, token });
+      }
+    } catch (err) {
+      process.stderr.write(`p11kit: ${o.entry.name}: ${(err as Error).message}\n`);
+    }
+  }
+  return found;
+}
+
+function tokenUri(t: TokenInfo): string {
+  return formatUri({ token: t.label, manufacturer: t.manufacturerID, model: t.model, serial: t.serialNumber }, { type: 'token' });
+}
+
+function parseOrFail(text: string): Uri | undefined {
+  try {
+    return parseUri(text);
+  } catch (err) {
+    process.stderr.write(`p11kit: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return undefined;
+  }
+}
+
+/** Runs fn over the tokens matching the URI, with the registry's modules open. */
+function withTokens(uriText: string, flags: RegistryFlags, fn: (found: FoundToken[], uri: Uri) => void | Promise<void>): Promise<void> | void {
+  const uri = parseOrFail(uriText);
+  if (!uri) return;
+  const registry = loadForCommand(flags);
+  if (!registry) return;
+  const open = openModules(registry, !!flags.verbose);
+  if (!open) return;
+  const close = () => closeModules(open);
+  try {
+    const r = fn(tokensMatching(open, uri), uri);
+    if (r instanceof Promise) return r.finally(close);
+    close();
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+function listTokens(uriText: string | undefined, flags: RegistryFlags & { onlyUris?: boolean }): Promise<void> | void {
+  return withTokens(uriText ?? 'pkcs11:', flags, (found) => {
+    const out: string[] = [];
+    for (const { open, slot, token } of found) {
+      if (flags.onlyUris) {
+        out.push(tokenUri(token));
+        continue;
+      }
+      out.push(`token: ${token.label}`, `    uri: ${tokenUri(token)}`, `    module: ${open.entry.name}`, `    slot: ${slot}`);
+      out.push(...tokenLines(token).slice(1).map((l) => l.slice(4)));
+    }
+    process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+  });
+}
+
+function mechanismName(type: number): string {
+  return nameOf(CKM, type) ?? `0x${type.toString(16).padStart(8, '0')}`;
+}
+
+function listMechanisms(uriText: string, flags: RegistryFlags): Promise<void> | void {
+  return withTokens(uriText, flags, (found) => {
+    const out: string[] = [];
+    for (const { open, slot, token } of found) {
+      out.push(tokenUri(token));
+      for (const type of open.module.getMechanismList(slot)) {
+        const info = open.module.getMechanismInfo(slot, type);
+        const uses = flagNames(CKF_MECHANISM, info.flags).map((f) => f.replace(/^CKF_/, '').toLowerCase().replace(/_/g, '-'));
+        const sizes = info.minKeySize || info.maxKeySize ? ` key-size=${info.minKeySize}-${info.maxKeySize}` : '';
+        out.push(`    ${mechanismName(type)}:${sizes} ${uses.join(',')}`.trimEnd());
+      }
+    }
+    process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+  });
+}
+
+// --- PINs: from --pin-value, --pin-source, the URI, or a prompt ---
+
+/**
+ * A PIN file must not be readable or writable by others (mode & 0o007): we refuse it rather
+ * than use a secret anyone on the machine can read. One trailing newline is dropped.
+ */
+export function readPinSource(source: string): string {
+  const path = source.startsWith('file:') ? decodeURIComponent(source.slice(5).replace(/^\/\/(?=\/)/, '')) : source;
+  const st = statSync(path);
+  if (!st.isFile()) throw new Error(`pin source ${path} is not a regular file`);
+  if (st.mode & 0o007) throw new Error(`refusing pin source ${path}: it is accessible to other users (mode ${(st.mode & 0o777).toString(8)})`);
+  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+}
+
+async function promptPin(label: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
+  try {
+    // The answer is not echoed back by us; a terminal may echo it (no raw-mode dependency here).
+    return await new Promise((resolve) => rl.question(`PIN for ${label}: `, resolve));
+  } finally {
+    rl.close();
+  }
+}
+
+interface ObjectFlags extends RegistryFlags {
+  pinValue?: string;
+  pinSource?: string;
+  login?: boolean;
+}
+
+async function pinFor(flags: ObjectFlags, uri: Uri, token: TokenInfo): Promise<string | undefined> {
+  if (flags.pinValue !== undefined) return flags.pinValue;
+  if (flags.pinSource !== undefined) return readPinSource(flags.pinSource);
+  if (uri.pinValue !== undefined) return uri.pinValue;
+  if (uri.pinSource !== undefined) return readPinSource(uri.pinSource);
+  if (flags.login) return promptPin(token.label);
+  return undefined;
+}
+
+const CLASS_NAMES: Record<number, [UriObjectType | undefined, string]> = {
+  [CKO.CKO_DATA]: ['data', 'data'],
+  [CKO.CKO_CERTIFICATE]: ['cert', 'certificate'],
+  [CKO.CKO_PUBLIC_KEY]: ['public', 'public-key'],
+  [CKO.CKO_PRIVATE_KEY]: ['private', 'private-key'],
+  [CKO.CKO_SECRET_KEY]: ['secret-key', 'secret-key'],
+};
+const URI_CLASS: Record<UriObjectType, number> = { data: CKO.CKO_DATA, cert: CKO.CKO_CERTIFICATE, public: CKO.CKO_PUBLIC_KEY, private: CKO.CKO_PRIVATE_KEY, 'secret-key': CKO.CKO_SECRET_KEY };
+
+function hex(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function objectLines(token: TokenInfo, handle: number, attrs: AttributeResult[]): string[] {
+  const [cls, label, id, keyType] = attrs.map((a) => a.value);
+  const klass = typeof cls === 'number' ? CLASS_NAMES[cls] : undefined;
+  const uri = formatUri(
+    {
+      token: token.label,
+      manufacturer: token.manufacturerID,
+      model: token.model,
+      serial: token.serialNumber,
+      ...(typeof label === 'string' ? { object: label } : {}),
+      ...(id instanceof Uint8Array ? { id } : {}),
+      ...(klass?.[0] ? { type: klass[0] } : {}),
+    },
+    { type: 'object-on-token' },
+  );
+  const lines = [`Object: #${handle}`, `    uri: ${uri}`, `    class: ${klass?.[1] ?? (typeof cls === 'number' ? nameOf(CKO, cls) ?? cls : 'unknown')}`];
+  if (typeof label === 'string') lines.push(`    label: ${label}`);
+  if (id instanceof Uint8Array && id.length) lines.push(`    id: ${hex(id)}`);
+  if (typeof keyType === 'number') lines.push(`    key-type: ${(nameOf(CKK, keyType) ?? `0x${keyType.toString(16)}`).replace(/^CKK_/, '').toLowerCase()}`);
+  return lines;
+}
+
+function listObjects(uriText: string, flags: ObjectFlags): Promise<void> | void {
+  return withTokens(uriText, flags, async (found, uri) => {
+    const template = [
+      ...(uri.object !== undefined ? [{ type: CKA.CKA_LABEL, value: uri.object }] : []),
+      ...(uri.id !== undefined ? [{ type: CKA.CKA_ID, value: uri.id }] : []),
+      ...(uri.type !== undefined ? [{ type: CKA.CKA_CLASS, value: URI_CLASS[uri.type] }] : []),
+    ];
+    const out: string[] = [];
+    for (const { open, slot, token } of found) {
+      const m = open.module;
+      const session = m.openSession(slot, CKF_SESSION.CKF_SERIAL_SESSION);
+      try {
+        const pin = await pinFor(flags, uri, token);
+        if (pin !== undefined) {
+          try {
+            m.login(session, CKU.CKU_USER, pin);
+          } catch (err) {
+            if ((err as { rv?: number }).rv !== CKR.CKR_USER_ALREADY_LOGGED_IN) throw err;
+          }
+        }
+        for (const handle of m.findAllObjects(session, template)) {
+          const attrs = m.getAttributeValue(session, handle, [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID, CKA.CKA_KEY_TYPE]);
+          out.push(...objectLines(token, handle, attrs));
+        }
+      } finally {
+        m.closeSession(session);
+      }
+    }
+    process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+  });
+}
+
+export function registerTokenCommands(program: Command): void {
+  withRegistryOptions(
+    program
+      .command('list-tokens')
+      .argument('[uri]', 'PKCS#11 URI the tokens must match', 'pkcs11:')
+      .option('--only-uris', 'print only the token URIs')
+      .description('list the tokens of the configured modules'),
+  ).action(listTokens);
+  withRegistryOptions(
+    program.command('list-mechanisms').argument('<token-uri>', 'PKCS#11 URI of the token(s)').description('list the mechanisms of the matching tokens'),
+  ).action(listMechanisms);
+  withRegistryOptions(
+    program
+      .command('list-objects')
+      .argument('<uri>', 'PKCS#11 URI of the token(s) and, optionally, the objects')
+      .option('--pin-value <pin>', 'log in with this user PIN')
+      .option('--pin-source <file>', 'log in with the user PIN read from this file (must not be accessible to others)')
+      .option('--login', 'log in, prompting for the PIN when none is given')
+      .description('list the objects on the matching tokens (private ones after login)'),
+  ).action(listObjects);
+}
