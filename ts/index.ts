@@ -4,3 +4,6 @@ export { loadRegistry, defaultLocations, defaultProgramName } from './registry/l
 export { coreModule } from './wasm/core.js';
 export * from './uri/index.js';
 export * from './bridge/index.js';
+export * from './managed/index.js';
+export { ModuleLifecycle, Owner, LifecycleError, type LifecycleTarget, type LifecycleChange, type SessionRef } from './lifecycle/manager.js';
+export type { ModuleState, Phase, Policy } from './lifecycle/machine.js';

@@ -343,6 +343,27 @@ export class Owner {
     return result;
   }
 
+  /** call() for a promise-returning op (the bridge's async calls); same checks, same re-entry rules. */
+  async callAsync<T>(op: () => Promise<T>, opts: { idempotent?: boolean; session?: SessionRef } = {}): Promise<T> {
+    this.check();
+    const ses = opts.session;
+    if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
+      this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
+    }
+    try {
+      return await op();
+    } catch (err) {
+      if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
+      const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
+      if (d.do === 'retry') {
+        this.reinitialize();
+        return op();
+      }
+      if (d.do === 'refuse') this.lifecycle.refuse(d);
+      throw err;
+    }
+  }
+
   private afterNotInitialized<T>(op: () => T, opts: { idempotent?: boolean; session?: SessionRef }, err: unknown): T {
     // A call on a session is never retried: the session died with the old generation.
     const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);

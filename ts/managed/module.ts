@@ -1,0 +1,117 @@
+// A managed module: one owner's handle on a module whose C_Initialize / C_Finalize belong to
+// the process-wide lifecycle. What it opens is its own; release() gives everything back.
+import { CKF_SESSION } from '../bridge/ckf.js';
+import type { Pkcs11Module } from '../bridge/module.js';
+import type { ModuleLifecycle, Owner } from '../lifecycle/manager.js';
+import type { ModuleState } from '../lifecycle/machine.js';
+import type { ModuleEntry } from '../registry/types.js';
+import { MODULE_READS, type AsyncModuleReads, type ModuleReads } from './calls.js';
+import { ManagedSession } from './session.js';
+import type { Secret } from '../bridge/op-helpers.js';
+
+export interface OpenSessionOptions {
+  /** A read/write session (CKF_RW_SESSION); default read-only. */
+  rw?: boolean;
+}
+
+export interface ManagedModule extends ModuleReads {}
+
+export class ManagedModule {
+  /** The read-only module calls, returning promises. */
+  readonly async: AsyncModuleReads & {
+    openSession(slot: number, opts?: OpenSessionOptions): Promise<ManagedSession>;
+    waitForSlotEvent(flags?: number): Promise<number | null>;
+  };
+  private readonly open = new Set<ManagedSession>();
+
+  constructor(
+    /** The bridge's module (raw and typed calls, no lifecycle checks: use with care). */
+    readonly module: Pkcs11Module,
+    readonly owner: Owner,
+    /** The registry entry it was opened from, if any. */
+    readonly entry?: ModuleEntry,
+  ) {
+    const asyncCalls: Record<string, unknown> = {
+      openSession: (slot: number, o?: OpenSessionOptions) => this.openSessionAsync(slot, o),
+      waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags)),
+    };
+    for (const name of MODULE_READS) {
+      const fn = (module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
+      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(...args), { idempotent: true });
+    }
+    this.async = asyncCalls as unknown as ManagedModule['async'];
+  }
+
+  get name(): string {
+    return this.module.name;
+  }
+
+  get lifecycle(): ModuleLifecycle {
+    return this.owner.lifecycle;
+  }
+
+  get state(): ModuleState {
+    return this.lifecycle.state;
+  }
+
+  get generation(): number {
+    return this.owner.generation;
+  }
+
+  openSession(slot: number, opts: OpenSessionOptions = {}): ManagedSession {
+    const flags = CKF_SESSION.CKF_SERIAL_SESSION | (opts.rw ? CKF_SESSION.CKF_RW_SESSION : 0);
+    const handle = this.owner.call(() => this.module.openSession(slot, flags));
+    return this.adopt(handle, slot);
+  }
+
+  private async openSessionAsync(slot: number, opts: OpenSessionOptions = {}): Promise<ManagedSession> {
+    const flags = CKF_SESSION.CKF_SERIAL_SESSION | (opts.rw ? CKF_SESSION.CKF_RW_SESSION : 0);
+    const handle = await this.owner.callAsync(() => this.module.async.openSession(slot, flags));
+    return this.adopt(handle, slot);
+  }
+
+  private adopt(handle: number, slot: number): ManagedSession {
+    const s = new ManagedSession(this.module, this.owner, this.owner.addSession(BigInt(handle)), slot);
+    this.open.add(s);
+    return s;
+  }
+
+  /** This owner's open sessions (never anyone else's). */
+  sessions(): ManagedSession[] {
+    for (const s of this.open) if (!s.open) this.open.delete(s);
+    return [...this.open];
+  }
+
+  /** Closes this owner's sessions on the slot, one by one; other owners' sessions are untouched. */
+  closeAllSessions(slot: number): void {
+    for (const s of this.sessions()) if (s.slot === slot) s.close();
+  }
+
+  initToken(slot: number, soPin: Secret, label: string): void {
+    this.owner.call(() => this.module.initToken(slot, soPin, label));
+  }
+
+  waitForSlotEvent(flags = 0): number | null {
+    return this.owner.call(() => this.module.waitForSlotEvent(flags));
+  }
+
+  /** Holds the module again after a generation change (re-entering C_Initialize if nobody has). */
+  reinitialize(): void {
+    this.owner.reinitialize();
+  }
+
+  /** Closes this owner's sessions and lets go of the module (the last owner's release finalizes it). */
+  release(): void {
+    this.open.clear();
+    this.owner.release();
+  }
+}
+
+for (const name of MODULE_READS) {
+  Object.defineProperty(ManagedModule.prototype, name, {
+    value(this: ManagedModule, ...args: unknown[]) {
+      const fn = (this.module as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+      return this.owner.call(() => fn.apply(this.module, args), { idempotent: true });
+    },
+  });
+}

@@ -1,0 +1,52 @@
+// A session of a managed module: usable only by the owner that opened it, only in the
+// generation it was opened in; every call goes through the owner's lifecycle check.
+import type { Pkcs11Module } from '../bridge/module.js';
+import type { Owner, SessionRef } from '../lifecycle/manager.js';
+import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from './calls.js';
+
+export interface ManagedSession extends SessionCalls {}
+
+export class ManagedSession {
+  /** The same calls, returning promises (run on the bridge's async lanes). */
+  readonly async: AsyncSessionCalls;
+
+  constructor(
+    /** @internal */ readonly module: Pkcs11Module,
+    /** @internal */ readonly owner: Owner,
+    readonly ref: SessionRef,
+    readonly slot: number,
+  ) {
+    const asyncCalls: Record<string, unknown> = {};
+    for (const name of SESSION_CALLS) {
+      const fn = (this.module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
+      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(this.handle, ...args), { session: this.ref });
+    }
+    this.async = asyncCalls as unknown as AsyncSessionCalls;
+  }
+
+  get handle(): number {
+    return Number(this.ref.handle);
+  }
+
+  /** Whether the session can still be used (not closed, same generation as its owner). */
+  get open(): boolean {
+    return this.ref.open && this.ref.generation === this.owner.generation;
+  }
+
+  close(): void {
+    if (!this.ref.open) return;
+    if (this.ref.generation === this.owner.generation) {
+      this.owner.call(() => this.module.closeSession(this.handle), { session: this.ref });
+    }
+    this.owner.removeSession(this.ref);
+  }
+}
+
+for (const name of SESSION_CALLS) {
+  Object.defineProperty(ManagedSession.prototype, name, {
+    value(this: ManagedSession, ...args: unknown[]) {
+      const fn = (this.module as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+      return this.owner.call(() => fn.call(this.module, this.handle, ...args), { session: this.ref });
+    },
+  });
+}

@@ -1,0 +1,25 @@
+// The lifecycle's view of a bridge module: its real C_Initialize / C_Finalize / C_CloseSession
+// as CK_RVs, and the process-wide identity of its shared object.
+import type { Pkcs11Module } from '../bridge/module.js';
+import type { LifecycleTarget } from '../lifecycle/manager.js';
+
+function rvOf(fn: () => void): number {
+  try {
+    fn();
+    return 0;
+  } catch (err) {
+    const rv = (err as { rv?: unknown }).rv;
+    if (typeof rv === 'number') return rv;
+    throw err;
+  }
+}
+
+export function lifecycleTarget(module: Pkcs11Module, initReserved?: string): LifecycleTarget {
+  return {
+    identity: module.identity,
+    name: module.name,
+    initialize: () => rvOf(() => module.initialize({ reserved: initReserved ?? null })),
+    finalize: () => rvOf(() => module.finalize()),
+    closeSession: (handle) => module.raw.C_CloseSession(handle),
+  };
+}
