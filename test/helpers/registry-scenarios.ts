@@ -18,8 +18,8 @@ export type Entry =
   | { kind: 'file'; path: string; data: string | Uint8Array; mode?: number; bytes?: boolean }
   | { kind: 'dir'; path: string; mode?: number }
   | { kind: 'symlink'; path: string; target: string }
-  /** A copy of the fixture PKCS#11 module (a distinct real .so). */
-  | { kind: 'lib'; path: string };
+  /** A copy of a fixture module (a distinct real .so): mini-module unless `fixture` names another. */
+  | { kind: 'lib'; path: string; fixture?: string };
 
 export interface ScenarioLocations {
   systemConfig: string;
@@ -227,6 +227,16 @@ class Plan {
         this.extra.push({ kind: 'lib', path: rel(path) });
         return this.rng.chance(0.1) ? path.replace('/lib/', '/lib//') : path;
       }
+      case 'v3':
+      case 'list-fails':
+      case 'not-pkcs11': {
+        // Other fixtures: a PKCS#11 3.0 module (0.24.1 still asks for C_GetFunctionList), one
+        // whose C_GetFunctionList fails, and a shared object without that entry point.
+        const fixture = { v3: 'v3-module.so', 'list-fails': 'failing-list-module.so', 'not-pkcs11': 'not-pkcs11.so' }[kind];
+        const path = `${ROOT}/lib/${kind}${n}.so`;
+        this.extra.push({ kind: 'lib', path: rel(path), fixture });
+        return path;
+      }
       case 'relative':
         return this.rng.pick<() => string | undefined>([
           () => once('trust', this.rng.pick(['p11-kit-trust.so', './p11-kit-trust.so', 'p11-kit-trust.so/', `${MODULE_DIR}/p11-kit-trust.so/`])),
@@ -262,7 +272,7 @@ class Plan {
     scopes.forEach((scope, i) => {
       const lines: Line[] = [];
       if (i === 0) {
-        const value = this.lib(opts.lib ?? (this.rng.chance(0.85) ? 'good' : 'relative'));
+        const value = this.lib(opts.lib ?? (this.rng.chance(0.8) ? 'good' : this.rng.chance(0.7) ? 'relative' : 'v3'));
         if (value !== undefined) lines.push(kv('module', value));
       }
       const file = this.newFile(`${this.dirOf(scope)}/${fileNameFor(name)}`, lines);
@@ -316,8 +326,10 @@ class Plan {
   }
 }
 
-type LibKind = 'good' | 'relative' | 'relative-missing' | 'empty' | 'absent' | 'text' | 'missing' | 'no-entry' | 'proxy';
-const FAILING_LIBS: LibKind[] = ['relative-missing', 'empty', 'text', 'missing', 'no-entry', 'proxy'];
+type LibKind =
+  | 'good' | 'v3' | 'relative' | 'relative-missing' | 'empty' | 'absent' | 'text' | 'missing' | 'no-entry' | 'proxy'
+  | 'list-fails' | 'not-pkcs11';
+const FAILING_LIBS: LibKind[] = ['relative-missing', 'empty', 'text', 'missing', 'no-entry', 'proxy', 'list-fails', 'not-pkcs11'];
 
 const PRIORITIES = [
   '5', ' 7', '+3', '-2', '5x', 'abc', '', '2147483648', '99999999999999999999', '-2147483649', '0x10', '-0',
@@ -551,7 +563,7 @@ function applyFeature(p: Plan, f: Feature): void {
       p.systemConf.lines.push(kv('x-global-custom', 'kept'), kv('strange key', 'v'));
       break;
     case 'module-values':
-      for (const lib of r.shuffle([...FAILING_LIBS, 'absent' as const]).slice(0, r.int(2, 5))) p.addModule({ lib });
+      for (const lib of r.shuffle([...FAILING_LIBS, 'absent', 'v3'] as LibKind[]).slice(0, r.int(2, 6))) p.addModule({ lib });
       break;
     case 'relative-module':
       for (let i = r.int(1, 3); i > 0; i--) p.addModule({ lib: r.pick(['relative', 'relative', 'relative-missing'] as const) });
@@ -745,7 +757,8 @@ const sub = (s: string, root: string) => s.split(ROOT).join(root);
 /**
  * Writes the scenario under root (which must exist). Everything is left readable by
  * any uid except what the scenario makes unreadable on purpose, so the same tree
- * serves the root and the unprivileged runs. `fixtureSo` is the module copied per 'lib'.
+ * serves the root and the unprivileged runs. `fixtureSo` is the module copied per 'lib';
+ * other fixtures a 'lib' entry names are taken from the same directory.
  */
 export function materialize(spec: ScenarioSpec, root: string, fixtureSo: string): Scenario {
   const modes: [string, number][] = [];
@@ -771,7 +784,7 @@ export function materialize(spec: ScenarioSpec, root: string, fixtureSo: string)
         break;
       case 'lib':
         mkdir(dirname(path));
-        copyFileSync(fixtureSo, path);
+        copyFileSync(e.fixture ? join(dirname(fixtureSo), e.fixture) : fixtureSo, path);
         chmodSync(path, 0o644);
         break;
     }
