@@ -254,15 +254,23 @@ function listMechanisms(uriText: string, flags: RegistryFlags): Promise<void> | 
 
 // --- PINs: from --pin-value, --pin-source, the URI, or a prompt ---
 
+/** The largest PIN file we read. */
+const MAX_PIN_FILE = 4096;
+
 /**
- * A PIN file must not be readable or writable by others (mode & 0o007): we refuse it rather
- * than use a secret anyone on the machine can read. One trailing newline is dropped.
+ * Reads a PIN source (`file:...` or a path), refusing surprises: it must be a regular file owned
+ * by the running user that no group member or other user may read or write (mode & 0o077), of
+ * at most 4 KiB. Errors name the file and the reason, never the PIN. One trailing newline is
+ * dropped.
  */
 export function readPinSource(source: string): string {
-  const path = source.startsWith('file:') ? decodeURIComponent(source.slice(5).replace(/^\/\/(?=\/)/, '')) : source;
+  const path = source.startsWith('file:') ? source.slice(5).replace(/^\/\/(?=\/)/, '') : source;
   const st = statSync(path);
-  if (!st.isFile()) throw new Error(`pin source ${path} is not a regular file`);
-  if (st.mode & 0o007) throw new Error(`refusing pin source ${path}: it is accessible to other users (mode ${(st.mode & 0o777).toString(8)})`);
+  const refuse = (why: string) => new Error(`refusing pin source ${path}: ${why}`);
+  if (!st.isFile()) throw refuse('not a regular file');
+  if (process.getuid && st.uid !== process.getuid()) throw refuse('not owned by the running user');
+  if (st.mode & 0o077) throw refuse(`group or others may access it (mode ${(st.mode & 0o777).toString(8)})`);
+  if (st.size > MAX_PIN_FILE) throw refuse(`larger than ${MAX_PIN_FILE} bytes`);
   return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
 }
 
