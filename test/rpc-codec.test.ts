@@ -293,7 +293,7 @@ describe('remote addresses', () => {
   it('reads |command and unix:path= as p11-kit does', () => {
     expect(parseRemote('|p11-kit remote /usr/lib/softhsm/libsofthsm2.so')).toEqual({ kind: 'exec', argv: ['p11-kit', 'remote', '/usr/lib/softhsm/libsofthsm2.so'] });
     expect(parseRemote('unix:path=/run/user/1000/p11-kit/pkcs11%20x')).toEqual({ kind: 'unix', path: '/run/user/1000/p11-kit/pkcs11 x' });
-    for (const bad of ['|', '| x', 'tcp:host=x', 'vsock:cid=3', 'unix:path=', 'unix:path=%zz', '|a\\']) {
+    for (const bad of ['|', '| x', 'tcp:host=x', 'vsock:cid=3', 'unix:path=', 'unix:path=/a%zz', 'unix:path=relative/sock', '|a\\']) {
       expect(() => parseRemote(bad), bad).toThrow(RemoteAddressError);
     }
   });

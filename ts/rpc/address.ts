@@ -69,9 +69,10 @@ export function parseRemote(remote: string): RemoteAddress {
     return { kind: 'exec', argv };
   }
   if (remote.startsWith('unix:path=')) {
-    const path = percentDecode(remote.slice('unix:path='.length));
-    if (!path) throw new RemoteAddressError('empty unix socket path');
-    return { kind: 'unix', path };
+    // p11-kit wants the path absolute before decoding (ts/registry/remote.ts checks the same).
+    const raw = remote.slice('unix:path='.length);
+    if (!raw.startsWith('/')) throw new RemoteAddressError(`remote not supported: ${remote}`);
+    return { kind: 'unix', path: percentDecode(raw) };
   }
   if (remote.startsWith('vsock:')) throw new RemoteAddressError(`vsock remotes are not supported: ${remote}`);
   throw new RemoteAddressError(`remote not supported: ${remote}`);

@@ -12,8 +12,8 @@ import type { Info, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from './in
 import type { Mechanism } from './mechanism.js';
 import type { RequestBuilder } from './message.js';
 
-/** A PIN or other secret: bytes, or a string sent as UTF-8. Never logged. */
-export type Secret = Uint8Array | string;
+/** A PIN: bytes, a string sent as UTF-8, or null for the protected authentication path. Never logged. */
+export type Secret = Uint8Array | string | null;
 
 export interface AttributeReadResult {
   /** CKR_OK, or CKR_ATTRIBUTE_SENSITIVE / CKR_ATTRIBUTE_TYPE_INVALID when some values are missing. */
@@ -28,7 +28,8 @@ export interface KeyPair {
 
 const utf8 = new TextEncoder();
 
-function secret(fn: string, s: Secret, module: string): Uint8Array {
+function secret(fn: string, s: Secret, module: string): Uint8Array | null {
+  if (s === null) return null;
   if (s instanceof Uint8Array) return s;
   if (typeof s === 'string') return utf8.encode(s);
   throw new RpcUsageError(fn, 'a PIN must be a string or bytes', module);
@@ -123,7 +124,7 @@ export class RpcClient extends RemoteHost {
 
   initToken(slot: number, soPin: Secret, label: string): Promise<void> {
     const fn = 'C_InitToken';
-    return this.call(fn, (b) => b.ulong(slot, 'slot').bytes(secret(fn, soPin, this.name)).zeroString(paddedLabel(fn, label, this.name)), () => undefined);
+    return this.call(fn, (b) => b.ulong(slot, 'slot').bytesOrNull(secret(fn, soPin, this.name)).zeroString(paddedLabel(fn, label, this.name)), () => undefined);
   }
 
   waitForSlotEvent(flags = 0): Promise<number> {
@@ -153,12 +154,12 @@ export class RpcClient extends RemoteHost {
 
   initPIN(session: number, pin: Secret): Promise<void> {
     const fn = 'C_InitPIN';
-    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(secret(fn, pin, this.name)), () => undefined);
+    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytesOrNull(secret(fn, pin, this.name)), () => undefined);
   }
 
   setPIN(session: number, oldPin: Secret, newPin: Secret): Promise<void> {
     const fn = 'C_SetPIN';
-    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytes(secret(fn, oldPin, this.name)).bytes(secret(fn, newPin, this.name)), () => undefined);
+    return this.call(fn, (b) => b.ulong(this.session(fn, session)).bytesOrNull(secret(fn, oldPin, this.name)).bytesOrNull(secret(fn, newPin, this.name)), () => undefined);
   }
 
   getOperationState(session: number): Promise<Uint8Array> {
@@ -178,7 +179,7 @@ export class RpcClient extends RemoteHost {
 
   login(session: number, userType: number, pin: Secret): Promise<void> {
     const fn = 'C_Login';
-    return this.call(fn, (b) => b.ulong(this.session(fn, session)).ulong(userType, 'user type').bytes(secret(fn, pin, this.name)), () => undefined);
+    return this.call(fn, (b) => b.ulong(this.session(fn, session)).ulong(userType, 'user type').bytesOrNull(secret(fn, pin, this.name)), () => undefined);
   }
 
   logout(session: number): Promise<void> {

@@ -5,7 +5,7 @@
 // parameters (IVs, the SHA*-RSA-PSS structs laid out as the host's C struct) travel, and structs
 // holding pointers (GCM, ECDH derive, ...) cannot. [verified against p11-kit remote 0.24.1: a
 // request the host misreads makes it exit, so what cannot travel is refused here, unsent]
-import { CKR, CKZ_DATA_SPECIFIED } from './constants.js';
+import { CKM, CKR, CKZ_DATA_SPECIFIED } from './constants.js';
 import { REMOTE, RpcUnsupportedError, RpcUsageError } from './errors.js';
 import { WireWriter, ulongToBig } from './wire.js';
 
@@ -31,9 +31,11 @@ export interface Mechanism {
 }
 
 /** The hashed RSA-PSS variants, whose CK_RSA_PKCS_PSS_PARAMS travel as raw C bytes. */
-const RAW_PSS = new Set([0x0e, 0x43, 0x44, 0x45, 0x47]);
-const PSS = 0x0d;
-const OAEP = 0x09;
+const RAW_PSS = new Set<number>(
+  (['SHA1', 'SHA224', 'SHA256', 'SHA384', 'SHA512', 'SHA3_224', 'SHA3_256', 'SHA3_384', 'SHA3_512'] as const).map((h) => CKM[`CKM_${h}_RSA_PKCS_PSS`]),
+);
+const PSS = CKM.CKM_RSA_PKCS_PSS;
+const OAEP = CKM.CKM_RSA_PKCS_OAEP;
 
 /**
  * Mechanisms whose parameter struct holds pointers, which the host cannot rebuild from bytes:

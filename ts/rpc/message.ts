@@ -62,6 +62,13 @@ export class RequestBuilder {
     return this;
   }
 
+  /** `ay` for a pointer that may be NULL (a NULL PIN: protected authentication path). */
+  bytesOrNull(data: Uint8Array | null): this {
+    this.cursor.take('ay');
+    this.w.byte(1).byteArray(data);
+    return this;
+  }
+
   /** `fy` / `fu`: the caller's capacity; 0 asks for the size only. */
   byteBuffer(capacity: number): this {
     this.cursor.take('fy');
