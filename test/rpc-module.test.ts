@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pkcs11Module } from '../ts/bridge/module.js';
 import { loadRegistry } from '../ts/registry/load.js';
 import { CKA, CKF, CKM, CKO, CKR, CKU } from '../ts/rpc/constants.js';
-import { HostLostError, Pkcs11Error, RemoteModule, isolateModule, openModule, type AsyncModule } from '../ts/rpc/index.js';
+import { HostLostError, Pkcs11Error, RemoteModule, isolateModule, openAsyncModule, type AsyncModule } from '../ts/rpc/index.js';
 import { pidAlive, processesMarked, waitFor } from './helpers/rpc-procs.js';
 import { P256, SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
 
@@ -142,8 +142,8 @@ describe('a remote: config from the registry', () => {
     const byName = new Map(registry.modules.map((m) => [m.name, m]));
     expect([...byName.keys()].sort()).toEqual(['softhsm-local', 'softhsm-remote']);
     expect(byName.get('softhsm-remote')!.settings.remote).toBe(`|p11-kit remote ${SOFTHSM}`);
-    remote = openModule(byName.get('softhsm-remote')!, { env: token.env });
-    local = openModule(byName.get('softhsm-local')!);
+    remote = openAsyncModule(byName.get('softhsm-remote')!, { env: token.env });
+    local = openAsyncModule(byName.get('softhsm-local')!);
     opened.push(remote as RemoteModule);
     process.env.SOFTHSM2_CONF = token.conf;
   });

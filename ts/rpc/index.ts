@@ -9,4 +9,4 @@ export type { Mechanism, PssParams, OaepParams } from './mechanism.js';
 export type { Info, SlotInfo, TokenInfo, MechanismInfo, SessionInfo, Version } from './info.js';
 export { allCalls, type CallName, type CallSpec } from './calls.js';
 export { RemoteModule, type AsyncModule, type ModuleCalls, type RemoteModuleOptions } from './remote-module.js';
-export { openModule, isolateModule, type OpenModuleOptions } from './open.js';
+export { openAsyncModule, isolateModule, type OpenModuleOptions } from './open.js';

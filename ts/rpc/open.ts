@@ -11,7 +11,8 @@ import { RemoteModule, type AsyncModule } from './remote-module.js';
 export interface OpenModuleOptions {
   /** Run a local module out of process, hosted by `p11-kit remote` (default false). */
   isolate?: boolean;
-  /** What the first call after a host loss does (remote and isolated modules; default 'explicit'). */
+  /** What the first call after a host loss does (remote and isolated modules); default: the
+   *  module's `x-reinit-policy`, else 'explicit'. */
   policy?: ReinitPolicy;
   /** Environment of spawned hosts (default: this process's). */
   env?: NodeJS.ProcessEnv;
@@ -34,13 +35,17 @@ export function isolateModule(path: string, opts: Omit<OpenModuleOptions, 'isola
   });
 }
 
-/** A module of the registry, opened the way its configuration (and `isolate`) says. */
-export function openModule(entry: ModuleEntry, opts: OpenModuleOptions = {}): AsyncModule {
-  const { remote, initReserved } = entry.settings;
+/**
+ * A module of the registry as the typed async interface, opened the way its configuration (and
+ * `isolate`) says. (The managed API's openModule refuses `remote:` entries; this is their door.)
+ */
+export function openAsyncModule(entry: ModuleEntry, opts: OpenModuleOptions = {}): AsyncModule {
+  const { remote, initReserved, reinitPolicy } = entry.settings;
+  const policy = opts.policy ?? reinitPolicy;
   if (remote !== undefined) {
-    return new RemoteModule({ remote, name: entry.name, policy: opts.policy, env: opts.env, callTimeoutMs: opts.callTimeoutMs, initReserved });
+    return new RemoteModule({ remote, name: entry.name, policy, env: opts.env, callTimeoutMs: opts.callTimeoutMs, initReserved });
   }
   if (!entry.path) throw new Error(`module ${entry.name} has neither a path nor a remote`);
-  if (opts.isolate) return isolateModule(entry.path, { ...opts, name: entry.name, initReserved });
+  if (opts.isolate) return isolateModule(entry.path, { ...opts, policy, name: entry.name, initReserved });
   return loadModule(entry.path, { name: entry.name });
 }
