@@ -405,10 +405,14 @@ const uint8_t *p11w_uri_output(p11w_uri *uri, uint32_t *len)
 
 const char *p11w_uri_format(p11w_uri *uri, uint32_t type, uint32_t flags, uint32_t *len)
 {
-	p11w_buf_clear(&uri->format);
-	/* Most URIs fit: one allocation instead of doubling from 64 bytes. */
-	uri->format.data = malloc(256);
-	uri->format.cap = uri->format.data ? 256 : 0;
+	/* The buffer is kept between calls; most URIs fit the first 256 bytes. */
+	if (uri->format.failed)
+		p11w_buf_clear(&uri->format);
+	uri->format.len = 0;
+	if (!uri->format.data) {
+		uri->format.data = malloc(256);
+		uri->format.cap = uri->format.data ? 256 : 0;
+	}
 	if (p11w_uri_format_to(uri, type, flags, &uri->format) != P11W_URI_OK) {
 		*len = 0;
 		return NULL;
@@ -416,6 +420,32 @@ const char *p11w_uri_format(p11w_uri *uri, uint32_t type, uint32_t flags, uint32
 	*len = (uint32_t)uri->format.len;
 	return p11w_buf_cstr(&uri->format);
 }
+
+/* One URI object reused by every normalize call: no allocation for the object or its buffers. */
+static p11w_uri *normalizer;
+
+const char *p11w_uri_normalize(const char *text, uint32_t len, uint32_t type, uint32_t flags, uint32_t *out_len)
+{
+	*out_len = 0;
+	if (!normalizer && !(normalizer = p11w_uri_alloc()))
+		return NULL;
+	p11w_uri *uri = normalizer;
+	clear_fields(uri);
+	uri->result = P11W_URI_OK;
+	uri->described = 0;
+	if (uri->out.failed)
+		p11w_buf_clear(&uri->out);
+	uri->out.len = 0;
+	p11w_uri_parse_into(uri, (const uint8_t *)(text ? text : ""), text ? len : 0, type);
+	const char *formatted = uri->result == P11W_URI_OK ? p11w_uri_format(uri, type, flags, out_len) : NULL;
+	if (!formatted && uri->result == P11W_URI_OK)
+		uri->result = P11W_URI_UNEXPECTED;
+	/* The fields are not needed any more: keep no copies (a pin-value among them) around. */
+	clear_fields(uri);
+	return formatted;
+}
+
+p11w_uri *p11w_uri_normalized(void) { return normalizer; }
 
 uint32_t p11w_uri_heap_in_use(void)
 {

@@ -172,6 +172,15 @@ P11W_EXPORT const uint8_t *p11w_uri_output(p11w_uri *uri, uint32_t *len);
 /* The formatted string, owned by uri until the next format or free; NULL when out of memory. */
 P11W_EXPORT const char *p11w_uri_format(p11w_uri *uri, uint32_t type, uint32_t flags, uint32_t *len);
 P11W_EXPORT void p11w_uri_free(p11w_uri *uri);
+/*
+ * Parse then format with one type, in one call: the formatted string (length in *out_len),
+ * or NULL when parsing failed or memory ran out. Both live in a URI object the core owns
+ * and reuses on the next call; p11w_uri_normalized() returns it (result and records say
+ * why it failed; do not free it).
+ */
+P11W_EXPORT const char *p11w_uri_normalize(const char *text, uint32_t len, uint32_t type, uint32_t flags,
+                                           uint32_t *out_len);
+P11W_EXPORT p11w_uri *p11w_uri_normalized(void);
 
 /* Matching (uri_match.c): 1 match, 0 no match, -1 malformed structure records. */
 P11W_EXPORT int p11w_uri_match_module(const p11w_uri *uri, const uint8_t *data, uint32_t len);

@@ -25,8 +25,5 @@ export function parseUri(text: string, options: ParseUriOptions = {}): Uri {
  */
 export function normalizeUri(text: string, options: FormatUriOptions = {}): string {
   checkText(text);
-  const core = uriCore();
-  const type = resolveUriType(options.type);
-  const lowercase = resolveLowercase(options.lowercase);
-  return core.withParsed(text, type, (uri) => core.format(uri, type, lowercase));
+  return uriCore().normalize(text, resolveUriType(options.type), resolveLowercase(options.lowercase));
 }

@@ -18,6 +18,8 @@ interface UriExports {
   p11w_uri_match_token(uri: number, data: number, len: number): number;
   p11w_uri_match_attributes(uri: number, data: number, len: number): number;
   p11w_uri_heap_in_use(): number;
+  p11w_uri_normalize(text: number, len: number, type: number, flags: number, lenOut: number): number;
+  p11w_uri_normalized(): number;
 }
 
 export type MatchKind = 'module' | 'slot' | 'token' | 'attributes';
@@ -37,7 +39,7 @@ export class UriCore {
     const names: (keyof UriExports)[] = [
       'p11w_uri_parse', 'p11w_uri_from_records', 'p11w_uri_result', 'p11w_uri_output', 'p11w_uri_format',
       'p11w_uri_free', 'p11w_uri_match_module', 'p11w_uri_match_slot', 'p11w_uri_match_token',
-      'p11w_uri_match_attributes', 'p11w_uri_heap_in_use',
+      'p11w_uri_match_attributes', 'p11w_uri_heap_in_use', 'p11w_uri_normalize', 'p11w_uri_normalized',
     ];
     this.fns = Object.fromEntries(names.map((n) => [n, core.fn(n)])) as unknown as UriExports;
   }
@@ -109,6 +111,18 @@ export class UriCore {
     } finally {
       this.fns.p11w_uri_free(uri);
     }
+  }
+
+  /** Parse + format in one core call (the hot path: no handle to make or free). */
+  normalize(text: string, type: number, lowercase: boolean): string {
+    const [ptr, len] = this.putText(text);
+    const out = this.fns.p11w_uri_normalize(ptr, len, type, lowercase ? 1 : 0, this.scratch);
+    if (!out) {
+      const uri = this.fns.p11w_uri_normalized();
+      if (!uri) throw new RangeError('p11kit-wasm: the wasm core is out of memory (URI)');
+      throw this.failure(uri, text);
+    }
+    return fromUtf8.decode(this.heap().subarray(out, out + this.outLen()));
   }
 
   /** The parsed fields of a handle. */

@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for the URI core (uri*.c), built natively with ASan and
  * UBSan. The first input byte picks the mode and the URI type:
- *   even: the rest is URI text. Parse it; when it parses, format it, check
- *         that formatting is a fixed point (format(parse(format(x))) equals
+ *   even: the rest is URI text. Parse it; p11w_uri_normalize must agree with
+ *         parse + format. When it parses, format it, check that formatting is a fixed point (format(parse(format(x))) equals
  *         format(x)) and that the field records round-trip through
  *         p11w_uri_from_records to the same formatted string.
  *   odd:  the rest is a record stream: build a URI from it, format it, and
@@ -50,12 +50,16 @@ static void fuzz_text(const uint8_t *data, size_t size, uint32_t type, uint32_t 
 	check(uri != NULL);
 	uint32_t out_len;
 	const uint8_t *out = p11w_uri_output(uri, &out_len);
+	uint32_t norm_len;
+	const char *norm = p11w_uri_normalize((const char *)data, (uint32_t)size, type, flags, &norm_len);
 	if (p11w_uri_result(uri) != P11W_URI_OK) {
 		check(has_error_record(out, out_len, p11w_uri_result(uri)));
+		check(!norm && p11w_uri_result(p11w_uri_normalized()) == p11w_uri_result(uri));
 		p11w_uri_free(uri);
 		return;
 	}
-	uint32_t len1, len2, len3;
+	uint32_t len0, len1, len2, len3;
+	same_string(norm, norm_len, p11w_uri_format(uri, type, flags, &len0), len0);
 	const char *first = p11w_uri_format(uri, P11W_URI_FOR_ANY, flags, &len1);
 	check(first && memcmp(first, "pkcs11:", 7) == 0 && strlen(first) == len1);
 
