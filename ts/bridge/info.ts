@@ -65,8 +65,8 @@ type Field = readonly ['text', number, number] | readonly ['version', number] | 
 /** Builds a class whose instances decode `fields` lazily from their own bytes. */
 function lazyStruct<T>(fields: Record<keyof T & string, Field>) {
   class Lazy {
-    /** Decoded values, filled on first read. */
-    readonly cache: Record<string, unknown> = {};
+    /** Decoded values, made on the first read of any field. */
+    cache?: Record<string, unknown>;
     constructor(readonly bytes: Buffer) {}
     toJSON(): T {
       const out: Record<string, unknown> = {};
@@ -80,10 +80,11 @@ function lazyStruct<T>(fields: Record<keyof T & string, Field>) {
   for (const [name, field] of Object.entries(fields) as [string, Field][]) {
     Object.defineProperty(Lazy.prototype, name, {
       enumerable: true,
-      get(this: { cache: Record<string, unknown>; bytes: Buffer }) {
-        const cached = this.cache[name];
+      get(this: { cache?: Record<string, unknown>; bytes: Buffer }) {
+        const cache = (this.cache ??= {});
+        const cached = cache[name];
         if (cached !== undefined) return cached;
-        return (this.cache[name] = decodeField(this.bytes, field));
+        return (cache[name] = decodeField(this.bytes, field));
       },
     });
   }

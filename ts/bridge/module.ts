@@ -58,8 +58,8 @@ export class Pkcs11Module {
   /** Keeps the CK_C_INITIALIZE_ARGS (and its pReserved string) alive while the module may use them. */
   protected initArgs?: Arena;
   private unloaded = false;
-  /** Reused buffers of the fast typed calls. */
-  private readonly fast: { mem: Arena; info: number; token: number; count: number; list: number; listCap: number };
+  /** Reused CK_ULONG arrays of the fast C_GetSlotList (as 32-bit halves on LP64). */
+  private readonly fast = { count: new Uint32Array(2), list: new Uint32Array(128) };
 
   constructor(lib: LoadedLibrary, opts: ModuleOptions = {}) {
     this.lib = lib;
@@ -73,8 +73,6 @@ export class Pkcs11Module {
     this.raw = lib.raw.fns;
     this.lanes = opts.lanes ?? 'auto';
     this.ctx = { mem: this.scratch, module: this.name };
-    const mem = new Arena(L.info.size + L.tokenInfo.size + 2 * L.ulong + 64 * L.ulong + 64);
-    this.fast = { mem, info: mem.alloc(L.info.size), token: mem.alloc(L.tokenInfo.size), count: mem.alloc(L.ulong), list: mem.alloc(64 * L.ulong), listCap: 64 };
     const asyncCalls: Record<string, unknown> = {
       initialize: (o?: InitializeOptions) => this.initializeAsync(o),
       finalize: () => this.runAsync((c) => finalizeOp(c), []),
@@ -121,39 +119,40 @@ export class Pkcs11Module {
     forget(this);
   }
 
-  // --- fast typed calls: reused buffers, one raw call, results decoded on first read ---
+  // --- fast typed calls: the module writes straight into the result's own buffer, or into
+  // reused typed arrays; fields are decoded on first read ---
 
   getInfo(): ModuleInfo {
-    const f = this.fast;
-    const rv = this.raw.C_GetInfo(f.info);
+    const b = Buffer.allocUnsafe(L.info.size);
+    const rv = this.raw.C_GetInfo(b);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
-    return new ModuleInfoView(Buffer.from(f.mem.view(f.info, L.info.size)));
+    return new ModuleInfoView(b);
   }
 
   getTokenInfo(slot: number | bigint): TokenInfo {
-    const f = this.fast;
-    const rv = this.raw.C_GetTokenInfo(slot, f.token);
+    const b = Buffer.allocUnsafe(L.tokenInfo.size);
+    const rv = this.raw.C_GetTokenInfo(slot, b);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
-    return new TokenInfoView(Buffer.from(f.mem.view(f.token, L.tokenInfo.size)));
+    return new TokenInfoView(b);
   }
 
   getSlotList(tokenPresent = false): number[] {
-    const f = this.fast;
-    const present = tokenPresent ? 1 : 0;
-    // One call when the list fits the reused buffer; the general two-call path otherwise.
-    f.mem.setUlong(f.count, f.listCap);
-    const rv = this.raw.C_GetSlotList(present, f.list, f.count);
+    // One call when the list fits the reused array; the general two-call path otherwise.
+    const { count, list } = this.fast;
+    const stride = L.ulong / 4;
+    const cap = list.length / stride;
+    count[0] = cap;
+    if (stride === 2) count[1] = 0;
+    const rv = this.raw.C_GetSlotList(tokenPresent ? 1 : 0, list, count);
     if (rv === CKR.CKR_BUFFER_TOO_SMALL) return this.runSync(OPS.getSlotList, [tokenPresent]);
     if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
-    const n = f.mem.ulong(f.count);
-    if (typeof n !== 'number' || n > f.listCap) {
-      throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${f.listCap} we provided`, 'C_GetSlotList', this.name);
-    }
+    const n = stride === 2 ? count[0] + count[1] * 2 ** 32 : count[0];
+    if (n > cap) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${cap} we provided`, 'C_GetSlotList', this.name);
     const out = new Array<number>(n);
     for (let i = 0; i < n; i++) {
-      const v = f.mem.ulong(f.list + i * L.ulong);
-      if (typeof v !== 'number') throw new BridgeError('UNTRUSTED_VALUE', `slot ID ${v}`, 'C_GetSlotList', this.name);
-      out[i] = v;
+      const hi = stride === 2 ? list[2 * i + 1] : 0;
+      if (hi >= 0x200000) throw new BridgeError('UNTRUSTED_VALUE', 'slot ID beyond 2^53', 'C_GetSlotList', this.name);
+      out[i] = list[stride * i] + hi * 2 ** 32;
     }
     return out;
   }

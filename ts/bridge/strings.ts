@@ -5,10 +5,19 @@
 /** The trimmed text of `len` bytes at `off` in `buf`. */
 export function paddedText(buf: Buffer, off: number, len: number): string {
   let end = off;
+  let ascii = true;
   const limit = off + len;
-  while (end < limit && buf[end] !== 0) end++;
+  for (let c = buf[end]; end < limit && c !== 0; c = buf[++end]) if (c > 0x7f) ascii = false;
   while (end > off && buf[end - 1] === 0x20) end--;
-  return buf.toString('utf8', off, end);
+  // Node's own slice decoders; ASCII (the usual case) takes the cheaper one.
+  return ascii ? buf.latin1Slice(off, end) : buf.utf8Slice(off, end);
+}
+
+declare module 'node:buffer' {
+  interface Buffer {
+    latin1Slice(start: number, end: number): string;
+    utf8Slice(start: number, end: number): string;
+  }
 }
 
 /** Blank-pads `text` (UTF-8) into `len` bytes; longer text is an error, never silently cut mid-character. */
