@@ -80,6 +80,9 @@ export interface CallSpec {
   name: CallName;
   request: string;
   response: string;
+  /** The signatures as the bytes on the wire, made once. */
+  requestBytes: Uint8Array;
+  responseBytes: Uint8Array;
 }
 
 export const CALL_ERROR = 0;
@@ -90,7 +93,8 @@ const byName = new Map<string, CallSpec>();
 const byId: (CallSpec | undefined)[] = [];
 TABLE.forEach(([name, request, response], id) => {
   if (id === CALL_ERROR) return;
-  const spec: CallSpec = { id, name: name as CallName, request, response };
+  const ascii = new TextEncoder();
+  const spec: CallSpec = { id, name: name as CallName, request, response, requestBytes: ascii.encode(request), responseBytes: ascii.encode(response) };
   byName.set(name, spec);
   byId[id] = spec;
 });

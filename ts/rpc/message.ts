@@ -12,6 +12,12 @@ import { WireReader, WireWriter, type UlongInput } from './wire.js';
 const ascii = new TextEncoder();
 const text = new TextDecoder('utf-8');
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Follows a signature; a mismatch is a bug in this library, not in the peer. */
 class SignatureCursor {
   private at = 0;
@@ -40,7 +46,7 @@ export class RequestBuilder {
   ) {
     this.w = new WireWriter(spec.name, module);
     this.cursor = new SignatureCursor(spec.request, spec.name);
-    this.w.u32(spec.id).byteArray(ascii.encode(spec.request));
+    this.w.u32(spec.id).byteArray(spec.requestBytes);
   }
 
   byte(v: number): this {
@@ -141,6 +147,10 @@ export class ResponseParser {
     const id = this.r.u32('call id');
     const sig = this.r.byteArray('signature');
     if (sig === null) throw new RpcProtocolError(fn, 'NULL signature', this.module);
+    if (id === spec.id && sameBytes(sig, spec.responseBytes)) {
+      this.cursor = new SignatureCursor(spec.response, fn);
+      return;
+    }
     const signature = text.decode(sig);
     if (id === CALL_ERROR) {
       if (signature !== 'u') throw new RpcProtocolError(fn, `error reply with signature '${signature}'`, this.module);
