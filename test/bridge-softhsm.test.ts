@@ -280,6 +280,20 @@ describe('SoftHSM2 through the bridge', () => {
       { type: CKA.CKA_APPLICATION, value: 'bridge-test' },
       { type: CKA.CKA_VALUE, value: Buffer.from('hello') },
     ]);
+    const cert = m.createObject(session, [
+      { type: CKA.CKA_CLASS, value: CKO.CKO_CERTIFICATE },
+      { type: CKA.CKA_CERTIFICATE_TYPE, value: 0 },
+      { type: CKA.CKA_TOKEN, value: false },
+      { type: CKA.CKA_SUBJECT, value: Buffer.from('3000', 'hex') },
+      { type: CKA.CKA_VALUE, value: Buffer.from('3000', 'hex') },
+      { type: CKA.CKA_START_DATE, value: { year: 2024, month: 2, day: 29 } },
+      { type: CKA.CKA_END_DATE, value: '20341231' },
+    ]);
+    expect(m.getAttributeValue(session, cert, [CKA.CKA_START_DATE, CKA.CKA_END_DATE]).map((a) => a.value)).toEqual([
+      { year: 2024, month: 2, day: 29 },
+      { year: 2034, month: 12, day: 31 },
+    ]);
+    m.destroyObject(session, cert);
     expect(Number(m.getObjectSize(session, data))).toBeGreaterThan(0);
     const copy = m.copyObject(session, data, [{ type: CKA.CKA_LABEL, value: 'note copy' }]);
     m.setAttributeValue(session, data, [{ type: CKA.CKA_LABEL, value: 'note renamed' }]);
@@ -343,6 +357,10 @@ describe('SoftHSM2 through the bridge', () => {
     await expect(m.async.login(s, CKU.CKU_USER, '0000')).rejects.toMatchObject({ rv: CKR.CKR_USER_ALREADY_LOGGED_IN });
     await m.async.closeSession(s);
     expect(await m.callAsync('C_GetInfo', 0)).toBe(CKR.CKR_ARGUMENTS_BAD);
+  });
+
+  it('offers C_Initialize/C_Finalize returning the CK_RV, for the lifecycle layer', () => {
+    expect(m.initializeRv()).toBe(CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED);
   });
 
   it('raw calls return CK_RVs and fill caller buffers', () => {

@@ -110,6 +110,21 @@ export class Pkcs11Module {
     this.initArgs = undefined;
   }
 
+  /** initialize() that returns the CK_RV instead of throwing (for the lifecycle layer's state machine). */
+  initializeRv(opts: InitializeOptions = {}): number {
+    const args = this.prepareInit(opts);
+    const rv = this.raw.C_Initialize(args.addr);
+    if (rv === 0) this.initArgs = args.mem;
+    return rv;
+  }
+
+  /** C_Finalize(NULL), returning the CK_RV. */
+  finalizeRv(): number {
+    const rv = this.raw.C_Finalize(0);
+    if (rv === 0) this.initArgs = undefined;
+    return rv;
+  }
+
   /** Lets go of the library. Only safe when nothing will call into it again (after C_Finalize). */
   unload(): void {
     if (this.unloaded) return;

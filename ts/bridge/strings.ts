@@ -6,7 +6,7 @@
 export function paddedText(buf: Buffer, off: number, len: number): string {
   let end = off;
   let ascii = true;
-  const limit = off + len;
+  const limit = Math.min(off + len, buf.length);
   for (let c = buf[end]; end < limit && c !== 0; c = buf[++end]) if (c > 0x7f) ascii = false;
   while (end > off && buf[end - 1] === 0x20) end--;
   // Node's own slice decoders; ASCII (the usual case) takes the cheaper one.
