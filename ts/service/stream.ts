@@ -14,17 +14,31 @@ type StreamReply =
 
 const has = <K extends string>(d: unknown, k: K): d is Record<K, number> => typeof d === 'object' && d !== null && k in d;
 
-export type StreamSources = Readonly<Record<string, (...args: never[]) => AsyncIterable<unknown>>>;
+/**
+ * A source gets an AbortSignal first (aborted when the client cancels or the host stops), so
+ * that a source waiting between values can stop without producing one more.
+ */
+export type StreamSources = Readonly<Record<string, (signal: AbortSignal, ...args: never[]) => AsyncIterable<unknown>>>;
+
+interface OpenStream {
+  readonly it: AsyncIterator<unknown>;
+  readonly abort: AbortController;
+}
 
 /** Serves the named sources; each open runs one iteration of the source, until it ends or is cancelled. */
 export function serveStreams(ep: Endpoint, sources: StreamSources): () => void {
-  const open = new Map<number, AsyncIterator<unknown>>();
+  const open = new Map<number, OpenStream>();
+  const stop = (s: OpenStream | undefined) => {
+    if (!s) return;
+    s.abort.abort();
+    void s.it.return?.()?.catch(() => undefined);
+  };
   const listener = (ev: MessageEvent) => {
     const m = ev.data as StreamMessage;
     if (has(m, 'p11wStreamCancel')) {
-      const it = open.get(m.p11wStreamCancel);
+      const s = open.get(m.p11wStreamCancel);
       open.delete(m.p11wStreamCancel);
-      void it?.return?.()?.catch(() => undefined);
+      stop(s);
     } else if (has(m, 'p11wStreamOpen')) {
       void pump(m as Extract<StreamMessage, { p11wStreamOpen: number }>);
     }
@@ -34,8 +48,11 @@ export function serveStreams(ep: Endpoint, sources: StreamSources): () => void {
     try {
       const src = Object.prototype.hasOwnProperty.call(sources, name) ? sources[name] : undefined;
       if (!src) throw new TypeError(`no stream '${name}' in this service`);
-      const it = (src as (...a: readonly unknown[]) => AsyncIterable<unknown>)(...args)[Symbol.asyncIterator]();
-      open.set(id, it);
+      const abort = new AbortController();
+      const it = (src as (signal: AbortSignal, ...a: readonly unknown[]) => AsyncIterable<unknown>)(abort.signal, ...args)[
+        Symbol.asyncIterator
+      ]();
+      open.set(id, { it, abort });
       for (;;) {
         const r = await it.next();
         if (r.done || !open.has(id)) break;
@@ -51,7 +68,7 @@ export function serveStreams(ep: Endpoint, sources: StreamSources): () => void {
   ep.start?.();
   return () => {
     ep.removeEventListener('message', listener as never);
-    for (const it of open.values()) void it.return?.()?.catch(() => undefined);
+    for (const s of open.values()) stop(s);
     open.clear();
   };
 }

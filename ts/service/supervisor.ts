@@ -51,8 +51,8 @@ export interface ServiceDeath {
 type Fn = (...args: never[]) => unknown;
 /** The names of T's methods. */
 export type MethodOf<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T] & string;
-type ArgsOf<T, K extends MethodOf<T>> = T[K] extends (...args: infer A) => unknown ? A : never;
-type ResultOf<T, K extends MethodOf<T>> = T[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
+export type ArgsOf<T, K extends MethodOf<T>> = T[K] extends (...args: infer A) => unknown ? A : never;
+export type ResultOf<T, K extends MethodOf<T>> = T[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
 
 interface Tracked {
   readonly method: string;

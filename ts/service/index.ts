@@ -1,0 +1,20 @@
+// The off-main-thread PKCS#11 service: createPkcs11Worker() for Node worker threads, and the
+// pieces for other transports (Electron's MessagePortMain, a renderer's MessagePort).
+export { createPkcs11Worker, type Pkcs11WorkerOptions } from './create-worker.js';
+export { Pkcs11Client, RemoteModule, RemoteSession, type ClientHooks } from './pkcs11-client.js';
+export { Pkcs11Service, servePkcs11, BATCHED } from './pkcs11-host.js';
+export type * from './pkcs11-types.js';
+export { Supervisor, type ServiceHost, type SupervisorOptions, type RestartPolicy, type ServiceDeath, type SupervisorEvents } from './supervisor.js';
+export {
+  workerEndpoint,
+  nodePortEndpoint,
+  portMainEndpoint,
+  portMainFromNodePort,
+  webPortEndpoint,
+  type ServiceEndpoint,
+  type MessagePortMainLike,
+} from './endpoint.js';
+export { ServiceDeadError, registerErrorClass, installErrorTransfer, encodeError, decodeError, type WireError, type WireThrown } from './errors.js';
+export { serveService, type ServeOptions } from './host.js';
+export { spawnWorkerHost } from './worker-host.js';
+export { connectPkcs11 } from './connect.js';

@@ -1,0 +1,262 @@
+// The calling side of a PKCS#11 service: modules and sessions as small objects that hold an id
+// and the service generation they were made in. Short operations go batched (one message for
+// everything called in the same tick), long or rare ones as single comlink calls. Nothing
+// here loads koffi: an Electron renderer can use it over its MessagePort.
+import { ServiceDeadError } from './errors.js';
+import type { Pkcs11Service } from './pkcs11-host.js';
+import type {
+  Attribute,
+  AttributeResult,
+  FoundObject,
+  KeyPairHandles,
+  MechanismArg,
+  MechanismEntry,
+  ModuleInfo,
+  ModuleRef,
+  ModuleSpec,
+  ServiceModuleState,
+  SessionOptions,
+  ServiceSessionRef,
+  SlotEntry,
+  SlotEvent,
+  SlotEventOptions,
+} from './pkcs11-types.js';
+import type { ArgsOf, MethodOf, ResultOf, Supervisor, SupervisorEvents } from './supervisor.js';
+
+type Api = Pkcs11Service;
+
+export interface ClientHooks {
+  /** Called in the client's thread before the service opens a module (createPkcs11Worker maps it here first). */
+  moduleOpening?(spec: ModuleSpec): void;
+  /** Called in the client's thread for every module the service opened. */
+  moduleOpened?(ref: ModuleRef): void;
+}
+
+/** Handles made by one generation of the service mean nothing to the next one. */
+function staleGeneration(made: number, now: number, method: string): ServiceDeadError {
+  return new ServiceDeadError(made, `the service restarted as generation ${now}; open the module and session again`, false, method);
+}
+
+abstract class Stamped {
+  /** The service generation this handle belongs to. */
+  readonly generation: number;
+  constructor(protected readonly sup: Supervisor<Pkcs11Service>) {
+    this.generation = sup.generation;
+  }
+
+  /** Whether the handle belongs to the running generation of a live service. */
+  get usable(): boolean {
+    return this.generation === this.sup.generation && this.sup.alive;
+  }
+
+  protected call<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
+    if (this.generation !== this.sup.generation) return Promise.reject(staleGeneration(this.generation, this.sup.generation, method));
+    return this.sup.call(method, ...args);
+  }
+
+  protected batch<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
+    if (this.generation !== this.sup.generation) return Promise.reject(staleGeneration(this.generation, this.sup.generation, method));
+    return this.sup.batch(method, ...args);
+  }
+}
+
+export class RemoteSession extends Stamped {
+  readonly id: number;
+  readonly slot: number;
+  /** The PKCS#11 session handle in the service (diagnostics only). */
+  readonly handle: number;
+
+  constructor(
+    sup: Supervisor<Pkcs11Service>,
+    readonly module: RemoteModule,
+    ref: ServiceSessionRef,
+  ) {
+    super(sup);
+    this.id = ref.id;
+    this.slot = ref.slot;
+    this.handle = ref.handle;
+  }
+
+  /** C_SignInit + C_Sign in one step. */
+  sign(mechanism: MechanismArg, key: number, data: Uint8Array): Promise<Uint8Array> {
+    return this.batch('sign', this.id, mechanism, key, data);
+  }
+
+  /** C_VerifyInit + C_Verify; false for a signature that does not verify. */
+  verify(mechanism: MechanismArg, key: number, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return this.batch('verify', this.id, mechanism, key, data, signature);
+  }
+
+  digest(mechanism: MechanismArg, data: Uint8Array): Promise<Uint8Array> {
+    return this.batch('digest', this.id, mechanism, data);
+  }
+
+  encrypt(mechanism: MechanismArg, key: number, data: Uint8Array): Promise<Uint8Array> {
+    return this.batch('encrypt', this.id, mechanism, key, data);
+  }
+
+  decrypt(mechanism: MechanismArg, key: number, data: Uint8Array): Promise<Uint8Array> {
+    return this.batch('decrypt', this.id, mechanism, key, data);
+  }
+
+  generateRandom(length: number): Promise<Uint8Array> {
+    return this.batch('generateRandom', this.id, length);
+  }
+
+  findObjects(template: Attribute[] = [], max?: number): Promise<number[]> {
+    return this.batch('findObjects', this.id, template, max);
+  }
+
+  getAttributes(object: number, types: number[]): Promise<AttributeResult[]> {
+    return this.batch('getAttributes', this.id, object, types);
+  }
+
+  /** Finds the objects matching `template` and reads `types` of each: one message. */
+  findAndRead(template: Attribute[], types: number[], max?: number): Promise<FoundObject[]> {
+    return this.batch('findAndRead', this.id, template, types, max);
+  }
+
+  generateKeyPair(mechanism: MechanismArg, publicTemplate: Attribute[], privateTemplate: Attribute[]): Promise<KeyPairHandles> {
+    return this.call('generateKeyPair', this.id, mechanism, publicTemplate, privateTemplate);
+  }
+
+  generateKey(mechanism: MechanismArg, template: Attribute[]): Promise<number> {
+    return this.call('generateKey', this.id, mechanism, template);
+  }
+
+  createObject(template: Attribute[]): Promise<number> {
+    return this.call('createObject', this.id, template);
+  }
+
+  destroyObject(object: number): Promise<void> {
+    return this.call('destroyObject', this.id, object);
+  }
+
+  login(pin: string | Uint8Array, userType?: number): Promise<void> {
+    return this.call('login', this.id, pin, userType);
+  }
+
+  logout(): Promise<void> {
+    return this.call('logout', this.id);
+  }
+
+  close(): Promise<void> {
+    return this.call('closeSession', this.id);
+  }
+}
+
+export class RemoteModule extends Stamped {
+  readonly id: number;
+  readonly name: string;
+  readonly path: string;
+  readonly identity: string;
+  readonly info: ModuleInfo;
+
+  constructor(sup: Supervisor<Pkcs11Service>, ref: ModuleRef) {
+    super(sup);
+    this.id = ref.id;
+    this.name = ref.name;
+    this.path = ref.path;
+    this.identity = ref.identity;
+    this.info = ref.info;
+  }
+
+  /** Slots with their info, and token info where a token is present. */
+  slots(tokenPresent = true): Promise<SlotEntry[]> {
+    return this.call('slots', this.id, tokenPresent);
+  }
+
+  mechanisms(slot: number): Promise<MechanismEntry[]> {
+    return this.call('mechanisms', this.id, slot);
+  }
+
+  /** Opens a session; with `pin`, also logs in (one message). */
+  async openSession(slot: number, opts: SessionOptions = {}): Promise<RemoteSession> {
+    return new RemoteSession(this.sup, this, await this.call('openSession', this.id, slot, opts));
+  }
+
+  /** The module's lifecycle state, process-wide. */
+  state(): Promise<ServiceModuleState> {
+    return this.call('moduleState', this.id);
+  }
+
+  /** After a foreign C_Finalize under the explicit policy: hold the module again (sessions are gone). */
+  reinitialize(): Promise<void> {
+    return this.call('reinitialize', this.id);
+  }
+
+  /**
+   * Slot events, for `for await`; break out to stop. The waiting happens in the service, off
+   * its own thread (see slot-events.ts); the stream ends with ServiceDeadError if the service dies.
+   */
+  slotEvents(opts: SlotEventOptions = {}): AsyncIterableIterator<SlotEvent> {
+    if (this.generation !== this.sup.generation) {
+      const err = staleGeneration(this.generation, this.sup.generation, 'slotEvents');
+      const it: AsyncIterableIterator<SlotEvent> = {
+        next: () => Promise.reject(err),
+        return: () => Promise.resolve({ done: true, value: undefined }),
+        [Symbol.asyncIterator]: () => it,
+      };
+      return it;
+    }
+    return this.sup.stream<SlotEvent>('slotEvents', this.id, opts);
+  }
+
+  /** Closes the sessions this service opened on it and lets go of the module. */
+  close(): Promise<void> {
+    return this.call('closeModule', this.id);
+  }
+}
+
+/** A PKCS#11 service seen from its client: modules, events, generations, shutdown. */
+export class Pkcs11Client {
+  constructor(
+    readonly supervisor: Supervisor<Pkcs11Service>,
+    private readonly hooks: ClientHooks = {},
+  ) {}
+
+  /** The running generation of the service (1, then +1 on every restart). */
+  get generation(): number {
+    return this.supervisor.generation;
+  }
+
+  get alive(): boolean {
+    return this.supervisor.alive;
+  }
+
+  on<K extends keyof SupervisorEvents>(event: K, listener: (value: SupervisorEvents[K]) => void): this {
+    this.supervisor.on(event, listener);
+    return this;
+  }
+
+  off<K extends keyof SupervisorEvents>(event: K, listener: (value: SupervisorEvents[K]) => void): this {
+    this.supervisor.off(event, listener);
+    return this;
+  }
+
+  /** Opens a module in the service by registry name or path (a string), or with options. */
+  async openModule(spec: ModuleSpec | string): Promise<RemoteModule> {
+    const generation = this.supervisor.generation;
+    const full = typeof spec === 'string' ? { source: spec } : spec;
+    this.hooks.moduleOpening?.(full);
+    const ref = await this.supervisor.call('openModule', full);
+    this.hooks.moduleOpened?.(ref);
+    if (generation !== this.supervisor.generation) throw staleGeneration(generation, this.supervisor.generation, 'openModule');
+    return new RemoteModule(this.supervisor, ref);
+  }
+
+  /** Which thread answers and what it holds (diagnostics). */
+  ping(): Promise<{ pid: number; modules: number; sessions: number }> {
+    return this.supervisor.call('ping');
+  }
+
+  /** A new generation of the service; every module and session of the old one is stale. */
+  restart(): Promise<number> {
+    return this.supervisor.restart();
+  }
+
+  /** Lets the service release everything, then stops it; pending calls reject. */
+  close(): Promise<void> {
+    return this.supervisor.close();
+  }
+}

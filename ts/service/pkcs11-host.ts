@@ -1,0 +1,341 @@
+// The PKCS#11 service itself: runs in a worker (or an Electron utility process) and answers
+// whole operations — open a module, list slots, open a session and log in, sign a buffer,
+// find objects and read their attributes, generate a key pair — so that one message does one
+// job. Modules are the managed API's (one lifecycle owner per module per service, so several
+// services and in-thread users share one C_Initialize), sessions are that owner's, and ids
+// rather than raw handles cross the boundary.
+import { CKF_SLOT, CKR, CKU, Pkcs11Error } from '../bridge/index.js';
+import { openModule, type ManagedModule, type ManagedSession } from '../managed/index.js';
+import type { ServiceEndpoint } from './endpoint.js';
+import './known-errors.js';
+import { serveService } from './host.js';
+import { slotEventSource } from './slot-events.js';
+import type {
+  Attribute,
+  FoundObject,
+  KeyPairHandles,
+  MechanismArg,
+  MechanismEntry,
+  ModuleRef,
+  ModuleSpec,
+  ServiceModuleState,
+  SessionOptions,
+  ServiceSessionRef,
+  SlotEntry,
+  SlotEvent,
+  SlotEventOptions,
+} from './pkcs11-types.js';
+
+interface OpenModule {
+  readonly managed: ManagedModule;
+  readonly ref: ModuleRef;
+  readonly sessions: Set<number>;
+}
+
+interface OpenSession {
+  readonly ref: ServiceSessionRef;
+  readonly managed: ManagedSession;
+  readonly held: OpenModule;
+  /** The async operation running on this session; the next one waits for it (sessions are not concurrent). */
+  busy?: Promise<unknown>;
+}
+
+/** Turns a lazily decoded info view into plain data (views keep their fields on the prototype). */
+const plain = <T>(v: T): T => {
+  const toJSON = (v as { toJSON?: () => T } | null)?.toJSON;
+  return typeof toJSON === 'function' ? toJSON.call(v) : v;
+};
+
+export class Pkcs11Service {
+  private readonly modules = new Map<number, OpenModule>();
+  private readonly sessions = new Map<number, OpenSession>();
+  private readonly streams = new Set<AbortController>();
+  private nextId = 1;
+
+  // ---- modules --------------------------------------------------------------------------
+
+  /** Loads the module and holds it (the process's first holder makes the real C_Initialize). */
+  openModule(spec: ModuleSpec): ModuleRef {
+    const managed = openModule(spec.source, { policy: spec.policy, initReserved: spec.initReserved });
+    try {
+      const m = managed.module;
+      const ref: ModuleRef = {
+        id: this.nextId++,
+        name: m.name,
+        path: m.path,
+        initReserved: spec.initReserved ?? managed.entry?.settings.initReserved,
+        policy: managed.lifecycle.policy,
+        identity: m.identity,
+        info: plain(managed.getInfo()),
+      };
+      this.modules.set(ref.id, { managed, ref, sessions: new Set() });
+      return ref;
+    } catch (err) {
+      managed.release();
+      throw err;
+    }
+  }
+
+  /** Closes the module's sessions and lets go of it (the last holder makes the real C_Finalize). */
+  closeModule(id: number): void {
+    const held = this.module(id, 'closeModule');
+    for (const s of held.sessions) this.sessions.delete(s);
+    this.modules.delete(id);
+    held.managed.release();
+  }
+
+  listModules(): ModuleRef[] {
+    return [...this.modules.values()].map((m) => m.ref);
+  }
+
+  moduleState(id: number): ServiceModuleState {
+    const { lifecycle } = this.module(id, 'moduleState').managed;
+    const s = lifecycle.state;
+    return { phase: s.phase, generation: s.generation, holders: s.holders, ...lifecycle.callCounts };
+  }
+
+  /** After the module was finalized behind our back (explicit policy): hold it again; old sessions are gone. */
+  reinitialize(id: number): void {
+    const held = this.module(id, 'reinitialize');
+    held.managed.reinitialize();
+    for (const s of held.sessions) this.sessions.delete(s);
+    held.sessions.clear();
+  }
+
+  // ---- slots and tokens -----------------------------------------------------------------
+
+  slots(id: number, tokenPresent = true): SlotEntry[] {
+    const m = this.module(id, 'slots').managed;
+    return m.getSlotList(tokenPresent).map((slot) => {
+      const info = plain(m.getSlotInfo(slot));
+      const token = info.flags & CKF_SLOT.CKF_TOKEN_PRESENT ? plain(m.getTokenInfo(slot)) : undefined;
+      return { slot, info, token };
+    });
+  }
+
+  mechanisms(id: number, slot: number): MechanismEntry[] {
+    const m = this.module(id, 'mechanisms').managed;
+    return m.getMechanismList(slot).map((type) => ({ type, info: plain(m.getMechanismInfo(slot, type)) }));
+  }
+
+  // ---- sessions -------------------------------------------------------------------------
+
+  /** Opens a session and, given a PIN, logs in (on a dedicated thread: a PIN pad may take its time). */
+  async openSession(id: number, slot: number, opts: SessionOptions = {}): Promise<ServiceSessionRef> {
+    const held = this.module(id, 'openSession');
+    const managed = held.managed.openSession(slot, { rw: opts.rw });
+    const ref: ServiceSessionRef = { id: this.nextId++, module: id, slot, handle: managed.handle };
+    this.sessions.set(ref.id, { ref, managed, held });
+    held.sessions.add(ref.id);
+    if (opts.pin !== undefined) {
+      try {
+        await this.login(ref.id, opts.pin, opts.userType);
+      } catch (err) {
+        this.closeSession(ref.id);
+        throw err;
+      }
+    }
+    return ref;
+  }
+
+  closeSession(sid: number): void {
+    const s = this.session(sid, 'C_CloseSession');
+    this.sessions.delete(sid);
+    s.held.sessions.delete(sid);
+    s.managed.close();
+  }
+
+  /** C_Login; a token already logged in by another session of this process counts as success. */
+  login(sid: number, pin: string | Uint8Array, userType: number = CKU.CKU_USER): Promise<void> {
+    return this.exclusive(sid, 'C_Login', async (s) => {
+      try {
+        await s.async.login(userType, pin);
+      } catch (err) {
+        if ((err as { rv?: number }).rv !== CKR.CKR_USER_ALREADY_LOGGED_IN) throw err;
+      }
+    });
+  }
+
+  logout(sid: number): void {
+    this.run(sid, 'C_Logout', (s) => s.logout());
+  }
+
+  // ---- objects --------------------------------------------------------------------------
+
+  findObjects(sid: number, template: Attribute[] = [], max = 1024): number[] {
+    return this.run(sid, 'C_FindObjects', (s) => s.findAllObjects(template).slice(0, max));
+  }
+
+  getAttributes(sid: number, object: number, types: number[]) {
+    return this.run(sid, 'C_GetAttributeValue', (s) => s.getAttributeValue(object, types));
+  }
+
+  /** Finds the objects matching `template` and reads `types` of each, in one go. */
+  findAndRead(sid: number, template: Attribute[], types: number[], max = 1024): FoundObject[] {
+    return this.run(sid, 'C_FindObjects', (s) =>
+      s
+        .findAllObjects(template)
+        .slice(0, max)
+        .map((handle) => ({ handle, attributes: s.getAttributeValue(handle, types) })),
+    );
+  }
+
+  createObject(sid: number, template: Attribute[]): number {
+    return this.run(sid, 'C_CreateObject', (s) => s.createObject(template));
+  }
+
+  destroyObject(sid: number, object: number): void {
+    this.run(sid, 'C_DestroyObject', (s) => s.destroyObject(object));
+  }
+
+  // ---- crypto: each a whole operation (init + the single-part call) ----------------------
+
+  sign(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
+    return this.run(sid, 'C_Sign', (s) => {
+      s.signInit(mechanism, key);
+      return s.sign(data);
+    });
+  }
+
+  verify(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array, signature: Uint8Array): boolean {
+    return this.run(sid, 'C_Verify', (s) => {
+      s.verifyInit(mechanism, key);
+      return s.verify(data, signature);
+    });
+  }
+
+  digest(sid: number, mechanism: MechanismArg, data: Uint8Array): Uint8Array {
+    return this.run(sid, 'C_Digest', (s) => {
+      s.digestInit(mechanism);
+      return s.digest(data);
+    });
+  }
+
+  encrypt(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
+    return this.run(sid, 'C_Encrypt', (s) => {
+      s.encryptInit(mechanism, key);
+      return s.encrypt(data);
+    });
+  }
+
+  decrypt(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
+    return this.run(sid, 'C_Decrypt', (s) => {
+      s.decryptInit(mechanism, key);
+      return s.decrypt(data);
+    });
+  }
+
+  generateRandom(sid: number, length: number): Uint8Array {
+    return this.run(sid, 'C_GenerateRandom', (s) => s.generateRandom(length));
+  }
+
+  /** C_GenerateKeyPair on a dedicated thread (slow on hardware), so other sessions keep going. */
+  generateKeyPair(sid: number, mechanism: MechanismArg, publicTemplate: Attribute[], privateTemplate: Attribute[]): Promise<KeyPairHandles> {
+    return this.exclusive(sid, 'C_GenerateKeyPair', (s) => s.async.generateKeyPair(mechanism, publicTemplate, privateTemplate));
+  }
+
+  generateKey(sid: number, mechanism: MechanismArg, template: Attribute[]): Promise<number> {
+    return this.exclusive(sid, 'C_GenerateKey', (s) => s.async.generateKey(mechanism, template));
+  }
+
+  // ---- events and shutdown --------------------------------------------------------------
+
+  /** Slot events of a module, for as long as the client iterates (see slot-events.ts). */
+  slotEvents(signal: AbortSignal, id: number, opts: SlotEventOptions = {}): AsyncIterable<SlotEvent> {
+    const held = this.module(id, 'slotEvents');
+    const abort = new AbortController();
+    signal.addEventListener('abort', () => abort.abort(), { once: true });
+    this.streams.add(abort);
+    const source = slotEventSource(held.managed, id, opts, abort.signal);
+    const streams = this.streams;
+    return (async function* () {
+      try {
+        yield* source;
+      } finally {
+        streams.delete(abort);
+      }
+    })();
+  }
+
+  /**
+   * Lets go of everything: ends event streams, closes sessions, releases every module (a last
+   * holder finalizes, which also ends blocked waits). Called before the service is stopped.
+   */
+  drain(): number {
+    for (const a of this.streams) a.abort();
+    this.streams.clear();
+    const n = this.modules.size;
+    for (const id of [...this.modules.keys()]) this.closeModule(id);
+    return n;
+  }
+
+  /** Which thread answers, for tests and diagnostics. */
+  ping(): { pid: number; modules: number; sessions: number } {
+    return { pid: process.pid, modules: this.modules.size, sessions: this.sessions.size };
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  private module(id: number, what: string): OpenModule {
+    const held = this.modules.get(id);
+    if (!held) throw new TypeError(`${what}: no open module with id ${id} in this service`);
+    return held;
+  }
+
+  private session(sid: number, fn: string): OpenSession {
+    const s = this.sessions.get(sid);
+    if (!s) throw new Pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID, fn, '(service)', `no open session with id ${sid}`);
+    return s;
+  }
+
+  /**
+   * Runs a synchronous operation on a managed session (its owner refuses stale handles before
+   * they reach the module). If an async operation holds the session, this waits for it.
+   */
+  private run<R>(sid: number, fn: string, op: (s: ManagedSession) => R): R {
+    const s = this.session(sid, fn);
+    if (s.busy) return this.exclusive(sid, fn, op) as R;
+    return op(s.managed);
+  }
+
+  /** Runs an operation with the session to itself: after the one before it, before the next. */
+  private exclusive<R>(sid: number, fn: string, op: (s: ManagedSession) => R | Promise<R>): Promise<R> {
+    const s = this.session(sid, fn);
+    const before = s.busy ?? Promise.resolve();
+    const mine = before
+      .catch(() => undefined)
+      .then(() => {
+        if (!this.sessions.has(sid)) throw new Pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID, fn, '(service)', 'the session was closed');
+        return op(s.managed);
+      });
+    s.busy = mine;
+    const clear = () => {
+      if (s.busy === mine) s.busy = undefined;
+    };
+    mine.then(clear, clear);
+    return mine;
+  }
+}
+
+/** The methods a client may batch: short, synchronous, one message for many (batch.ts). */
+export const BATCHED = [
+  'sign',
+  'verify',
+  'digest',
+  'encrypt',
+  'decrypt',
+  'generateRandom',
+  'findObjects',
+  'getAttributes',
+  'findAndRead',
+] as const satisfies readonly (keyof Pkcs11Service)[];
+
+/** Serves a new Pkcs11Service on `ep`; returns it (several endpoints may share one service). */
+export function servePkcs11(ep: ServiceEndpoint, service: Pkcs11Service = new Pkcs11Service()): Pkcs11Service {
+  const batched = Object.fromEntries(BATCHED.map((name) => [name, (service[name] as (...a: never[]) => unknown).bind(service)]));
+  serveService(service, ep, {
+    batched,
+    streams: { slotEvents: (signal: AbortSignal, id: number, opts?: SlotEventOptions) => service.slotEvents(signal, id, opts) },
+  });
+  return service;
+}
