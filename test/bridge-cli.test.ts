@@ -46,6 +46,8 @@ afterAll(() => {
 });
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, ...where], { env: hsm.env, encoding: 'utf8' });
+const cliWithInput = (input: string, ...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args, ...where], { env: hsm.env, encoding: 'utf8', input });
 const TOKEN = 'pkcs11:token=cli%20token';
 
 describe('token commands', () => {
@@ -98,10 +100,15 @@ describe('token commands', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain(`refusing pin source ${open}: group or others may access it (mode 644)`);
 
+    const prompted = cliWithInput(`${PIN}\n`, 'list-objects', TOKEN, '--login');
+    expect(prompted.stderr).toContain('PIN for cli token: ');
+    expect(prompted.stdout).toContain('private-key');
+
     const wrong = cli('list-objects', TOKEN, '--pin-value', '999999');
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toContain('CKR_PIN_INCORRECT');
     for (const r of [refused, wrong]) expect(r.stdout + r.stderr).not.toContain(PIN);
+    expect(prompted.stdout + prompted.stderr).not.toContain(PIN);
     expect(wrong.stdout + wrong.stderr).not.toContain('999999');
   });
 });
