@@ -56,6 +56,19 @@ describe('p11-kit remote hosting SoftHSM2', () => {
     expect(pidAlive(hostPids[0]!)).toBe(true);
   });
 
+  it('holds this process alive only while calls are in flight', async () => {
+    const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+    const idle = count('ProcessWrap');
+    const s = await client.openSession(slot, CKF.CKF_SERIAL_SESSION);
+    // A session-object RSA key pair takes SoftHSM2 long enough to look at the loop meanwhile.
+    const pending = client.generateKeyPair(s, { mechanism: CKM.CKM_RSA_PKCS_KEY_PAIR_GEN }, [{ type: CKA.CKA_MODULUS_BITS, value: 2048 }], [{ type: CKA.CKA_PRIVATE, value: false }]);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(count('ProcessWrap')).toBe(idle + 1);
+    await pending;
+    expect(count('ProcessWrap')).toBe(idle);
+    await client.closeSession(s);
+  });
+
   it('answers general and slot queries exactly as the module in-process does', async () => {
     const info = await client.getInfo();
     const li = local.C_GetInfo();

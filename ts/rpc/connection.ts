@@ -64,6 +64,7 @@ export class RpcConnection {
       await conn.transport.close();
       throw err;
     }
+    conn.transport.hold(false);
     return conn;
   }
 
@@ -96,6 +97,7 @@ export class RpcConnection {
       const entry: Pending = { fn: spec.name, resolve, reject };
       const limit = this.opts.callTimeoutMs;
       if (limit !== undefined) entry.timer = setTimeout(() => this.die(`${spec.name} got no reply within ${limit} ms`, 'lost'), limit);
+      if (this.pending.size === 0) this.transport.hold(true);
       this.pending.set(code, entry);
       this.transport.write(encodeFrame(code, this.options, payload));
     });
@@ -123,6 +125,7 @@ export class RpcConnection {
       if (!entry) return this.die(`reply with code ${frame.code}, which no call is waiting for`, 'protocol');
       this.pending.delete(frame.code);
       clearTimeout(entry.timer);
+      if (this.pending.size === 0) this.transport.hold(false);
       entry.resolve(frame.payload);
     }
   }

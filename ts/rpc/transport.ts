@@ -17,8 +17,18 @@ export interface Transport {
   /** The host process id when we spawned it. */
   readonly pid: number | undefined;
   write(bytes: Uint8Array): void;
+  /**
+   * Whether the pipe keeps this process alive. Idle hosts do not: a program that forgets to
+   * close a client still exits, and its host then sees end-of-input and exits too.
+   */
+  hold(active: boolean): void;
   close(): Promise<void>;
 }
+
+type Refable = { ref(): unknown; unref(): unknown };
+const setRef = (things: (Refable | null | undefined)[], active: boolean) => {
+  for (const t of things) if (t) active ? t.ref() : t.unref();
+};
 
 export interface TransportOptions {
   /** Environment of a spawned host (default: this process's). */
@@ -89,8 +99,14 @@ class ExecTransport implements Transport {
     this.child.stdin!.write(bytes);
   }
 
+  hold(active: boolean): void {
+    const c = this.child;
+    setRef([c, c.stdin as unknown as Refable, c.stdout as unknown as Refable, c.stderr as unknown as Refable], active);
+  }
+
   async close(): Promise<void> {
     const child = this.child;
+    this.hold(true); // until the child is reaped
     child.stdin!.end();
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return this.exited;
     const grace = this.opts.exitGraceMs ?? 3000;
@@ -127,6 +143,10 @@ class UnixTransport implements Transport {
 
   write(bytes: Uint8Array): void {
     if (this.socket.writable) this.socket.write(bytes);
+  }
+
+  hold(active: boolean): void {
+    setRef([this.socket], active);
   }
 
   close(): Promise<void> {
