@@ -1,0 +1,204 @@
+// Slot events from every module behind the proxy, none lost. p11-kit-proxy polls each module
+// once per call and lets a later module's CKR_NO_EVENT overwrite an earlier one's event; here
+// every event a module gives up goes into one queue, and callers take them in turn.
+//
+// A module's events are fetched the cheapest way it supports, learned from its answers: a
+// first C_WaitForSlotEvent(CKF_DONT_BLOCK) says whether it has events at all; while someone
+// waits, a module that can block parks one blocking wait on the bridge's dedicated threads (at
+// most `blockingWaits` modules at once), and the others are polled every `pollIntervalMs`.
+// A parked wait ends with an event or with the module's C_Finalize: an event that arrives
+// after the last waiter left is queued for the next one.
+import { CKF_MISC } from '../bridge/ckf.js';
+import { CKR } from '../bridge/ckr.js';
+import { proxyRv } from './errors.js';
+import type { Member } from './members.js';
+
+/** What the event source needs from the proxy. */
+export interface EventHost {
+  members(): readonly Member[];
+  /** The proxy's slot ID for an event about a module's slot (the module's slots are re-listed). */
+  translate(member: Member, real: number): number;
+  report(member: Member, error: unknown): void;
+}
+
+export interface EventOptions {
+  blockingWaits: number;
+  pollIntervalMs: number;
+}
+
+interface Waiter {
+  resolve(slot: number): void;
+  reject(err: unknown): void;
+}
+
+/** Events taken from one module per poll at most: a module that never says CKR_NO_EVENT cannot hold us. */
+const MAX_DRAIN = 64;
+
+const rvOf = (err: unknown): number | undefined => {
+  const rv = (err as { rv?: unknown } | null)?.rv;
+  return typeof rv === 'number' ? rv : undefined;
+};
+
+export class SlotEvents {
+  private readonly queue: number[] = [];
+  private readonly waiters: Waiter[] = [];
+  private timer?: NodeJS.Timeout;
+  private blocking = 0;
+  private closed = false;
+
+  constructor(
+    private readonly host: EventHost,
+    private readonly opts: EventOptions,
+  ) {}
+
+  /** CKF_DONT_BLOCK: the oldest event not yet taken, polling every module when none is queued; null when there is none. */
+  poll(): number | null {
+    if (!this.queue.length) for (const m of this.host.members()) this.drain(m);
+    return this.queue.shift() ?? null;
+  }
+
+  /** The next event; CKR_FUNCTION_NOT_SUPPORTED when no module can report any. */
+  wait(signal?: AbortSignal): Promise<number> {
+    const ready = this.poll();
+    if (ready !== null) return Promise.resolve(ready);
+    return new Promise<number>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal!.reason);
+        this.kick();
+      };
+      const waiter: Waiter = {
+        resolve: (slot) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(slot);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.kick();
+    });
+  }
+
+  /** Parked waits in modules now (each holds a dedicated thread). */
+  get parked(): number {
+    return this.blocking;
+  }
+
+  /** Ends every wait with `error`; later module answers are dropped. */
+  close(error: unknown): void {
+    this.closed = true;
+    this.stopTimer();
+    this.queue.length = 0;
+    for (const w of this.waiters.splice(0)) w.reject(error);
+  }
+
+  /** Takes what a module has queued, without blocking. Learns whether it has events at all. */
+  private drain(m: Member): void {
+    if (this.closed || !m.usable || m.events === 'none' || m.events === 'faulty') return;
+    for (let i = 0; i < MAX_DRAIN; i++) {
+      let real: number | null;
+      try {
+        real = m.managed.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK);
+      } catch (err) {
+        if (rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) m.events = 'none';
+        else this.fault(m, err);
+        return;
+      }
+      if (m.events === 'unprobed') m.events = 'candidate';
+      if (real === null) return;
+      this.queue.push(this.host.translate(m, real));
+    }
+  }
+
+  private fault(m: Member, err: unknown): void {
+    // Left alone until the proxy re-initializes it: retrying at once would spin on the error.
+    m.events = 'faulty';
+    this.host.report(m, err);
+  }
+
+  /** Hands queued events to waiters, then makes sure every module that can is being watched while anyone waits. */
+  private kick(): void {
+    this.deliver();
+    if (this.closed || !this.waiters.length) return this.stopTimer();
+    let poll = false;
+    let watched = false;
+    for (const m of this.host.members()) {
+      if (!m.usable) continue;
+      if (m.events === 'unprobed') this.drain(m);
+      if (m.events === 'candidate' || m.events === 'block') {
+        watched = true;
+        if (m.waiting) continue;
+        if (this.blocking < this.opts.blockingWaits) this.block(m);
+        else poll = true;
+      } else if (m.events === 'poll') {
+        watched = poll = true;
+      }
+    }
+    this.deliver();
+    if (!this.waiters.length) return this.stopTimer();
+    if (!watched) {
+      this.stopTimer();
+      const err = proxyRv(CKR.CKR_FUNCTION_NOT_SUPPORTED, 'C_WaitForSlotEvent');
+      for (const w of this.waiters.splice(0)) w.reject(err);
+      return;
+    }
+    if (poll) this.startTimer();
+    else this.stopTimer();
+  }
+
+  private block(m: Member): void {
+    m.waiting = true;
+    this.blocking++;
+    m.managed.async.waitForSlotEvent(0).then(
+      (real) => {
+        this.unpark(m);
+        if (this.closed) return;
+        if (m.events === 'candidate') m.events = 'block';
+        if (real !== null) this.queue.push(this.host.translate(m, real));
+        this.kick();
+      },
+      (err) => {
+        this.unpark(m);
+        if (this.closed) return;
+        // Polling is what is left for a module that only answers CKF_DONT_BLOCK.
+        if (rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) m.events = 'poll';
+        else this.fault(m, err);
+        this.kick();
+      },
+    );
+  }
+
+  private unpark(m: Member): void {
+    m.waiting = false;
+    this.blocking--;
+  }
+
+  private deliver(): void {
+    while (this.waiters.length && this.queue.length) this.waiters.shift()!.resolve(this.queue.shift()!);
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    // Referenced on purpose: someone is waiting for an event, so the process should stay up.
+    this.timer = setInterval(() => this.tick(), this.opts.pollIntervalMs);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    for (const m of this.host.members()) {
+      const polled = m.events === 'poll' || ((m.events === 'candidate' || m.events === 'block') && !m.waiting);
+      if (polled) this.drain(m);
+    }
+    this.kick();
+  }
+}

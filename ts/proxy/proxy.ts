@@ -1,0 +1,417 @@
+// One virtual PKCS#11 module over every configured module, with the typed API of a single
+// managed module: its own C_GetInfo, one slot list with proxy slot IDs, calls on a slot or a
+// session routed to the module that owns it, slot events from all modules, URI lookups.
+//
+// Where p11-kit-proxy fails as a whole, this proxy fails per module: a module whose slot list,
+// slot info or events fail (or whose handles went stale with a generation change) is reported
+// (`failures`, the 'failure' event) and skipped for that call; the others keep being served.
+// Only a module marked `critical` still takes a call down with it.
+import { EventEmitter } from 'node:events';
+import { CKF_MISC, CKF_SLOT } from '../bridge/ckf.js';
+import { CKR } from '../bridge/ckr.js';
+import { CKA } from '../bridge/cka.js';
+import { CKU } from '../bridge/ck-enums.js';
+import type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from '../bridge/info.js';
+import type { Secret } from '../bridge/op-helpers.js';
+import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
+import type { ManagedSession } from '../managed/session.js';
+import type { Diagnostic } from '../registry/types.js';
+import { matchSlot, matchTokenInfo } from '../uri/match.js';
+import type { Uri } from '../uri/types.js';
+import { PROXY_NAME, ProxyError, proxyRv } from './errors.js';
+import { SlotEvents } from './events.js';
+import { objectTemplate, selectsModule, toUri } from './lookup.js';
+import type { Member } from './members.js';
+import { SessionTable, type ProxySession } from './sessions.js';
+import { SlotTable, type SlotRoute } from './slots.js';
+import type { FindObjectsOptions, ModuleFailure, OpenProxyOptions, ProxyModuleStatus, ProxyObject, ProxyStage, ProxyToken } from './types.js';
+
+/** p11-kit-proxy's CK_INFO, kept so that programs that recognise the proxy by it still do. */
+const PROXY_INFO: ModuleInfo = Object.freeze({
+  cryptokiVersion: { major: 2, minor: 40 },
+  manufacturerID: 'PKCS#11 Kit',
+  flags: 0,
+  libraryDescription: 'PKCS#11 Kit Proxy Module',
+  libraryVersion: { major: 1, minor: 1 },
+});
+
+/** Failures kept in `failures` (oldest dropped first). */
+const FAILURE_LOG = 256;
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+export type SessionTarget = number | string | Uri;
+
+export interface ProxyEvents {
+  failure: [ModuleFailure];
+}
+
+export class ProxyModule extends EventEmitter<ProxyEvents> {
+  readonly name = PROXY_NAME;
+  /** The same calls, returning promises; modules are asked in parallel where the answer allows. */
+  readonly async: {
+    getInfo(): Promise<ModuleInfo>;
+    getSlotList(tokenPresent?: boolean): Promise<number[]>;
+    getSlotInfo(slot: number): Promise<SlotInfo>;
+    getTokenInfo(slot: number): Promise<TokenInfo>;
+    getMechanismList(slot: number): Promise<number[]>;
+    getMechanismInfo(slot: number, type: number): Promise<MechanismInfo>;
+    openSession(target: SessionTarget, opts?: OpenSessionOptions): Promise<ProxySession>;
+    waitForSlotEvent(flags?: number, opts?: { signal?: AbortSignal }): Promise<number | null>;
+  };
+  private readonly slots = new SlotTable();
+  private readonly sessionTable = new SessionTable();
+  private readonly events: SlotEvents;
+  private readonly failureLog: ModuleFailure[] = [];
+  private released = false;
+
+  /** @internal use openProxy() */
+  constructor(
+    private readonly members: readonly Member[],
+    /** The registry's diagnostics (empty when the modules were given). */
+    readonly diagnostics: readonly Diagnostic[],
+    earlyFailures: readonly ModuleFailure[],
+    options: OpenProxyOptions,
+  ) {
+    super();
+    this.failureLog.push(...earlyFailures);
+    this.events = new SlotEvents(
+      {
+        members: () => this.members,
+        translate: (m, real) => this.eventSlot(m, real),
+        report: (m, err) => this.report(m.name, 'slot-event', err),
+      },
+      { blockingWaits: Math.max(0, options.blockingWaits ?? 2), pollIntervalMs: Math.max(1, options.pollIntervalMs ?? 100) },
+    );
+    this.async = {
+      getInfo: async () => this.getInfo(),
+      getSlotList: (tokenPresent = false) => this.getSlotListAsync(tokenPresent),
+      getSlotInfo: async (slot) => this.routeOf(slot, 'C_GetSlotInfo').member.managed.async.getSlotInfo(this.realOf(slot)),
+      getTokenInfo: async (slot) => this.routeOf(slot, 'C_GetTokenInfo').member.managed.async.getTokenInfo(this.realOf(slot)),
+      getMechanismList: async (slot) => this.routeOf(slot, 'C_GetMechanismList').member.managed.async.getMechanismList(this.realOf(slot)),
+      getMechanismInfo: async (slot, type) =>
+        this.routeOf(slot, 'C_GetMechanismInfo').member.managed.async.getMechanismInfo(this.realOf(slot), type),
+      openSession: async (target, opts) => {
+        const r = this.sessionRoute(target);
+        return this.adopt(r, await r.member.managed.async.openSession(r.real, opts));
+      },
+      waitForSlotEvent: async (flags, opts) => this.waitForSlotEvent(flags, opts),
+    };
+  }
+
+  // ---- the modules behind it ----------------------------------------------------------
+
+  get modules(): ProxyModuleStatus[] {
+    return this.members.map((m) => ({
+      name: m.name,
+      path: m.entry.path,
+      critical: m.critical,
+      state: m.managed.state,
+      generation: m.managed.generation,
+      usable: m.usable,
+      events: m.events,
+    }));
+  }
+
+  /** The managed module behind the proxy with this registry name (its sessions are not the proxy's). */
+  module(name: string): ManagedModule | undefined {
+    return this.members.find((m) => m.name === name)?.managed;
+  }
+
+  /** Which module owns a proxy slot, and its own ID for it. */
+  slotOwner(slot: number): { module: string; moduleSlot: number } {
+    const r = this.routeOf(slot, 'C_GetSlotInfo');
+    return { module: r.member.name, moduleSlot: r.real };
+  }
+
+  /** Module problems the proxy reported and worked around, oldest first. */
+  get failures(): readonly ModuleFailure[] {
+    return this.failureLog;
+  }
+
+  /**
+   * Holds a module again after a generation change (host lost, finalized behind our back), or
+   * every module the proxy cannot reach now when no name is given. Its slots keep their IDs.
+   */
+  reinitialize(module?: string): void {
+    this.live('C_Initialize');
+    for (const m of this.members) {
+      if (module !== undefined ? m.name !== module : m.usable) continue;
+      m.managed.reinitialize();
+      if (m.events === 'faulty') m.events = 'unprobed';
+    }
+  }
+
+  // ---- module-level calls --------------------------------------------------------------
+
+  getInfo(): ModuleInfo {
+    this.live('C_GetInfo');
+    return { ...PROXY_INFO, cryptokiVersion: { ...PROXY_INFO.cryptokiVersion }, libraryVersion: { ...PROXY_INFO.libraryVersion } };
+  }
+
+  /**
+   * Every module's slots (each module asked afresh), in module order: known slots keep their
+   * IDs, new ones get new IDs, vanished ones' IDs are retired. With tokenPresent, only slots
+   * whose C_GetSlotInfo says CKF_TOKEN_PRESENT (as p11-kit-proxy filters).
+   */
+  getSlotList(tokenPresent = false): number[] {
+    this.live('C_GetSlotList');
+    const out: number[] = [];
+    for (const m of this.members) {
+      for (const r of this.list(m) ?? []) if (!tokenPresent || this.hasToken(r)) out.push(r.id);
+    }
+    return out;
+  }
+
+  getSlotInfo(slot: number): SlotInfo {
+    const r = this.routeOf(slot, 'C_GetSlotInfo');
+    return r.member.managed.getSlotInfo(r.real);
+  }
+
+  getTokenInfo(slot: number): TokenInfo {
+    const r = this.routeOf(slot, 'C_GetTokenInfo');
+    return r.member.managed.getTokenInfo(r.real);
+  }
+
+  getMechanismList(slot: number): number[] {
+    const r = this.routeOf(slot, 'C_GetMechanismList');
+    return r.member.managed.getMechanismList(r.real);
+  }
+
+  getMechanismInfo(slot: number, type: number): MechanismInfo {
+    const r = this.routeOf(slot, 'C_GetMechanismInfo');
+    return r.member.managed.getMechanismInfo(r.real, type);
+  }
+
+  initToken(slot: number, soPin: Secret, label: string): void {
+    const r = this.routeOf(slot, 'C_InitToken');
+    r.member.managed.initToken(r.real, soPin, label);
+  }
+
+  /**
+   * The next slot event from any module, as a proxy slot ID. With CKF_DONT_BLOCK: an event
+   * already seen or one the modules have now, else null. Without: waits (never on this thread)
+   * until one comes; CKR_FUNCTION_NOT_SUPPORTED when no module can report events.
+   */
+  async waitForSlotEvent(flags = 0, opts: { signal?: AbortSignal } = {}): Promise<number | null> {
+    this.live('C_WaitForSlotEvent');
+    if (flags & CKF_MISC.CKF_DONT_BLOCK) return this.events.poll();
+    return this.events.wait(opts.signal);
+  }
+
+  // ---- sessions ------------------------------------------------------------------------
+
+  /** A session on a proxy slot, or on the first token (in slot order) a URI matches. */
+  openSession(target: SessionTarget, opts: OpenSessionOptions = {}): ProxySession {
+    const r = this.sessionRoute(target);
+    return this.adopt(r, r.member.managed.openSession(r.real, opts));
+  }
+
+  /** The open session with this proxy handle. */
+  session(handle: number): ProxySession {
+    this.live('C_GetSessionInfo');
+    return this.sessionTable.get(handle, 'C_GetSessionInfo');
+  }
+
+  sessions(): ProxySession[] {
+    return this.sessionTable.all();
+  }
+
+  closeSession(handle: number): void {
+    this.live('C_CloseSession');
+    this.sessionTable.get(handle, 'C_CloseSession').close();
+  }
+
+  /** Closes the proxy's sessions on the slot (not other users' sessions of the module). */
+  closeAllSessions(slot: number): void {
+    this.routeOf(slot, 'C_CloseAllSessions');
+    for (const s of this.sessionTable.all()) if (s.slot === slot) s.close();
+  }
+
+  // ---- URI lookups ---------------------------------------------------------------------
+
+  /** The tokens a URI matches, in slot order. A module that fails is reported and skipped. */
+  findTokens(uri: string | Uri): ProxyToken[] {
+    this.live('C_GetSlotList');
+    const parsed = toUri(uri);
+    const found: ProxyToken[] = [];
+    for (const m of this.members) {
+      try {
+        if (!selectsModule(parsed, m, uri)) continue;
+      } catch (err) {
+        this.report(m.name, 'lookup', err);
+        continue;
+      }
+      for (const r of this.list(m) ?? []) {
+        try {
+          const slotInfo = m.managed.getSlotInfo(r.real);
+          if (!(slotInfo.flags & CKF_SLOT.CKF_TOKEN_PRESENT) || !matchSlot(uri, slotInfo, r.id)) continue;
+          const token = m.managed.getTokenInfo(r.real);
+          if (matchTokenInfo(uri, token)) found.push({ slot: r.id, module: m.name, moduleSlot: r.real, slotInfo, token });
+        } catch (err) {
+          this.report(m.name, 'lookup', err);
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The objects a URI matches on the tokens it matches, each read in a read-only session that
+   * is closed again. A PIN (or the PIN callback) logs the user in first; its errors, and
+   * login's (a wrong PIN), are thrown. Other module errors are reported and the token skipped.
+   */
+  async findObjects(uri: string | Uri, opts: FindObjectsOptions = {}): Promise<ProxyObject[]> {
+    const parsed = toUri(uri);
+    const template = objectTemplate(parsed);
+    const types = opts.attributes ?? [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID];
+    const out: ProxyObject[] = [];
+    for (const t of this.findTokens(uri)) {
+      const m = this.routeOf(t.slot, 'C_OpenSession').member;
+      let session: ManagedSession;
+      try {
+        session = await m.managed.async.openSession(t.moduleSlot);
+      } catch (err) {
+        this.report(m.name, 'lookup', err);
+        continue;
+      }
+      try {
+        const pin = typeof opts.pin === 'function' ? await opts.pin(t) : opts.pin;
+        if (pin !== undefined) await login(session, pin);
+        try {
+          for (const handle of await session.async.findAllObjects(template)) {
+            out.push({ ...t, handle, attributes: await session.async.getAttributeValue(handle, types) });
+          }
+        } catch (err) {
+          this.report(m.name, 'lookup', err);
+        }
+      } finally {
+        this.closeQuietly(m, session);
+      }
+    }
+    return out;
+  }
+
+  // ---- the end -------------------------------------------------------------------------
+
+  /** Ends pending waits, forgets the proxy's sessions and lets go of every module (the last holder of one finalizes it). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.events.close(proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_WaitForSlotEvent'));
+    this.sessionTable.dropAll();
+    for (const m of this.members) m.managed.release();
+  }
+
+  // ---- inside --------------------------------------------------------------------------
+
+  private live(fn: string): void {
+    if (this.released) throw proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, fn);
+  }
+
+  private routeOf(slot: number, fn: string): SlotRoute {
+    this.live(fn);
+    const r = typeof slot === 'number' ? this.slots.route(slot) : undefined;
+    if (!r) throw proxyRv(CKR.CKR_SLOT_ID_INVALID, fn);
+    return r;
+  }
+
+  private realOf(slot: number): number {
+    return this.slots.route(slot)!.real;
+  }
+
+  private sessionRoute(target: SessionTarget): SlotRoute {
+    if (typeof target === 'number') return this.routeOf(target, 'C_OpenSession');
+    const [first] = this.findTokens(target);
+    if (!first) throw new ProxyError('NO_MATCHING_TOKEN', `no token matches ${typeof target === 'string' ? target : 'the URI'}`);
+    return this.routeOf(first.slot, 'C_OpenSession');
+  }
+
+  private adopt(r: SlotRoute, inner: ManagedSession): ProxySession {
+    return this.sessionTable.add(r.id, r.member.name, inner);
+  }
+
+  /** A module's slots now; undefined when it failed (reported), unless it is critical (thrown). */
+  private list(m: Member): SlotRoute[] | undefined {
+    let reals: number[];
+    try {
+      reals = m.managed.getSlotList(false);
+    } catch (err) {
+      return this.listFailed(m, err);
+    }
+    return this.slots.update(m, reals);
+  }
+
+  private listFailed(m: Member, err: unknown): undefined {
+    if (m.critical) {
+      throw new ProxyError('CRITICAL_MODULE_FAILED', `critical module '${m.name}' failed to list its slots: ${asError(err).message}`, m.name, { cause: err });
+    }
+    this.report(m.name, 'slot-list', err);
+    return undefined;
+  }
+
+  private hasToken(r: SlotRoute): boolean {
+    try {
+      return (r.member.managed.getSlotInfo(r.real).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
+    } catch (err) {
+      this.report(r.member.name, 'slot-info', err);
+      return false;
+    }
+  }
+
+  private async getSlotListAsync(tokenPresent: boolean): Promise<number[]> {
+    this.live('C_GetSlotList');
+    const lists = await Promise.all(this.members.map((m) => m.managed.async.getSlotList(false).then((reals) => ({ reals }), (err: unknown) => ({ err }))));
+    // IDs are handed out in module order, whatever order the answers came in.
+    const routes = this.members.map((m, i) => {
+      const answer = lists[i];
+      return 'reals' in answer ? this.slots.update(m, answer.reals) : (this.listFailed(m, answer.err) ?? []);
+    });
+    const all = routes.flat();
+    if (!tokenPresent) return all.map((r) => r.id);
+    const present = await Promise.all(
+      all.map((r) =>
+        r.member.managed.async.getSlotInfo(r.real).then(
+          (info) => (info.flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0,
+          (err: unknown) => (this.report(r.member.name, 'slot-info', err), false),
+        ),
+      ),
+    );
+    return all.filter((_, i) => present[i]).map((r) => r.id);
+  }
+
+  /** The proxy slot ID an event names: the slot's ID (even when the event is its removal), after re-listing the module. */
+  private eventSlot(m: Member, real: number): number {
+    const known = this.slots.find(m, real);
+    try {
+      this.list(m);
+    } catch (err) {
+      this.report(m.name, 'slot-event', err); // a critical module's failure: no call of the user's to fail
+    }
+    return known?.id ?? this.slots.find(m, real)?.id ?? this.slots.retiredId();
+  }
+
+  private closeQuietly(m: Member, session: ManagedSession): void {
+    try {
+      session.close();
+    } catch (err) {
+      this.report(m.name, 'lookup', err);
+    }
+  }
+
+  private report(module: string, stage: ProxyStage, err: unknown): void {
+    const failure: ModuleFailure = { module, stage, error: asError(err), dropped: false };
+    this.failureLog.push(failure);
+    if (this.failureLog.length > FAILURE_LOG) this.failureLog.shift();
+    this.emit('failure', failure);
+  }
+}
+
+/** C_Login as the user; already logged in (another session of ours) is fine. */
+async function login(session: ManagedSession, pin: string | Uint8Array): Promise<void> {
+  try {
+    await session.async.login(CKU.CKU_USER, pin);
+  } catch (err) {
+    if ((err as { rv?: number }).rv !== CKR.CKR_USER_ALREADY_LOGGED_IN) throw err;
+  }
+}

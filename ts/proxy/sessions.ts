@@ -1,0 +1,124 @@
+// Sessions opened through the proxy. Each has a proxy-wide handle (counting up from 0x11, as
+// p11-kit-proxy's do, never reused within the proxy's life) and is routed to the managed
+// session of the module that owns its slot. C_GetSessionInfo reports the proxy's slot ID.
+import { CKR } from '../bridge/ckr.js';
+import type { SessionInfo } from '../bridge/info.js';
+import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from '../managed/calls.js';
+import type { ManagedSession } from '../managed/session.js';
+import { proxyRv } from './errors.js';
+
+/** 'signInit' -> 'C_SignInit', for errors the proxy raises itself. */
+const cName = (method: string) => `C_${method[0].toUpperCase()}${method.slice(1)}`;
+
+export interface ProxySession extends SessionCalls {}
+
+export class ProxySession {
+  /** The same calls, returning promises (on the bridge's async lanes). */
+  readonly async: AsyncSessionCalls;
+  private closed = false;
+
+  constructor(
+    /** The proxy's handle. */
+    readonly handle: number,
+    /** The proxy's slot ID. */
+    readonly slot: number,
+    /** The module that owns it (registry name). */
+    readonly module: string,
+    /** @internal the module's session */
+    readonly inner: ManagedSession,
+    private readonly onClose: (s: ProxySession) => void,
+  ) {
+    const asyncCalls: Record<string, unknown> = {};
+    for (const name of SESSION_CALLS) {
+      const fn = (inner.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
+      asyncCalls[name] = async (...args: unknown[]) => {
+        this.check(name);
+        return fn(...args);
+      };
+    }
+    asyncCalls.getSessionInfo = async () => {
+      this.check('getSessionInfo');
+      return this.rewrite(await inner.async.getSessionInfo());
+    };
+    this.async = asyncCalls as unknown as AsyncSessionCalls;
+  }
+
+  /** Whether the session can still be used (not closed; its module still in the generation it was opened in). */
+  get open(): boolean {
+    return !this.closed && this.inner.open;
+  }
+
+  /** The module's own handle for it. */
+  get moduleHandle(): number {
+    return this.inner.handle;
+  }
+
+  getSessionInfo(): SessionInfo {
+    this.check('getSessionInfo');
+    return this.rewrite(this.inner.getSessionInfo());
+  }
+
+  close(): void {
+    if (this.closed) return;
+    // Forgotten by the proxy even when the module's C_CloseSession fails (a stale module, say).
+    try {
+      this.inner.close();
+    } finally {
+      this.closed = true;
+      this.onClose(this);
+    }
+  }
+
+  /** @internal the proxy let go of the module: the session died with it. */
+  drop(): void {
+    this.closed = true;
+  }
+
+  /** @internal */
+  check(method: string): void {
+    if (this.closed) throw proxyRv(CKR.CKR_SESSION_HANDLE_INVALID, cName(method));
+  }
+
+  private rewrite(info: SessionInfo): SessionInfo {
+    return { slotID: this.slot, state: info.state, flags: info.flags, deviceError: info.deviceError };
+  }
+}
+
+for (const name of SESSION_CALLS) {
+  if (name === 'getSessionInfo') continue;
+  Object.defineProperty(ProxySession.prototype, name, {
+    value(this: ProxySession, ...args: unknown[]) {
+      this.check(name);
+      return (this.inner as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+    },
+  });
+}
+
+/** The proxy's session handles. */
+export class SessionTable {
+  private next = 0x11;
+  private readonly open = new Map<number, ProxySession>();
+
+  add(slot: number, module: string, inner: ManagedSession): ProxySession {
+    const s = new ProxySession(this.next++, slot, module, inner, (done) => this.open.delete(done.handle));
+    this.open.set(s.handle, s);
+    return s;
+  }
+
+  /** The open session with this handle; CKR_SESSION_HANDLE_INVALID otherwise. */
+  get(handle: number, fn: string): ProxySession {
+    const s = this.open.get(handle);
+    if (!s) throw proxyRv(CKR.CKR_SESSION_HANDLE_INVALID, fn);
+    return s;
+  }
+
+  all(): ProxySession[] {
+    return [...this.open.values()];
+  }
+
+  /** Forgets every session (their modules closed them, or will with the release). */
+  dropAll(): void {
+    for (const s of this.open.values()) s.drop();
+    this.open.clear();
+  }
+}
