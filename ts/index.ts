@@ -9,3 +9,4 @@ export { ModuleLifecycle, Owner, LifecycleError, type LifecycleTarget, type Life
 export type { ModuleState, Phase, Policy } from './lifecycle/machine.js';
 export { RpcClient, RemoteModule, openAsyncModule, isolateModule, parseRemote, HostLostError, HostConnectError, StaleHandleError, RpcProtocolError, RpcUnsupportedError, RpcUsageError, type AsyncModule, type ModuleCalls, type RemoteOptions, type ReinitPolicy } from './rpc/index.js';
 export * from './service/index.js';
+export * from './proxy/index.js';
