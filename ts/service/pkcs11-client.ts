@@ -255,6 +255,11 @@ export class Pkcs11Client {
     return this.supervisor.restart();
   }
 
+  /** Ends the service abruptly, as a crash would (the restart policy applies); pending calls reject. */
+  kill(reason?: string): Promise<void> {
+    return this.supervisor.kill(reason);
+  }
+
   /** Lets the service release everything, then stops it; pending calls reject. */
   close(): Promise<void> {
     return this.supervisor.close();

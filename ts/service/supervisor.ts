@@ -145,6 +145,17 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   }
 
   /**
+   * Ends the running generation abruptly, as a crash would: no drain, calls in flight reject,
+   * and the restart policy applies. For a service that hangs, and for tests.
+   */
+  async kill(reason = 'killed by the application'): Promise<void> {
+    const g = this.current;
+    if (g.dead) return;
+    this.bury(g, reason, true);
+    await g.host.terminate();
+  }
+
+  /**
    * Stops the service for good: lets it drain (opts.drain), terminates it, waits for its
    * thread to go and for reclaim. Calls in flight reject; later calls reject at once.
    */
