@@ -463,8 +463,7 @@ int p11w_registry_finish(p11w_registry *reg, const char *progname, uint32_t from
 		int managed = read_bool(reg, m, "managed", g_managed ? g_managed : p11w_dict_get(o, "managed"), 1);
 		int log_calls = read_bool(reg, m, "log-calls", g_log ? g_log : p11w_dict_get(o, "log-calls"), 0);
 		if (log_calls && !managed) {
-			diag(reg, 'W', "", 0, "the 'log-calls' option for module '%s' is only supported for managed modules",
-			     m->name);
+			flags |= P11W_MOD_LOG_UNMANAGED; /* the caller warns if the module loads */
 			log_calls = 0;
 		}
 		flags |= (managed ? P11W_MOD_MANAGED : 0) | (log_calls ? P11W_MOD_LOG_CALLS : 0);

@@ -40,6 +40,8 @@ enum {
 	P11W_MOD_MANAGED = 4,
 	P11W_MOD_LOG_CALLS = 8,
 	P11W_MOD_REMOTE = 16,
+	/* log-calls asked of an unmanaged module: p11-kit warns, but only once the module has loaded */
+	P11W_MOD_LOG_UNMANAGED = 32,
 };
 
 enum { P11W_MODE_NONE = 0, P11W_MODE_MERGE = 1, P11W_MODE_ONLY = 2 };

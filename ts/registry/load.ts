@@ -22,7 +22,7 @@ const enum Io { Ok = 0, Missing = 1, Denied = 2, Error = 3, StatFailed = 4, IsDi
 const enum Scope { System = 0, User = 1, Package = 2 }
 const enum Want { UserConf = 1, UserModules = 2, SystemModules = 3 }
 const enum Env { Root = 1, SetId = 2, NoUserConfig = 4 }
-const enum Mod { Critical = 1, TrustPolicy = 2, Managed = 4, LogCalls = 8, Remote = 16 }
+const enum Mod { Critical = 1, TrustPolicy = 2, Managed = 4, LogCalls = 8, Remote = 16, LogUnmanaged = 32 }
 
 interface RegistryCore {
   p11w_registry_new(flags: number): number;
@@ -162,6 +162,7 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
   const diagnostics: Diagnostic[] = [];
   const global: Record<string, string> = {};
   const modules: ModuleEntry[] = [];
+  const logUnmanaged = new Set<string>();
   let failed = true;
   for (const r of records) {
     switch (r.tag) {
@@ -174,6 +175,7 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
         global[r.a] = r.b;
         break;
       case 'M':
+        if (r.num & Mod.LogUnmanaged) logUnmanaged.add(r.a);
         modules.push({
           name: r.a,
           options: {},
@@ -216,11 +218,11 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
     }
     for (const key of ['enableIn', 'disableIn'] as const) if (m.settings[key] === undefined) delete m.settings[key];
   }
-  return { failed, diagnostics, global, modules, program };
+  return { failed, diagnostics, global, modules, program, logUnmanaged };
 }
 
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
-function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[]): ModuleEntry[] {
+function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded: (m: ModuleEntry) => void): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
   const seen = new Map<string, string>();
   for (const m of modules) {
@@ -246,6 +248,7 @@ function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[]): Modul
       diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
       continue;
     }
+    loaded(m);
     if (m.settings.remote !== undefined && !m.settings.managed) {
       // An RPC module has no raw function list, so p11-kit leaves an unmanaged one out.
       diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
@@ -307,6 +310,13 @@ export function loadRegistry(options: RegistryOptions = {}): Registry {
     };
     throw new RegistryError(reason, diagnostics);
   }
-  const modules = options.probe === false ? result.modules : checkLoadable(result.modules, result.diagnostics);
+  // p11-kit warns about log-calls on an unmanaged module only once that module has loaded.
+  const loaded = (m: ModuleEntry) => {
+    if (!result.logUnmanaged.has(m.name)) return;
+    const message = `the 'log-calls' option for module '${m.name}' is only supported for managed modules`;
+    result.diagnostics.push({ level: 'warning', file: '', line: 0, message });
+  };
+  if (options.probe === false) result.modules.forEach(loaded);
+  const modules = options.probe === false ? result.modules : checkLoadable(result.modules, result.diagnostics, loaded);
   return { global: result.global, modules, diagnostics: result.diagnostics, locations, program };
 }
