@@ -102,7 +102,7 @@ describe.each(passes)('registry vs libp11-kit $label', (pass) => {
       // Where libp11-kit names a file, we name the same one, byte for byte (separators included).
       if (r.reason?.file && o.message?.includes('/')) expect(o.message, context).toContain(r.reason.file);
       if (hint && causeOf(o.message ?? '') === hint.cause) {
-        const plain = (path?: string) => path?.replace(/\/+/g, '/');
+        const plain = (path?: string) => path?.replace(/\/+/g, '/').replace(/\/$/, '');
         if (hint.file) expect(plain(r.reason?.file), context).toBe(plain(hint.file));
         if (hint.line) expect(r.reason?.line, context).toBe(hint.line);
       }

@@ -256,10 +256,11 @@ describe('module options (§1.4)', () => {
     expect(flags('', 'log-calls: yes\n') & MOD.logCalls).toBeTruthy();
   });
 
-  it('log-calls is ignored, with a warning, for an unmanaged module', () => {
+  it('log-calls is ignored for an unmanaged module, flagged so that a warning follows if it loads', () => {
     const out = one('managed: no\nlog-calls: yes\n');
-    expect(out.modules[0].flags & MOD.logCalls).toBe(0);
-    expect(out.warnings.map((w) => w.b)).toContainEqual(expect.stringContaining("only supported for managed modules"));
+    expect(out.modules[0].flags & (MOD.logCalls | MOD.managed)).toBe(0);
+    expect(out.modules[0].flags & MOD.logUnmanaged).toBeTruthy();
+    expect(one('log-calls: yes\n').modules[0].flags & MOD.logUnmanaged).toBe(0);
   });
 
   it('priority is C atoi()', () => {
@@ -364,6 +365,24 @@ describe('loadRegistry over real files', () => {
     })();
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).message).toBe(`${opts.systemModules}/a.module:3: unexpected section header`);
+  });
+
+  it('warns about log-calls on an unmanaged module only once the module has loaded, as p11-kit does', () => {
+    const opts = tree('logcalls', {
+      'ok.module': 'module: @/ok.so\nmanaged: no\nlog-calls: yes\n',
+      'gone.module': 'module: @/gone.so\nmanaged: no\nlog-calls: yes\n',
+      'remote.module': 'remote: |/bin/false\nmanaged: no\nlog-calls: yes\n',
+      'off.module': 'module: @/ok.so\nmanaged: no\nlog-calls: yes\nenable-in: other\n',
+    });
+    copyFileSync(FIXTURE_SO, join(opts.systemModules, '..', 'ok.so'));
+    const reg = loadRegistry(opts);
+    // The remote one loads (no library to probe), warns, and is then left out as unmanaged.
+    expect(reg.modules.map((m) => m.name)).toEqual(['ok']);
+    const warned = reg.diagnostics.filter((d) => /only supported for managed modules/.test(d.message)).map((d) => d.message);
+    expect(warned.sort()).toEqual([
+      "the 'log-calls' option for module 'ok' is only supported for managed modules",
+      "the 'log-calls' option for module 'remote' is only supported for managed modules",
+    ]);
   });
 
   it('reads the files afresh on every call (p11-kit caches until every module is released, §9.11)', () => {

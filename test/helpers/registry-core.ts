@@ -4,7 +4,7 @@ import { core, readRecords, type CoreRecord } from '../../ts/wasm/core.js';
 
 export const IO = { ok: 0, missing: 1, denied: 2, error: 3, statFailed: 4, isDir: 5 } as const;
 export const ENV = { root: 1, setid: 2, noUserConfig: 4 } as const;
-export const MOD = { critical: 1, trustPolicy: 2, managed: 4, logCalls: 8, remote: 16 } as const;
+export const MOD = { critical: 1, trustPolicy: 2, managed: 4, logCalls: 8, remote: 16, logUnmanaged: 32 } as const;
 const SCOPE = { system: 0, user: 1, package: 2 } as const;
 const WANT = { userConf: 1, userModules: 2, systemModules: 3 } as const;
 
