@@ -60,103 +60,188 @@ export interface SessionInfo {
   deviceError: Ulong;
 }
 
-type Field = readonly ['text', number, number] | readonly ['version', number] | readonly ['ulong', number] | readonly ['flags', number];
-
-/** Builds a class whose instances decode `fields` lazily from their own bytes. */
-function lazyStruct<T>(fields: Record<keyof T & string, Field>) {
-  class Lazy {
-    /** Decoded values, made on the first read of any field. */
-    cache?: Record<string, unknown>;
-    constructor(readonly bytes: Buffer) {}
-    toJSON(): T {
-      const out: Record<string, unknown> = {};
-      for (const name of Object.keys(fields)) out[name] = (this as unknown as Record<string, unknown>)[name];
-      return out as T;
-    }
-    [inspect.custom](): T {
-      return this.toJSON();
-    }
+/** The bytes of one structure, with the field readers the views below share. */
+abstract class StructView<T> {
+  constructor(readonly bytes: Buffer) {}
+  protected text(off: number, len: number): string {
+    return paddedText(this.bytes, off, len);
   }
-  for (const [name, field] of Object.entries(fields) as [string, Field][]) {
-    Object.defineProperty(Lazy.prototype, name, {
-      enumerable: true,
-      get(this: { cache?: Record<string, unknown>; bytes: Buffer }) {
-        const cache = (this.cache ??= {});
-        const cached = cache[name];
-        if (cached !== undefined) return cached;
-        return (cache[name] = decodeField(this.bytes, field));
-      },
-    });
+  protected version(off: number): Version {
+    return { major: this.bytes[off], minor: this.bytes[off + 1] };
   }
-  return Lazy as unknown as new (bytes: Buffer) => T & { toJSON(): T };
-}
-
-function decodeField(b: Buffer, f: Field): unknown {
-  switch (f[0]) {
-    case 'text':
-      return paddedText(b, f[1], f[2]);
-    case 'version':
-      return { major: b[f[1]], minor: b[f[1] + 1] };
-    case 'ulong':
-    case 'flags': {
-      const v = readUlong(new DataView(b.buffer, b.byteOffset, b.byteLength), f[1]);
-      // Flags are 32-bit in every defined use; keep them numbers.
-      return f[0] === 'flags' ? Number(BigInt(v) & 0xffffffffn) : v;
-    }
+  protected ulong(off: number): Ulong {
+    return readUlong(new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength), off);
+  }
+  /** Flags are 32-bit in every defined use; keep them numbers. */
+  protected flagBits(off: number): number {
+    const v = this.ulong(off);
+    return typeof v === 'number' ? v % 2 ** 32 : Number(v & 0xffffffffn);
+  }
+  /** The field names, in structure order (for toJSON and the inspector). */
+  protected abstract names(): readonly (keyof T & string)[];
+  toJSON(): T {
+    const out: Record<string, unknown> = {};
+    for (const name of this.names()) out[name] = (this as unknown as Record<string, unknown>)[name];
+    return out as T;
+  }
+  [inspect.custom](): T {
+    return this.toJSON();
   }
 }
 
 const i = L.info;
-export const ModuleInfoView = lazyStruct<ModuleInfo>({
-  cryptokiVersion: ['version', i.cryptokiVersion],
-  manufacturerID: ['text', i.manufacturerID, 32],
-  flags: ['flags', i.flags],
-  libraryDescription: ['text', i.libraryDescription, 32],
-  libraryVersion: ['version', i.libraryVersion],
-});
+const INFO_NAMES = ['cryptokiVersion', 'manufacturerID', 'flags', 'libraryDescription', 'libraryVersion'] as const;
+export class ModuleInfoView extends StructView<ModuleInfo> implements ModuleInfo {
+  declare private _manufacturerID?: string;
+  declare private _libraryDescription?: string;
+  protected names() {
+    return INFO_NAMES;
+  }
+  get cryptokiVersion() {
+    return this.version(i.cryptokiVersion);
+  }
+  get manufacturerID() {
+    return (this._manufacturerID ??= this.text(i.manufacturerID, 32));
+  }
+  get flags() {
+    return this.flagBits(i.flags);
+  }
+  get libraryDescription() {
+    return (this._libraryDescription ??= this.text(i.libraryDescription, 32));
+  }
+  get libraryVersion() {
+    return this.version(i.libraryVersion);
+  }
+}
 
 const s = L.slotInfo;
-export const SlotInfoView = lazyStruct<SlotInfo>({
-  slotDescription: ['text', s.slotDescription, 64],
-  manufacturerID: ['text', s.manufacturerID, 32],
-  flags: ['flags', s.flags],
-  hardwareVersion: ['version', s.hardwareVersion],
-  firmwareVersion: ['version', s.firmwareVersion],
-});
+const SLOT_NAMES = ['slotDescription', 'manufacturerID', 'flags', 'hardwareVersion', 'firmwareVersion'] as const;
+export class SlotInfoView extends StructView<SlotInfo> implements SlotInfo {
+  declare private _slotDescription?: string;
+  declare private _manufacturerID?: string;
+  protected names() {
+    return SLOT_NAMES;
+  }
+  get slotDescription() {
+    return (this._slotDescription ??= this.text(s.slotDescription, 64));
+  }
+  get manufacturerID() {
+    return (this._manufacturerID ??= this.text(s.manufacturerID, 32));
+  }
+  get flags() {
+    return this.flagBits(s.flags);
+  }
+  get hardwareVersion() {
+    return this.version(s.hardwareVersion);
+  }
+  get firmwareVersion() {
+    return this.version(s.firmwareVersion);
+  }
+}
 
 const t = L.tokenInfo;
-export const TokenInfoView = lazyStruct<TokenInfo>({
-  label: ['text', t.label, 32],
-  manufacturerID: ['text', t.manufacturerID, 32],
-  model: ['text', t.model, 16],
-  serialNumber: ['text', t.serialNumber, 16],
-  flags: ['flags', t.flags],
-  maxSessionCount: ['ulong', t.ulMaxSessionCount],
-  sessionCount: ['ulong', t.ulSessionCount],
-  maxRwSessionCount: ['ulong', t.ulMaxRwSessionCount],
-  rwSessionCount: ['ulong', t.ulRwSessionCount],
-  maxPinLen: ['ulong', t.ulMaxPinLen],
-  minPinLen: ['ulong', t.ulMinPinLen],
-  totalPublicMemory: ['ulong', t.ulTotalPublicMemory],
-  freePublicMemory: ['ulong', t.ulFreePublicMemory],
-  totalPrivateMemory: ['ulong', t.ulTotalPrivateMemory],
-  freePrivateMemory: ['ulong', t.ulFreePrivateMemory],
-  hardwareVersion: ['version', t.hardwareVersion],
-  firmwareVersion: ['version', t.firmwareVersion],
-  utcTime: ['text', t.utcTime, 16],
-});
+const TOKEN_NAMES = [
+  'label', 'manufacturerID', 'model', 'serialNumber', 'flags', 'maxSessionCount', 'sessionCount', 'maxRwSessionCount',
+  'rwSessionCount', 'maxPinLen', 'minPinLen', 'totalPublicMemory', 'freePublicMemory', 'totalPrivateMemory',
+  'freePrivateMemory', 'hardwareVersion', 'firmwareVersion', 'utcTime',
+] as const;
+export class TokenInfoView extends StructView<TokenInfo> implements TokenInfo {
+  declare private _label?: string;
+  declare private _manufacturerID?: string;
+  declare private _model?: string;
+  declare private _serialNumber?: string;
+  protected names() {
+    return TOKEN_NAMES;
+  }
+  get label() {
+    return (this._label ??= this.text(t.label, 32));
+  }
+  get manufacturerID() {
+    return (this._manufacturerID ??= this.text(t.manufacturerID, 32));
+  }
+  get model() {
+    return (this._model ??= this.text(t.model, 16));
+  }
+  get serialNumber() {
+    return (this._serialNumber ??= this.text(t.serialNumber, 16));
+  }
+  get flags() {
+    return this.flagBits(t.flags);
+  }
+  get maxSessionCount() {
+    return this.ulong(t.ulMaxSessionCount);
+  }
+  get sessionCount() {
+    return this.ulong(t.ulSessionCount);
+  }
+  get maxRwSessionCount() {
+    return this.ulong(t.ulMaxRwSessionCount);
+  }
+  get rwSessionCount() {
+    return this.ulong(t.ulRwSessionCount);
+  }
+  get maxPinLen() {
+    return this.ulong(t.ulMaxPinLen);
+  }
+  get minPinLen() {
+    return this.ulong(t.ulMinPinLen);
+  }
+  get totalPublicMemory() {
+    return this.ulong(t.ulTotalPublicMemory);
+  }
+  get freePublicMemory() {
+    return this.ulong(t.ulFreePublicMemory);
+  }
+  get totalPrivateMemory() {
+    return this.ulong(t.ulTotalPrivateMemory);
+  }
+  get freePrivateMemory() {
+    return this.ulong(t.ulFreePrivateMemory);
+  }
+  get hardwareVersion() {
+    return this.version(t.hardwareVersion);
+  }
+  get firmwareVersion() {
+    return this.version(t.firmwareVersion);
+  }
+  get utcTime() {
+    return this.text(t.utcTime, 16);
+  }
+}
 
 const m = L.mechanismInfo;
-export const MechanismInfoView = lazyStruct<MechanismInfo>({
-  minKeySize: ['ulong', m.ulMinKeySize],
-  maxKeySize: ['ulong', m.ulMaxKeySize],
-  flags: ['flags', m.flags],
-});
+const MECHANISM_NAMES = ['minKeySize', 'maxKeySize', 'flags'] as const;
+export class MechanismInfoView extends StructView<MechanismInfo> implements MechanismInfo {
+  protected names() {
+    return MECHANISM_NAMES;
+  }
+  get minKeySize() {
+    return this.ulong(m.ulMinKeySize);
+  }
+  get maxKeySize() {
+    return this.ulong(m.ulMaxKeySize);
+  }
+  get flags() {
+    return this.flagBits(m.flags);
+  }
+}
 
 const se = L.sessionInfo;
-export const SessionInfoView = lazyStruct<SessionInfo>({
-  slotID: ['ulong', se.slotID],
-  state: ['flags', se.state],
-  flags: ['flags', se.flags],
-  deviceError: ['ulong', se.ulDeviceError],
-});
+const SESSION_NAMES = ['slotID', 'state', 'flags', 'deviceError'] as const;
+export class SessionInfoView extends StructView<SessionInfo> implements SessionInfo {
+  protected names() {
+    return SESSION_NAMES;
+  }
+  get slotID() {
+    return this.ulong(se.slotID);
+  }
+  get state() {
+    return this.flagBits(se.state);
+  }
+  get flags() {
+    return this.flagBits(se.flags);
+  }
+  get deviceError() {
+    return this.ulong(se.ulDeviceError);
+  }
+}
