@@ -1,0 +1,118 @@
+// The Electron wiring, without Electron (its package downloads a binary; nothing here can run
+// it): a worker thread plays the utility process that hosts the service, Node MessageChannel
+// ports dressed as Electron's MessagePortMain (portMainFromNodePort: `{ data }` message events,
+// start(), close) play the main process's ports, and a plain port through the DOM-style
+// EventTarget API plays the renderer's MessagePort. The protocol on the wire is the same.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CKA,
+  CKM,
+  CKO,
+  connectPkcs11,
+  openModule,
+  Pkcs11Error,
+  portMainEndpoint,
+  portMainFromNodePort,
+  ServiceDeadError,
+  webPortEndpoint,
+} from '../ts/index.js';
+import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
+
+const lib = pathToFileURL(join(new URL('..', import.meta.url).pathname, 'dist/lib')).href;
+
+// What examples/electron/pkcs11-host.js does in a utility process, with worker_threads'
+// parentPort standing in for Electron's process.parentPort.
+const UTILITY = `
+import { parentPort } from 'node:worker_threads';
+import { Pkcs11Service, servePkcs11, portMainEndpoint, portMainFromNodePort } from '${lib}/service/index.js';
+const service = new Pkcs11Service();
+parentPort.on('message', (m) => {
+  if (m && m.type === 'pkcs11-connect') servePkcs11(portMainEndpoint(portMainFromNodePort(m.port)), service);
+});
+parentPort.postMessage('ready');
+`;
+
+const P256_OID = Buffer.from('06082a8648ce3d030107', 'hex');
+let hsm: SoftHsm;
+let slot: number;
+beforeAll(() => {
+  hsm = createSoftHsm();
+  slot = hsm.initToken('electron', '12345678', '1234');
+});
+afterAll(() => hsm.cleanup());
+
+describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', () => {
+  it('main-process and renderer clients share one utility-process service; its death rejects both', async () => {
+    const utility = new Worker(new URL(`data:text/javascript,${encodeURIComponent(UTILITY)}`));
+    await new Promise((r) => utility.once('message', r));
+    const connect = () => {
+      const { port1, port2 } = new MessageChannel();
+      utility.postMessage({ type: 'pkcs11-connect', port: port2 }, [port2]);
+      return port1;
+    };
+    // The main process talks MessagePortMain; the renderer gets a DOM-style MessagePort from its preload.
+    const main = connectPkcs11(portMainEndpoint(portMainFromNodePort(connect())));
+    const renderer = connectPkcs11(webPortEndpoint(connect() as unknown as MessagePort));
+
+    const mm = await main.openModule(SOFTHSM_MODULE);
+    const ms = await mm.openSession(slot, { rw: true, pin: '1234' });
+    const kp = await ms.generateKeyPair(
+      CKM.CKM_EC_KEY_PAIR_GEN,
+      [
+        { type: CKA.CKA_TOKEN, value: true },
+        { type: CKA.CKA_EC_PARAMS, value: P256_OID },
+        { type: CKA.CKA_VERIFY, value: true },
+        { type: CKA.CKA_LABEL, value: 'from-main' },
+      ],
+      [
+        { type: CKA.CKA_TOKEN, value: true },
+        { type: CKA.CKA_SIGN, value: true },
+        { type: CKA.CKA_LABEL, value: 'from-main' },
+      ],
+    );
+
+    const rm = await renderer.openModule(SOFTHSM_MODULE);
+    expect(rm.id).not.toBe(mm.id); // each client holds its own module reference in the one service
+    const rs = await rm.openSession(slot, { pin: '1234' });
+    const [key] = await rs.findAndRead(
+      [
+        { type: CKA.CKA_LABEL, value: 'from-main' },
+        { type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY },
+      ],
+      [CKA.CKA_LABEL],
+    );
+    expect(key).toMatchObject({ handle: kp.privateKey, attributes: [{ type: CKA.CKA_LABEL, value: 'from-main' }] });
+    const hash = new Uint8Array(32).fill(7);
+    const sigs = await Promise.all(Array.from({ length: 16 }, () => rs.sign(CKM.CKM_ECDSA, key.handle, hash)));
+    for (const sig of sigs) expect(await ms.verify(CKM.CKM_ECDSA, kp.publicKey, hash, sig)).toBe(true);
+
+    const err = await rs.sign(CKM.CKM_ECDSA, 0x4242, hash).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Pkcs11Error);
+    expect(err).toMatchObject({ rv: 0x82, code: 'CKR_OBJECT_HANDLE_INVALID', fn: 'C_SignInit', module: 'libsofthsm2.so' });
+
+    // The utility process goes away with calls in flight from both sides.
+    const inFlight = [
+      ...Array.from({ length: 8 }, () => rs.sign(CKM.CKM_ECDSA, key.handle, hash)),
+      ...Array.from({ length: 8 }, () => ms.generateRandom(32)),
+    ].map((p) => p.then(() => 'answered', (e: unknown) => e));
+    await utility.terminate();
+    const outcomes = await Promise.all(inFlight);
+    const dead = outcomes.filter((o) => o instanceof ServiceDeadError);
+    expect(dead.length + outcomes.filter((o) => o === 'answered').length).toBe(16);
+    expect(dead.length).toBeGreaterThan(0); // posted as the worker was being terminated: never answered
+    for (const d of dead) expect(d).toMatchObject({ reason: 'port closed', pending: true });
+    await expect(rs.generateRandom(1)).rejects.toMatchObject({ name: 'ServiceDeadError', pending: false });
+    await expect(ms.generateRandom(1)).rejects.toMatchObject({ name: 'ServiceDeadError', pending: false });
+    expect(main.alive).toBe(false);
+    expect(renderer.alive).toBe(false);
+
+    // The dead "utility process" was a thread of this process: the next lifecycle step reclaims it.
+    const local = openModule(SOFTHSM_MODULE);
+    expect(local.state.holders).toBe(1);
+    local.release();
+    expect(local.state.phase).toBe('uninitialized');
+  });
+});
