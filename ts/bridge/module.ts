@@ -54,6 +54,7 @@ export class Pkcs11Module {
 
   private readonly lib: LoadedLibrary;
   private readonly scratch = new Arena(4096);
+  private readonly hints = new Map<string, number>();
   private readonly ctx: OpContext;
   /** Keeps the CK_C_INITIALIZE_ARGS (and its pReserved string) alive while the module may use them. */
   protected initArgs?: Arena;
@@ -72,7 +73,7 @@ export class Pkcs11Module {
     this.functionList = lib.functionList;
     this.raw = lib.raw.fns;
     this.lanes = opts.lanes ?? 'auto';
-    this.ctx = { mem: this.scratch, module: this.name };
+    this.ctx = { mem: this.scratch, module: this.name, hints: this.hints };
     const asyncCalls: Record<string, unknown> = {
       initialize: (o?: InitializeOptions) => this.initializeAsync(o),
       finalize: () => this.runAsync((c) => finalizeOp(c), []),
@@ -192,7 +193,7 @@ export class Pkcs11Module {
 
   private async runAsync<R>(op: (c: OpContext, ...a: unknown[]) => Op<R>, args: unknown[]): Promise<R> {
     // A fresh arena per call: it stays reachable from this frame until the last raw call settles.
-    const ctx: OpContext = { mem: new Arena(1024), module: this.name };
+    const ctx: OpContext = { mem: new Arena(1024), module: this.name, hints: this.hints };
     const gen = op(ctx, ...args);
     let step = gen.next();
     while (!step.done) {

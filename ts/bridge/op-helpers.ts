@@ -12,9 +12,28 @@ function exhausted(c: OpContext, fn: FunctionName): BridgeError {
   return new BridgeError('RETRY_EXHAUSTED', `still CKR_BUFFER_TOO_SMALL after ${MAX_RETRIES} retries`, fn, c.module);
 }
 
+/**
+ * Functions whose output length does not depend on the input (signatures, digests): after the
+ * first call we try the last length straight away and fall back to the query on
+ * CKR_BUFFER_TOO_SMALL, which PKCS#11 says leaves the operation active.
+ */
+const FIXED_OUTPUT = new Set<FunctionName>(['C_Sign', 'C_SignFinal', 'C_Digest', 'C_DigestFinal']);
+
 /** fn(...lead, pOut, pulOutLen, ...trail) → the output bytes. */
 export function* outputBytes(c: OpContext, fn: FunctionName, lead: RawArg[], trail: RawArg[] = []): Op<Uint8Array> {
   const lenAddr = c.mem.alloc(L.ulong);
+  const hint = c.hints && FIXED_OUTPUT.has(fn) ? c.hints.get(fn) : undefined;
+  if (hint !== undefined) {
+    const out = c.mem.alloc(hint);
+    c.mem.setUlong(lenAddr, hint);
+    const rv = yield req(fn, ...lead, out, lenAddr, ...trail);
+    if (rv !== CKR.CKR_BUFFER_TOO_SMALL) {
+      check(c, fn, rv);
+      return c.mem.read(out, readBounded(c, fn, lenAddr, hint, 'length'));
+    }
+    c.hints!.delete(fn);
+    c.mem.setUlong(lenAddr, 0);
+  }
   check(c, fn, yield req(fn, ...lead, 0, lenAddr, ...trail));
   let size = plausible(c, fn, c.mem.ulong(lenAddr), MAX_OUTPUT, 'length');
   for (let attempt = 0; ; attempt++) {
@@ -28,7 +47,9 @@ export function* outputBytes(c: OpContext, fn: FunctionName, lead: RawArg[], tra
       continue;
     }
     check(c, fn, rv);
-    return c.mem.read(out, readBounded(c, fn, lenAddr, size, 'length'));
+    const n = readBounded(c, fn, lenAddr, size, 'length');
+    if (c.hints && FIXED_OUTPUT.has(fn) && n > 0) c.hints.set(fn, n);
+    return c.mem.read(out, n);
   }
 }
 

@@ -18,6 +18,8 @@ export interface OpContext {
   readonly mem: Arena;
   /** The module's name, for errors. */
   readonly module: string;
+  /** Output lengths last seen per function (see outputBytes); shared by a module's sync and async calls. */
+  readonly hints?: Map<string, number>;
 }
 
 export const req = (fn: FunctionName, ...args: RawArg[]): RawCall => ({ fn, args });
