@@ -1,0 +1,167 @@
+// The PKCS#11 service's cost: C_GenerateRandom (32 B) and ECDSA P-256 sign on SoftHSM2 through
+// a service worker (batched, and as one comlink call each) at 1, 8 and 32 calls in flight,
+// against the same calls in this thread (managed API: sync, and async on the bridge's lanes),
+// in one run. Rounds are interleaved; each figure is the median of the rounds.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const dir = mkdtempSync(join(tmpdir(), 'p11kit-bench-service-'));
+mkdirSync(join(dir, 'tokens'));
+writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
+process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf'); // before any worker starts: they copy the environment
+const out = execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--so-pin', '12345678', '--pin', '1234'], { encoding: 'utf8' });
+const slot = Number(/reassigned to slot (\d+)/.exec(out)[1]);
+
+const { CKA, CKM, CKO, CKU, createPkcs11Worker, openModule } = await import('../dist/lib/index.js');
+const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const SECONDS = Number(process.env.SECONDS ?? 0.6);
+const FLIGHTS = [1, 8, 32];
+const hash = createHash('sha256').update('bench').digest();
+
+// In-thread: a managed module, a logged-in session, a token EC key pair.
+const local = openModule(SOFTHSM);
+const ls = local.openSession(slot, { rw: true });
+ls.login(CKU.CKU_USER, '1234');
+const key = ls.generateKeyPair(
+  CKM.CKM_EC_KEY_PAIR_GEN,
+  [
+    { type: CKA.CKA_TOKEN, value: true },
+    { type: CKA.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+    { type: CKA.CKA_VERIFY, value: true },
+    { type: CKA.CKA_LABEL, value: 'bench' },
+  ],
+  [
+    { type: CKA.CKA_TOKEN, value: true },
+    { type: CKA.CKA_SIGN, value: true },
+    { type: CKA.CKA_LABEL, value: 'bench' },
+  ],
+);
+
+// The service: one worker, the same token key found by label.
+const p11 = createPkcs11Worker({ maxBatch: Number(process.env.MAX_BATCH ?? 16) });
+const rmod = await p11.openModule(SOFTHSM);
+const rs = await rmod.openSession(slot, { pin: '1234' });
+const [{ handle: rkey }] = await rs.findAndRead(
+  [
+    { type: CKA.CKA_LABEL, value: 'bench' },
+    { type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY },
+  ],
+  [],
+);
+
+const ops = {
+  random: {
+    sync: () => ls.generateRandom(32),
+    async: () => ls.async.generateRandom(32),
+    service: () => rs.generateRandom(32),
+    comlink: () => p11.supervisor.call('generateRandom', rs.id, 32),
+  },
+  sign: {
+    sync: () => {
+      ls.signInit(CKM.CKM_ECDSA, key.privateKey);
+      return ls.sign(hash);
+    },
+    // The bridge's async calls run one PKCS#11 function each; an init+sign pair must not interleave on one session.
+    async: async () => {
+      await ls.async.signInit(CKM.CKM_ECDSA, key.privateKey);
+      return ls.async.sign(hash);
+    },
+    service: () => rs.sign(CKM.CKM_ECDSA, rkey, hash),
+    comlink: () => p11.supervisor.call('sign', rs.id, CKM.CKM_ECDSA, rkey, hash),
+  },
+};
+
+/** ops/s of a synchronous loop. */
+function syncRate(fn) {
+  const end = performance.now() + SECONDS * 1000;
+  let n = 0;
+  while (performance.now() < end) {
+    fn();
+    n++;
+  }
+  return n / SECONDS;
+}
+
+/** ops/s with `flight` calls outstanding (closed loop). */
+async function asyncRate(fn, flight, serialize = false) {
+  const end = performance.now() + SECONDS * 1000;
+  let n = 0;
+  let chain = Promise.resolve();
+  const one = serialize ? () => (chain = chain.then(fn, fn)) : fn;
+  await Promise.all(
+    Array.from({ length: flight }, async () => {
+      while (performance.now() < end) {
+        await one();
+        n++;
+      }
+    }),
+  );
+  return n / SECONDS;
+}
+
+/** Median µs of one awaited call, 1 in flight. */
+async function latency(fn, n = 300) {
+  const xs = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    xs.push((performance.now() - t0) * 1000);
+  }
+  return xs.sort((a, b) => a - b)[n >> 1];
+}
+
+const samples = {};
+const push = (k, v) => (samples[k] ??= []).push(v);
+for (const [name, o] of Object.entries(ops)) {
+  // warm up every path once
+  syncRate(o.sync);
+  await asyncRate(o.service, 32);
+  await asyncRate(o.comlink, 8);
+  await asyncRate(o.async, 8, name === 'sign');
+}
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, o] of Object.entries(ops)) {
+    push(`${name} sync`, syncRate(o.sync));
+    for (const f of FLIGHTS) {
+      push(`${name} service ${f}`, await asyncRate(o.service, f));
+      push(`${name} comlink ${f}`, await asyncRate(o.comlink, f));
+      push(`${name} async ${f}`, await asyncRate(o.async, f, name === 'sign'));
+    }
+    push(`${name} lat service`, await latency(o.service));
+    push(`${name} lat comlink`, await latency(o.comlink));
+    push(`${name} lat sync`, await latency(async () => o.sync()));
+  }
+}
+const med = (k) => {
+  const xs = [...samples[k]].sort((a, b) => a - b);
+  return xs[xs.length >> 1];
+};
+const k = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(1)} k`);
+
+console.log(`PKCS#11 service on SoftHSM2: ops/s, median of ${ROUNDS} interleaved rounds × ${SECONDS}s per cell (one service worker, batch ≤ ${process.env.MAX_BATCH ?? 16})`);
+for (const name of Object.keys(ops)) {
+  const base = med(`${name} sync`);
+  console.log(`\n${name === 'random' ? 'C_GenerateRandom 32 B' : 'ECDSA P-256 sign (C_SignInit + C_Sign)'} — in-thread sync: ${k(base)}/s`);
+  console.log('  in flight | service (batched)   | service, 1 comlink call each | in-thread async (bridge lanes)');
+  for (const f of FLIGHTS) {
+    const s = med(`${name} service ${f}`);
+    const c = med(`${name} comlink ${f}`);
+    const a = med(`${name} async ${f}`);
+    const pct = (x) => `${((100 * x) / base).toFixed(0)}%`.padStart(4);
+    console.log(
+      `  ${String(f).padStart(9)} | ${k(s).padStart(8)}/s ${pct(s)} | ${k(c).padStart(8)}/s ${pct(c)}            | ${k(a).padStart(8)}/s ${pct(a)}`,
+    );
+  }
+  console.log(
+    `  single call latency: service ${med(`${name} lat service`).toFixed(1)} µs, comlink call ${med(`${name} lat comlink`).toFixed(1)} µs, in-thread ${med(`${name} lat sync`).toFixed(1)} µs`,
+  );
+}
+console.log('\n(% = of in-thread synchronous throughput; target: service ≥ 50% at 32 in flight)');
+
+await p11.close();
+local.release();
+rmSync(dir, { recursive: true, force: true });
