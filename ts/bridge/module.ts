@@ -76,7 +76,10 @@ export class Pkcs11Module {
     this.ctx = { mem: this.scratch, module: this.name, hints: this.hints };
     const asyncCalls: Record<string, unknown> = {
       initialize: (o?: InitializeOptions) => this.initializeAsync(o),
-      finalize: () => this.runAsync((c) => finalizeOp(c), []),
+      finalize: async () => {
+        await this.runAsync((c) => finalizeOp(c), []);
+        this.initArgs = undefined;
+      },
     };
     for (const [name, op] of Object.entries(OPS)) {
       asyncCalls[name] = (...args: unknown[]) => this.runAsync(op as (c: OpContext, ...a: unknown[]) => Op<unknown>, args);
