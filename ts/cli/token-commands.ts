@@ -5,11 +5,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { loadModule, CKR, CKA, CKO, CKK, CKU, CKF_TOKEN, CKF_MECHANISM, CKF_SESSION, nameOf, flagNames, CKM } from '../bridge/index.js';
+import { loadModule, CKR, CKA, CKO, CKK, CKF_TOKEN, CKF_MECHANISM, nameOf, flagNames, CKM } from '../bridge/index.js';
 import type { Pkcs11Module, TokenInfo, AttributeResult } from '../bridge/index.js';
 import { formatUri, parseUri, matchModuleInfo, matchSlot, matchTokenInfo, type Uri, type UriObjectType } from '../uri/index.js';
 import type { ModuleEntry, Registry } from '../registry/types.js';
-import { loadForCommand, withRegistryOptions, type RegistryFlags } from './registry-options.js';
+import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
+import { openProxy, ProxyError, type ProxyModule, type ProxyToken } from '../proxy/index.js';
 
 /** Token flags as p11-kit 0.24's list-modules names them, in its order. */
 const TOKEN_FLAG_NAMES: [number, string][] = [
@@ -217,15 +218,48 @@ function withTokens(uriText: string, flags: RegistryFlags, fn: (found: FoundToke
   }
 }
 
+/**
+ * Runs fn with the registry's modules behind one proxy (list-tokens, list-objects). The modules
+ * are the command's registry selection, not p11-kit-proxy's: the listing stays what it was. A
+ * critical module that fails ends the command (exit code 1); other failures go to stderr.
+ */
+function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: ProxyModule, uri: Uri) => void | Promise<void>): Promise<void> | void {
+  const uri = parseOrFail(uriText);
+  if (!uri) return;
+  const registry = loadForCommand(flags);
+  if (!registry) return;
+  let proxy: ProxyModule;
+  try {
+    // Remote modules are the RPC client's business, as in openModules().
+    proxy = openProxy({ modules: registry.modules.filter((e) => e.settings.remote === undefined), registry: registryOptions(flags) });
+  } catch (err) {
+    if (!(err instanceof ProxyError)) throw err;
+    process.stderr.write(`p11-kit: ${err.module}: module failed to initialize: ${(err.cause as Error | undefined)?.message ?? err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  for (const f of proxy.failures) if (flags.verbose) process.stderr.write(`p11-kit: ${f.module}: module failed to initialize: ${f.error.message}\n`);
+  proxy.on('failure', (f) => process.stderr.write(`p11kit: ${f.module}: ${f.error.message}\n`));
+  const close = () => proxy.release();
+  try {
+    const r = fn(proxy, uri);
+    if (r instanceof Promise) return r.finally(close);
+    close();
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
 function listTokens(uriText: string | undefined, flags: RegistryFlags & { onlyUris?: boolean }): Promise<void> | void {
-  return withTokens(uriText ?? 'pkcs11:', flags, (found) => {
+  return withProxy(uriText ?? 'pkcs11:', flags, (proxy, uri) => {
     const out: string[] = [];
-    for (const { open, slot, token } of found) {
+    for (const { module, moduleSlot, token } of proxy.findTokens(uri)) {
       if (flags.onlyUris) {
         out.push(tokenUri(token));
         continue;
       }
-      out.push(`token: ${token.label}`, `    uri: ${tokenUri(token)}`, `    module: ${open.entry.name}`, `    slot: ${slot}`);
+      out.push(`token: ${token.label}`, `    uri: ${tokenUri(token)}`, `    module: ${module}`, `    slot: ${moduleSlot}`);
       out.push(...tokenLines(token).slice(1).map((l) => l.slice(4)));
     }
     process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
@@ -306,7 +340,6 @@ const CLASS_NAMES: Record<number, [UriObjectType | undefined, string]> = {
   [CKO.CKO_PRIVATE_KEY]: ['private', 'private-key'],
   [CKO.CKO_SECRET_KEY]: ['secret-key', 'secret-key'],
 };
-const URI_CLASS: Record<UriObjectType, number> = { data: CKO.CKO_DATA, cert: CKO.CKO_CERTIFICATE, public: CKO.CKO_PUBLIC_KEY, private: CKO.CKO_PRIVATE_KEY, 'secret-key': CKO.CKO_SECRET_KEY };
 
 function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
@@ -335,33 +368,13 @@ function objectLines(token: TokenInfo, handle: number, attrs: AttributeResult[])
 }
 
 function listObjects(uriText: string, flags: ObjectFlags): Promise<void> | void {
-  return withTokens(uriText, flags, async (found, uri) => {
-    const template = [
-      ...(uri.object !== undefined ? [{ type: CKA.CKA_LABEL, value: uri.object }] : []),
-      ...(uri.id !== undefined ? [{ type: CKA.CKA_ID, value: uri.id }] : []),
-      ...(uri.type !== undefined ? [{ type: CKA.CKA_CLASS, value: URI_CLASS[uri.type] }] : []),
-    ];
+  return withProxy(uriText, flags, async (proxy, uri) => {
+    const objects = await proxy.findObjects(uri, {
+      pin: (t: ProxyToken) => pinFor(flags, uri, t.token),
+      attributes: [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID, CKA.CKA_KEY_TYPE],
+    });
     const out: string[] = [];
-    for (const { open, slot, token } of found) {
-      const m = open.module;
-      const session = m.openSession(slot, CKF_SESSION.CKF_SERIAL_SESSION);
-      try {
-        const pin = await pinFor(flags, uri, token);
-        if (pin !== undefined) {
-          try {
-            m.login(session, CKU.CKU_USER, pin);
-          } catch (err) {
-            if ((err as { rv?: number }).rv !== CKR.CKR_USER_ALREADY_LOGGED_IN) throw err;
-          }
-        }
-        for (const handle of m.findAllObjects(session, template)) {
-          const attrs = m.getAttributeValue(session, handle, [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID, CKA.CKA_KEY_TYPE]);
-          out.push(...objectLines(token, handle, attrs));
-        }
-      } finally {
-        m.closeSession(session);
-      }
-    }
+    for (const o of objects) out.push(...objectLines(o.token, o.handle, o.attributes));
     process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
   });
 }
