@@ -17,7 +17,7 @@ const slot = Number(/reassigned to slot (\d+)/.exec(out)[1]);
 
 const { CKA, CKM, CKO, CKU, createPkcs11Worker, openModule } = await import('../dist/lib/index.js');
 const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const SECONDS = Number(process.env.SECONDS ?? 0.6);
 const FLIGHTS = [1, 8, 32];
 const hash = createHash('sha256').update('bench').digest();
@@ -136,6 +136,7 @@ for (let r = 0; r < ROUNDS; r++) {
     push(`${name} lat sync`, await latency(async () => o.sync()));
   }
 }
+if (process.env.DUMP) console.log(JSON.stringify(samples, (k, v) => (typeof v === "number" ? Math.round(v) : v)));
 const med = (k) => {
   const xs = [...samples[k]].sort((a, b) => a - b);
   return xs[xs.length >> 1];
