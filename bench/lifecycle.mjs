@@ -8,6 +8,7 @@ const mod = openRawModule(FRAGILE);
 const lc = ModuleLifecycle.of(mod);
 const owner = lc.acquire();
 const N = 200_000;
+const RAW = { returnsRv: true };
 
 function time(fn) {
   const t0 = process.hrtime.bigint();

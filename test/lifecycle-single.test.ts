@@ -49,7 +49,7 @@ describe('lifecycle manager, one thread', () => {
     const closedBefore = fragileStats(mod.lib).closed;
     a.release();
     expect(fragileStats(mod.lib).closed - closedBefore).toBe(1);
-    expect(b.call(() => mod.generateRandom(sb.handle, 8))).toBe(0);
+    expect(b.call(() => mod.generateRandom(sb.handle, 8), { returnsRv: true })).toBe(0);
     expect(mod.generateRandom(sa.handle, 8)).toBe(0xb3); // a's session is gone
     b.release();
   });
@@ -59,15 +59,15 @@ describe('lifecycle manager, one thread', () => {
     const a = lc.acquire();
     const gen = a.generation;
     mod.lib.func('void fragile_finalize_behind_back(void)')();
-    expect(() => a.call(() => mod.getInfo(), { idempotent: true })).toThrow(LifecycleError);
+    expect(() => a.call(() => mod.getInfo(), { idempotent: true, returnsRv: true })).toThrow(LifecycleError);
     expect(lc.state).toMatchObject({ phase: 'stale', generation: gen + 1 });
     // The stale owner is refused without reaching the module.
     const calls = fragileStats(mod.lib).notInitialized;
-    expect(() => a.call(() => mod.getInfo())).toThrow(/earlier generation/);
+    expect(() => a.call(() => mod.getInfo(), { returnsRv: true })).toThrow(/earlier generation/);
     expect(fragileStats(mod.lib).notInitialized).toBe(calls);
     a.reinitialize();
     expect(a.generation).toBe(gen + 1);
-    expect(a.call(() => mod.getInfo())).toBe(0);
+    expect(a.call(() => mod.getInfo(), { returnsRv: true })).toBe(0);
     a.release();
     expect(lc.state.phase).toBe('uninitialized');
   });
@@ -77,11 +77,11 @@ describe('lifecycle manager, one thread', () => {
     const a = lc.acquire();
     const inits = fragileStats(mod.lib).initialized;
     mod.lib.func('void fragile_finalize_behind_back(void)')();
-    expect(a.call(() => mod.getInfo(), { idempotent: true })).toBe(0);
+    expect(a.call(() => mod.getInfo(), { idempotent: true, returnsRv: true })).toBe(0);
     expect(fragileStats(mod.lib).initialized - inits).toBe(1);
     // A non-idempotent call is not retried.
     mod.lib.func('void fragile_finalize_behind_back(void)')();
-    expect(() => a.call(() => mod.openSession(7).rv)).toThrow(LifecycleError);
+    expect(() => a.call(() => mod.openSession(7).rv, { returnsRv: true })).toThrow(LifecycleError);
     a.reinitialize();
     a.release();
     expect(fragileStats(mod.lib).overlaps).toBe(0);
@@ -123,23 +123,23 @@ describe('foreign finalize and re-initialization on SoftHSM2', () => {
       lc.policy = policy;
       const owner = lc.acquire();
       const session = openOn(owner);
-      expect(owner.call(() => hsm.generateRandom(session.handle, 16), { session })).toBe(0);
+      expect(owner.call(() => hsm.generateRandom(session.handle, 16), { session, returnsRv: true })).toBe(0);
       const gen = lc.generation;
 
       expect(hsm.finalize()).toBe(0); // someone else finalizes SoftHSM behind our back
       if (policy === 'explicit') {
-        expect(() => owner.call(() => hsm.getInfo(), { idempotent: true })).toThrow(/finalized by someone else/);
-        expect(() => owner.call(() => hsm.getInfo())).toThrow(LifecycleError);
+        expect(() => owner.call(() => hsm.getInfo(), { idempotent: true, returnsRv: true })).toThrow(/finalized by someone else/);
+        expect(() => owner.call(() => hsm.getInfo(), { returnsRv: true })).toThrow(LifecycleError);
         owner.reinitialize();
       } else {
-        expect(owner.call(() => hsm.getInfo(), { idempotent: true })).toBe(0); // one serialized re-init, retried
+        expect(owner.call(() => hsm.getInfo(), { idempotent: true, returnsRv: true })).toBe(0); // one serialized re-init, retried
       }
       expect(lc.generation).toBe(gen + 1);
       expect(lc.state).toMatchObject({ phase: 'ready', ownedInit: true, holders: 1 });
       // The session from the old generation never reaches the module again.
-      expect(() => owner.call(() => hsm.generateRandom(session.handle, 16), { session })).toThrow(/earlier generation/);
+      expect(() => owner.call(() => hsm.generateRandom(session.handle, 16), { session, returnsRv: true })).toThrow(/earlier generation/);
       const fresh = openOn(owner);
-      expect(owner.call(() => hsm.generateRandom(fresh.handle, 16), { session: fresh })).toBe(0);
+      expect(owner.call(() => hsm.generateRandom(fresh.handle, 16), { session: fresh, returnsRv: true })).toBe(0);
       owner.release();
       expect(lc.state.phase).toBe('uninitialized');
       expect(hsm.getInfo()).toBe(0x190); // we finalized what we initialized

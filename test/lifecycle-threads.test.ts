@@ -42,6 +42,7 @@ interface RunResult {
     counters: { cycles: number; ok: number; errors: number; emptySlots: number; sessions: number };
     terminated: number;
     workerErrors: number;
+    leftInitialized: boolean | string;
     state: { phase: string; holders: number };
     callCounts: { initialize: number; finalize: number };
     fixture?: { initialized: number; finalized: number; overlaps: number };
@@ -86,13 +87,15 @@ function expectClean(r: RunResult, terminated: boolean): void {
   expect(rep.counters.emptySlots, 'wrong (empty) slot lists').toBe(0);
   if (!terminated) expect(rep.counters.cycles).toBe(16 * 200);
   expect(rep.counters.ok).toBeGreaterThan(0);
-  // Everything reclaimed: nobody holds the module, and every C_Initialize we made was finalized.
+  // Everything reclaimed: nobody holds the module, and the module itself says it was left finalized.
   expect(rep.state).toMatchObject({ phase: 'uninitialized', holders: 0 });
+  expect(rep.leftInitialized, 'module left initialized').toBe(false);
   expect(rep.callCounts.initialize).toBeGreaterThan(0);
-  expect(rep.callCounts.finalize).toBe(rep.callCounts.initialize);
+  // A worker killed right after its C_Initialize returned cannot count it; the fixture can.
+  if (!terminated) expect(rep.callCounts.finalize).toBe(rep.callCounts.initialize);
   if (rep.fixture) {
     expect(rep.fixture.overlaps, 'overlapping C_Initialize/C_Finalize').toBe(0);
-    expect(rep.fixture.initialized).toBe(rep.callCounts.initialize);
+    if (!terminated) expect(rep.fixture.initialized).toBe(rep.callCounts.initialize);
     expect(rep.fixture.finalized).toBe(rep.fixture.initialized);
   }
 }
@@ -103,12 +106,12 @@ const NSS = '/usr/lib/x86_64-linux-gnu/libsoftokn3.so';
 
 describe('16 plain workers through the process-wide lifecycle', { timeout: 200_000 }, () => {
   it('fragile fixture: 16 × 200 cycles, 0 overlaps, init count = finalize count', async () => {
-    expectClean(await run({ path: FRAGILE, slotWanted: 7 }), false);
+    expectClean(await run({ path: FRAGILE, withSessions: true }), false);
   });
 
   it('fragile fixture: workers terminated at random moments, nothing deadlocks, everything reclaimed', async () => {
     for (const seed of [1, 2, 3]) {
-      const r = await run({ path: FRAGILE, slotWanted: 7, terminate: true, seed });
+      const r = await run({ path: FRAGILE, withSessions: true, terminate: true, seed });
       expectClean(r, true);
       expect(r.report!.terminated).toBeGreaterThan(0);
     }
@@ -116,8 +119,8 @@ describe('16 plain workers through the process-wide lifecycle', { timeout: 200_0
 
   it('SoftHSM2: 16 × 200 cycles with sessions, then with random terminations', async () => {
     const env = softhsmEnv();
-    expectClean(await run({ path: SOFTHSM, slotWanted: -1 }, env), false);
-    expectClean(await run({ path: SOFTHSM, slotWanted: -1, terminate: true, seed: 7 }, env), true);
+    expectClean(await run({ path: SOFTHSM, withSessions: true }, env), false);
+    expectClean(await run({ path: SOFTHSM, withSessions: true, terminate: true, seed: 7 }, env), true);
   });
 
   it('NSS softokn: 16 × 200 cycles, never an empty slot list, then with random terminations', async () => {

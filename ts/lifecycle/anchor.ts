@@ -78,9 +78,12 @@ export class Anchor {
       if (libc.errno() !== libc.EEXIST) throw new Error(`p11kit-wasm: shm_open(${name}) failed, errno ${libc.errno()}`);
       fd = libc.shm_open(name, libc.O_RDWR, 0o600);
       if (fd < 0) throw new Error(`p11kit-wasm: shm_open(${name}) failed, errno ${libc.errno()}`);
-    } else if (libc.ftruncate(fd, REGION_BYTES) !== 0) {
+    }
+    // Everyone sizes it (to the same size): an isolate that opened the region before its
+    // creator sized it must not touch a page past the end (SIGBUS).
+    if (libc.ftruncate(fd, REGION_BYTES) !== 0) {
       libc.close(fd);
-      libc.shm_unlink(name);
+      if (creator) libc.shm_unlink(name);
       throw new Error('p11kit-wasm: could not size the shared lifecycle region');
     }
     const ptr = libc.mmap(null, REGION_BYTES, libc.PROT_READ_WRITE, libc.MAP_SHARED, fd, 0);

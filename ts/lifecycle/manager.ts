@@ -275,6 +275,15 @@ export class ModuleLifecycle extends EventEmitter {
   }
 }
 
+export interface CallOptions {
+  /** Changes nothing in the module: may be retried after an automatic re-initialize. */
+  idempotent?: boolean;
+  /** The session the call is made on: refused unless this owner opened it in this generation. */
+  session?: SessionRef;
+  /** The op returns a raw CK_RV (the bridge's raw layer) rather than throwing Pkcs11Error. */
+  returnsRv?: boolean;
+}
+
 /** A session an owner opened: usable only by that owner, only in the generation it was opened in. */
 export interface SessionRef {
   readonly handle: bigint;
@@ -322,11 +331,12 @@ export class Owner {
   }
 
   /**
-   * Runs one call into the module. A CKR_CRYPTOKI_NOT_INITIALIZED answer (returned as a
-   * number or thrown with `.rv`) means someone finalized the module behind our back: under
-   * the `auto` policy an idempotent call is retried once after one serialized re-initialize.
+   * Runs one call into the module. A CKR_CRYPTOKI_NOT_INITIALIZED answer (thrown with `.rv`,
+   * or returned when `returnsRv` says the op returns a raw CK_RV) means someone finalized the
+   * module behind our back: under the `auto` policy an idempotent call is retried once after
+   * one serialized re-initialize.
    */
-  call<T>(op: () => T, opts: { idempotent?: boolean; session?: SessionRef } = {}): T {
+  call<T>(op: () => T, opts: CallOptions = {}): T {
     this.check();
     const ses = opts.session;
     if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
@@ -339,12 +349,13 @@ export class Owner {
       if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
       return this.afterNotInitialized(op, opts, err);
     }
-    if (result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts, undefined);
+    // Only a raw op's number is a CK_RV: a typed op may return 0x190 as a handle.
+    if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts, undefined);
     return result;
   }
 
   /** call() for a promise-returning op (the bridge's async calls); same checks, same re-entry rules. */
-  async callAsync<T>(op: () => Promise<T>, opts: { idempotent?: boolean; session?: SessionRef } = {}): Promise<T> {
+  async callAsync<T>(op: () => Promise<T>, opts: Omit<CallOptions, 'returnsRv'> = {}): Promise<T> {
     this.check();
     const ses = opts.session;
     if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
@@ -364,7 +375,7 @@ export class Owner {
     }
   }
 
-  private afterNotInitialized<T>(op: () => T, opts: { idempotent?: boolean; session?: SessionRef }, err: unknown): T {
+  private afterNotInitialized<T>(op: () => T, opts: CallOptions, err: unknown): T {
     // A call on a session is never retried: the session died with the old generation.
     const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
     if (d.do === 'retry') {
