@@ -3,7 +3,9 @@
 // ports dressed as Electron's MessagePortMain (portMainFromNodePort: `{ data }` message events,
 // start(), close) play the main process's ports, and a plain port through the DOM-style
 // EventTarget API plays the renderer's MessagePort. The protocol on the wire is the same.
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve, dirname, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,5 +116,43 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
     expect(local.state.holders).toBe(1);
     local.release();
     expect(local.state.phase).toBe('uninitialized');
+  });
+
+  it("the renderer's entry ('p11kit-wasm/service/browser') loads no Node built-in and no native code", () => {
+    const root = join(new URL('..', import.meta.url).pathname, 'dist/lib');
+    const seen = new Set<string>();
+    const external: string[] = [];
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:^|;)\s*(?:import|export)(?!\s+type)[^;]*?from\s*['"]([^'"]+)['"]/gm)) {
+        if (m[1].startsWith('.')) walk(resolve(dirname(file), m[1]));
+        else external.push(`${relative(root, file)} -> ${m[1]}`);
+      }
+    };
+    walk(join(root, 'service/browser.js'));
+    expect(seen.size).toBeGreaterThan(5);
+    expect(external.every((e) => /-> comlink(\/dist\/esm\/node-adapter\.mjs)?$/.test(e)), external.join('\n')).toBe(true);
+    const pkg = JSON.parse(readFileSync(join(root, '../../package.json'), 'utf8'));
+    expect(pkg.exports['./service/browser'].import).toBe('./dist/lib/service/browser.js');
+  });
+
+  it('the example app (examples/electron) parses and imports only what the library exports', async () => {
+    const dir = new URL('../examples/electron/', import.meta.url).pathname;
+    const files = readdirSync(dir).filter((f) => /\.m?js$/.test(f));
+    expect(files.sort()).toEqual(['main.js', 'pkcs11-host.mjs', 'preload.js', 'renderer.mjs']);
+    for (const f of files) execFileSync(process.execPath, ['--check', join(dir, f)]);
+    const main = await import('../dist/lib/index.js' as string);
+    const browser = await import('../dist/lib/service/browser.js' as string);
+    for (const [f, mod] of [
+      ['pkcs11-host.mjs', main],
+      ['main.js', main],
+      ['renderer.mjs', browser],
+    ] as const) {
+      const src = readFileSync(join(dir, f), 'utf8');
+      const names = [...src.matchAll(/\{([^{}]*)\}\s*(?:=\s*await lib|from 'p11kit-wasm[^']*')/g)].flatMap((m) => m[1].split(',').map((n) => n.trim()));
+      expect(names.length, f).toBeGreaterThan(1);
+      for (const n of names) expect(typeof (mod as Record<string, unknown>)[n], `${f}: ${n}`).toBe('function');
+    }
   });
 });
