@@ -222,10 +222,12 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     this.sessionTable.get(handle, 'C_CloseSession').close();
   }
 
-  /** Closes the proxy's sessions on the slot (not other users' sessions of the module). */
+  /** Closes the proxy's sessions on the slot (not other users' sessions of the module), also on a slot that has gone since. */
   closeAllSessions(slot: number): void {
-    this.routeOf(slot, 'C_CloseAllSessions');
-    for (const s of this.sessionTable.all()) if (s.slot === slot) s.close();
+    this.live('C_CloseAllSessions');
+    const on = this.sessionTable.all().filter((s) => s.slot === slot);
+    if (!on.length) this.routeOf(slot, 'C_CloseAllSessions');
+    eachThenThrow(on, (s) => s.close());
   }
 
   // ---- URI lookups ---------------------------------------------------------------------
@@ -300,7 +302,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     this.released = true;
     this.events.close(proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_WaitForSlotEvent'));
     this.sessionTable.dropAll();
-    for (const m of this.members) m.managed.release();
+    eachThenThrow(this.members, (m) => m.managed.release());
   }
 
   // ---- inside --------------------------------------------------------------------------
@@ -405,6 +407,19 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     if (this.failureLog.length > FAILURE_LOG) this.failureLog.shift();
     this.emit('failure', failure);
   }
+}
+
+/** Runs fn on every item even when some throw; then throws the first error. */
+function eachThenThrow<T>(items: readonly T[], fn: (item: T) => void): void {
+  let first: { err: unknown } | undefined;
+  for (const item of items) {
+    try {
+      fn(item);
+    } catch (err) {
+      first ??= { err };
+    }
+  }
+  if (first) throw first.err;
 }
 
 /** C_Login as the user; already logged in (another session of ours) is fine. */
