@@ -112,6 +112,26 @@ describe('a module failing C_GetSlotList', () => {
     }
   });
 
+  it('a remote module (the RPC client\'s business) is reported as dropped; the rest are served', () => {
+    const t = createConfTree();
+    try {
+      t.module('events', `module: ${t.copyFixture('event-module.so', 'events-r.so')}\n`);
+      t.module('far', 'remote: |p11-kit remote /usr/lib/softhsm/libsofthsm2.so\n');
+      const p = openProxy({ registry: t.registry });
+      try {
+        expect(p.modules.map((m) => m.name)).toEqual(['events']);
+        expect(p.failures).toHaveLength(1);
+        expect(p.failures[0]).toMatchObject({ module: 'far', stage: 'open', dropped: true });
+        expect(p.failures[0].error.message).toContain('remote');
+        expect(p.getSlotList()).toEqual([17, 18, 19, 20]);
+      } finally {
+        p.release();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('a module that starts failing later is skipped until it recovers, keeping its IDs', () => {
     const before = proxy.getSlotList();
     const hotplugIds = before.filter((s) => proxy.slotOwner(s).module === 'hotplug');
