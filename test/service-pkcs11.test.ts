@@ -239,4 +239,25 @@ describe('PKCS#11 service workers on SoftHSM2', () => {
     await expect(p11.openModule(SOFTHSM_MODULE)).rejects.toMatchObject({ name: 'ServiceDeadError', pending: false });
     expect(lc.state.holders).toBe(1);
   });
+
+  it('killed while opening a module: the open rejects at once, the worker is terminated after it answered, nothing aborts', { timeout: 60_000 }, async () => {
+    const lc = local.lifecycle;
+    for (let i = 0; i < 8; i++) {
+      const p11 = createPkcs11Worker();
+      const opening = p11.openModule(SOFTHSM_MODULE).then(
+        () => 'opened',
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, i * 3));
+      const t0 = performance.now();
+      await p11.kill('killed while opening');
+      const outcome = await opening;
+      if (outcome !== 'opened') expect(outcome).toMatchObject({ name: 'ServiceDeadError', pending: true, method: 'openModule' });
+      expect(performance.now() - t0).toBeLessThan(5000);
+      await p11.close();
+    }
+    // Every killed worker's owner is gone: only this thread holds the module.
+    lc.sweep();
+    expect(lc.state.holders).toBe(1);
+  });
 });

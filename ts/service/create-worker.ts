@@ -47,6 +47,8 @@ export function createPkcs11Worker(opts: Pkcs11WorkerOptions = {}): Pkcs11Client
     restart: opts.restart,
     drain: 'drain',
     drainTimeoutMs: opts.drainTimeoutMs,
+    // openModule loads the library in the worker: see SupervisorOptions.terminateAfter.
+    terminateAfter: ['openModule'],
     maxBatch: opts.maxBatch,
     reclaim: () => {
       for (const lc of lifecycles.values()) lc.sweep();

@@ -38,6 +38,13 @@ export interface SupervisorOptions {
   readonly drainTimeoutMs?: number;
   /** Batched calls per message before a new one starts (default 16). */
   readonly maxBatch?: number;
+  /**
+   * Methods that must finish before the service may be terminated (at most `terminateWaitMs`,
+   * default 5000): koffi aborts the whole process when a worker is terminated while it builds
+   * the functions of a library it is loading. Their callers are still rejected at once.
+   */
+  readonly terminateAfter?: readonly string[];
+  readonly terminateWaitMs?: number;
 }
 
 export interface ServiceDeath {
@@ -66,6 +73,8 @@ interface Generation<T> {
   readonly batches: BatchClient;
   readonly streams: StreamClient;
   readonly pending: Set<Tracked>;
+  /** Calls of opts.terminateAfter in flight (the raw comlink promises, which the worker still answers). */
+  readonly unsafe: Set<Promise<unknown>>;
   dead?: string;
 }
 
@@ -114,7 +123,16 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
       const t: Tracked = { method, reject };
       g.pending.add(t);
       const fn = (g.remote as unknown as Record<string, (...a: unknown[]) => Promise<ResultOf<T, K>>>)[method];
-      fn(...args).then(
+      const p = fn(...args);
+      if (this.opts.terminateAfter?.includes(method)) {
+        const settled = p.then(
+          () => undefined,
+          () => undefined,
+        );
+        g.unsafe.add(settled);
+        void settled.then(() => g.unsafe.delete(settled));
+      }
+      p.then(
         (v) => g.pending.delete(t) && resolve(v),
         (e) => g.pending.delete(t) && reject(e),
       );
@@ -140,7 +158,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     const old = this.current;
     this.start(old.n + 1);
     this.bury(old, 'restarted', false);
-    await old.host.terminate();
+    await this.terminate(old);
     return this.current.n;
   }
 
@@ -152,7 +170,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     const g = this.current;
     if (g.dead) return;
     this.bury(g, reason, true);
-    await g.host.terminate();
+    await this.terminate(g);
   }
 
   /**
@@ -169,8 +187,19 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     }
     this.closed = 'closed by the application';
     this.bury(g, this.closed, false);
-    await g.host.terminate();
+    await this.terminate(g);
     await Promise.all(this.reclaimed);
+  }
+
+  /** Terminates g's host once the calls that must not be cut short have answered (or the wait is over). */
+  private async terminate(g: Generation<T>): Promise<void> {
+    if (g.unsafe.size) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise((r) => (timer = setTimeout(r, this.opts.terminateWaitMs ?? 5000)));
+      await Promise.race([Promise.all(g.unsafe), timeout]);
+      clearTimeout(timer);
+    }
+    await g.host.terminate();
   }
 
   private start(n: number): void {
@@ -182,6 +211,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
       batches: new BatchClient(host.endpoint, { maxBatch: this.opts.maxBatch }),
       streams: new StreamClient(host.endpoint),
       pending: new Set(),
+      unsafe: new Set(),
     };
     this.current = g;
     host.endpoint.onClose((reason) => this.bury(g, reason, true));
