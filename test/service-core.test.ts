@@ -80,15 +80,15 @@ const api = {
 };
 const ep = workerData.port ? portMainEndpoint(portMainFromNodePort(workerData.port)) : nodePortEndpoint(parentPort);
 serveService(api, ep, {
-  batched: { random, stale: api.stale, typeError: api.typeError, badSession: api.badSession },
+  batched: { random, stale: api.stale, typeError: api.typeError, badSession: api.badSession, fnResult: () => () => 1 },
   streams: {
-    async *ticks(count, ms) {
-      for (let i = 0; i < count; i++) {
+    async *ticks(signal, count, ms) {
+      for (let i = 0; i < count && !signal.aborted; i++) {
         await new Promise((r) => setTimeout(r, ms));
         yield { i, at: Date.now() };
       }
     },
-    async *failing() { yield 1; api.stale(); },
+    async *failing(signal) { yield 1; api.stale(); },
   },
 });
 `;
@@ -98,6 +98,7 @@ type Api = {
   open(): { generation: number };
   random(n: number): number;
   badSession(): unknown;
+  fnResult(): unknown;
   busy(ms: number): number;
   stale(): void;
   typeError(): unknown;
@@ -202,6 +203,23 @@ describe('service core: supervisor, batches, errors', () => {
     expect((custom.cause as Error).message).toBe('inner');
     expect(await sup.call('throwValue').catch((e: unknown) => e)).toEqual({ rv: 0x191, text: 'plain object' });
     expect(await sup.batch('nope' as never).catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+    await sup.close();
+  });
+
+  it('malformed messages and unserializable results fail alone; the service lives on', async () => {
+    const { sup } = supervise();
+    await sup.call('open');
+    const ep = (sup as unknown as { current: { host: { endpoint: { postMessage(m: unknown): void } } } }).current.host.endpoint;
+    ep.postMessage({ p11wBatch: 1e9, calls: 'junk' });
+    ep.postMessage({ p11wBatch: 1e9 + 1, calls: [[1, 2], null, ['random']] });
+    ep.postMessage({ p11wStreamOpen: 1e9, name: 'nope', args: 'junk' });
+    const [a, b, c] = await Promise.allSettled([sup.batch('random', 4), sup.batch('fnResult'), sup.batch('random', 5)]);
+    expect(a).toEqual({ status: 'fulfilled', value: 4 });
+    expect(b.status === 'rejected' && b.reason).toBeInstanceOf(TypeError);
+    expect((b as PromiseRejectedResult).reason.message).toBe('unserializable result');
+    expect(c).toEqual({ status: 'fulfilled', value: 5 });
+    expect(sup.alive).toBe(true);
+    expect(await sup.call('random', 3)).toBe(3);
     await sup.close();
   });
 

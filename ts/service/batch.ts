@@ -31,11 +31,14 @@ export function serveBatches(ep: Endpoint, handlers: BatchHandlers): () => void 
   const listener = (ev: MessageEvent) => {
     const req = ev.data;
     if (!isRequest(req)) return;
-    const results: unknown[] = new Array(req.calls.length);
+    const calls: unknown[] = Array.isArray(req.calls) ? req.calls : [];
+    const results: unknown[] = new Array(calls.length);
     const failed: [number, WireThrown][] = [];
     const waits: Promise<void>[] = [];
-    req.calls.forEach(([method, args], i) => {
+    calls.forEach((call, i) => {
       try {
+        if (!Array.isArray(call) || typeof call[0] !== 'string' || !Array.isArray(call[1])) throw new TypeError('malformed batched call');
+        const [method, args] = call as [string, unknown[]];
         const fn = Object.prototype.hasOwnProperty.call(handlers, method) ? handlers[method] : undefined;
         if (!fn) throw new TypeError(`no batched method '${method}' in this service`);
         const r = (fn as (...a: readonly unknown[]) => unknown)(...args);
@@ -46,7 +49,22 @@ export function serveBatches(ep: Endpoint, handlers: BatchHandlers): () => void 
         failed.push([i, encodeError(e)]);
       }
     });
-    const reply = () => ep.postMessage({ p11wBatchDone: req.p11wBatch, results, failed } satisfies BatchReply);
+    const reply = () => {
+      try {
+        ep.postMessage({ p11wBatchDone: req.p11wBatch, results, failed } satisfies BatchReply);
+      } catch {
+        // A result that cannot be cloned fails alone; the others still answer.
+        results.forEach((r, i) => {
+          try {
+            structuredClone(r);
+          } catch {
+            results[i] = undefined;
+            failed.push([i, encodeError(new TypeError('unserializable result'))]);
+          }
+        });
+        ep.postMessage({ p11wBatchDone: req.p11wBatch, results, failed } satisfies BatchReply);
+      }
+    };
     if (waits.length) void Promise.all(waits).then(reply);
     else reply();
   };
@@ -151,7 +169,11 @@ export class BatchClient {
     const batch = this.inFlight.get(data.p11wBatchDone);
     if (!batch) return;
     this.inFlight.delete(data.p11wBatchDone);
-    const failedAt = new Map(data.failed);
+    if (!Array.isArray(data.results) || !Array.isArray(data.failed)) {
+      for (const q of batch) q.reject(new TypeError('malformed batch reply from the service'));
+      return;
+    }
+    const failedAt = new Map(data.failed.filter((f) => Array.isArray(f)));
     batch.forEach((q, i) => {
       const f = failedAt.get(i);
       if (f !== undefined) q.reject(decodeError(f));

@@ -103,19 +103,20 @@ export function isWireThrown(v: unknown): v is WireThrown {
 
 /** Rebuilds what encodeError sent: an instance of the registered class, with every field. */
 export function decodeError(wire: WireThrown): unknown {
+  if (!isWireThrown(wire)) return wire; // not ours: passed on as it came
   if (!('p11wError' in wire)) return wire.p11wValue;
   const cls = (wire.cls !== undefined && byKey.get(wire.cls)) || Error;
   const err = Object.create(cls.prototype) as Error;
   const hidden = (key: string, value: unknown) =>
     Object.defineProperty(err, key, { value, writable: true, configurable: true, enumerable: false });
-  hidden('message', wire.message);
+  hidden('message', String(wire.message));
   hidden('stack', wire.stack);
   if (wire.cause !== undefined) hidden('cause', decodeError(wire.cause));
-  for (const [k, v] of Object.entries(wire.fields)) {
+  for (const [k, v] of Object.entries(wire.fields ?? {})) {
     Object.defineProperty(err, k, { value: v, writable: true, configurable: true, enumerable: true });
   }
   // A class that keeps its name on the prototype (or an unregistered one) still shows the sender's name.
-  if (err.name !== wire.name) hidden('name', wire.name);
+  if (typeof wire.name === 'string' && err.name !== wire.name) hidden('name', wire.name);
   return err;
 }
 

@@ -61,6 +61,13 @@ export type MethodOf<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof 
 export type ArgsOf<T, K extends MethodOf<T>> = T[K] extends (...args: infer A) => unknown ? A : never;
 export type ResultOf<T, K extends MethodOf<T>> = T[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
 
+/** Waits for `p`, but no longer than `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 interface Tracked {
   readonly method: string;
   readonly reject: (e: unknown) => void;
@@ -182,8 +189,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     const g = this.current;
     if (this.opts.drain && !g.dead) {
       const drained = this.call(this.opts.drain as MethodOf<T>, ...([] as never)).catch(() => undefined);
-      const timeout = new Promise((r) => setTimeout(r, this.opts.drainTimeoutMs ?? 2000).unref());
-      await Promise.race([drained, timeout]);
+      await within(drained, this.opts.drainTimeoutMs ?? 2000);
     }
     this.closed = 'closed by the application';
     this.bury(g, this.closed, false);
@@ -193,12 +199,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   /** Terminates g's host once the calls that must not be cut short have answered (or the wait is over). */
   private async terminate(g: Generation<T>): Promise<void> {
-    if (g.unsafe.size) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise((r) => (timer = setTimeout(r, this.opts.terminateWaitMs ?? 5000)));
-      await Promise.race([Promise.all(g.unsafe), timeout]);
-      clearTimeout(timer);
-    }
+    if (g.unsafe.size) await within(Promise.all(g.unsafe), this.opts.terminateWaitMs ?? 5000);
     await g.host.terminate();
   }
 
