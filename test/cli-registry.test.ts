@@ -48,8 +48,10 @@ describe('p11kit print-config / list-modules', () => {
         ],
       })}\n`,
     );
+    // p11-kit 0.24's layout: name and raw module value, then the library's own info (no slots here).
+    const lib = '    library-description: mini fixture module\n    library-manufacturer: p11kit-wasm tests\n    library-version: 1.2\n';
     const list = cli('list-modules', ...args);
-    expect(list.stdout).toBe(`beta: ${b}\nalpha: ${a}\n`);
+    expect(list.stdout).toBe(`beta: ${b}\n${lib}alpha: ${a}\n${lib}`);
   });
 
   it('a refused configuration: diagnostic with file and line on stderr, exit 1, nothing on stdout', () => {

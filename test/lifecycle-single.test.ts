@@ -146,3 +146,25 @@ describe('foreign finalize and re-initialization on SoftHSM2', () => {
     });
   }
 });
+
+describe('generation change on an in-process module', () => {
+  it('finalizes what we initialized, so the next owner initializes it as ours again', () => {
+    const mod = openRawModule(FRAGILE);
+    const lc = ModuleLifecycle.of(mod);
+    const before = fragileStats(mod.lib);
+    const a = lc.acquire();
+    lc.generationChange('fork');
+    expect(fragileStats(mod.lib).finalized - before.finalized).toBe(1);
+    expect(lc.state).toMatchObject({ phase: 'stale', holders: 0 });
+    expect(() => a.call(() => mod.getInfo(), { returnsRv: true })).toThrow(/earlier generation/);
+    const b = lc.acquire();
+    expect(lc.state).toMatchObject({ phase: 'ready', ownedInit: true, holders: 1 });
+    b.release();
+    a.release();
+    expect(lc.state.phase).toBe('uninitialized');
+    const after = fragileStats(mod.lib);
+    expect(after.initialized - before.initialized).toBe(2);
+    expect(after.finalized - before.finalized).toBe(2);
+    expect(after.already).toBe(before.already);
+  });
+});

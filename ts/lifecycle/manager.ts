@@ -119,9 +119,23 @@ export class ModuleLifecycle extends EventEmitter {
     this.transact(() => undefined);
   }
 
-  /** The host of the module went away, or the process was cloned: every handle is stale. */
+  /**
+   * Every handle made so far becomes stale: the module's host went away, or the process was
+   * cloned. If the module is still initialized by us in this process, we finalize it first —
+   * otherwise the next owner would find it initialized, take it for someone else's, and nobody
+   * would ever finalize it. (Where the host is really gone, that C_Finalize just fails.)
+   */
   generationChange(reason: 'host-lost' | 'fork'): void {
-    this.transact(() => this.invalidate({ kind: 'generationChange', reason }));
+    this.transact(() => {
+      const s = this.state;
+      if (s.phase === 'ready' && s.ownedInit) {
+        this.anchor.setBusy(this.slot, Busy.Finalizing);
+        const rv = this.target.finalize();
+        if (rv === CKR_OK) this.anchor.countCall(this.slot, 'finalize');
+        this.emit('finalize', { module: this.target.name, rv });
+      }
+      this.invalidate({ kind: 'generationChange', reason });
+    });
   }
 
   // ---- used by Owner ------------------------------------------------------------------
