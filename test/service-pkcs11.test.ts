@@ -120,6 +120,8 @@ describe('PKCS#11 service workers on SoftHSM2', () => {
             ...Array.from({ length: 8 }, () => s.sign(CKM.CKM_ECDSA, own.privateKey, hash)),
           ]);
           ops.slice(0, 8).forEach((r, i) => expect(r.length).toBe(16 + i));
+          // Exact-size copies: no view into a larger (pooled) buffer of the worker crosses over.
+          for (const r of ops) expect(r.byteOffset === 0 && r.buffer.byteLength === r.byteLength).toBe(true);
           const want = createHash('sha256').update(`w${w} r${round}`).digest();
           for (const d of ops.slice(8, 16)) expect(Buffer.from(d)).toEqual(want);
           for (const sig of ops.slice(16, 24)) {

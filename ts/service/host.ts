@@ -1,7 +1,8 @@
-// The service side: exposes an API object on an endpoint through comlink, plus the batched
-// methods (batch.ts) and event streams (stream.ts) on the same endpoint.
+// The service side: exposes an API object's methods on an endpoint through comlink, plus the
+// batched methods (batch.ts) and event streams (stream.ts) on the same endpoint.
 import * as Comlink from 'comlink';
 import { serveBatches, type BatchHandlers } from './batch.js';
+import { compactingMethods, compactResult } from './compact.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import { installErrorTransfer } from './errors.js';
 import { serveStreams, type StreamSources } from './stream.js';
@@ -15,8 +16,12 @@ export interface ServeOptions {
 /** Serves `api` on `ep`; returns a function that stops serving the batches and streams. */
 export function serveService(api: object, ep: ServiceEndpoint, opts: ServeOptions = {}): () => void {
   installErrorTransfer();
-  Comlink.expose(api, ep);
-  const stopBatches = serveBatches(ep, opts.batched ?? {});
+  // Every answer leaves as exact-size data (see compact.ts).
+  Comlink.expose(compactingMethods(api), ep);
+  const batched = Object.fromEntries(
+    Object.entries(opts.batched ?? {}).map(([name, fn]) => [name, (...args: never[]) => compactResult(fn(...args))]),
+  );
+  const stopBatches = serveBatches(ep, batched);
   const stopStreams = serveStreams(ep, opts.streams ?? {});
   return () => {
     stopBatches();

@@ -3,6 +3,7 @@
 // out of for-await) cancels the source; the service's death ends every open stream with the
 // error the supervisor gives. Like batches, these messages share the endpoint with comlink.
 import type { Endpoint } from 'comlink';
+import { compact } from './compact.js';
 import { decodeError, encodeError, type WireThrown } from './errors.js';
 
 type StreamMessage =
@@ -56,7 +57,7 @@ export function serveStreams(ep: Endpoint, sources: StreamSources): () => void {
       for (;;) {
         const r = await it.next();
         if (r.done || !open.has(id)) break;
-        ep.postMessage({ p11wStream: id, value: r.value } satisfies StreamReply);
+        ep.postMessage({ p11wStream: id, value: compact(r.value) } satisfies StreamReply);
       }
     } catch (e) {
       error = encodeError(e);
