@@ -8,7 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -221,6 +221,7 @@ async function parent() {
     }
   }
   console.log(`bridge benchmark: SoftHSM2, ${ROUNDS} rounds (rotated order), ${MEASURE_MS} ms per op after ${WARM_MS} ms warm-up, medians`);
+  console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${process.env.BENCH_NOTE ?? 'compare only numbers from one run'})`);
   console.log(table(rows));
   console.log(verdicts.join('\n'));
 }

@@ -12,7 +12,7 @@ import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
 import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
 import { Arena } from './memory.js';
-import { runSync, type Op, type OpContext, type RawCall } from './op.js';
+import { outputBuffer, runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
 import { isMissing, type RawArg, type RawFunctions } from './raw.js';
 
@@ -73,7 +73,7 @@ export class Pkcs11Module {
     this.functionList = lib.functionList;
     this.raw = lib.raw.fns;
     this.lanes = opts.lanes ?? 'auto';
-    this.ctx = { mem: this.scratch, module: this.name, hints: this.hints };
+    this.ctx = { mem: this.scratch, module: this.name, hints: this.hints, direct: true };
     const asyncCalls: Record<string, unknown> = {
       initialize: (o?: InitializeOptions) => this.initializeAsync(o),
       finalize: async () => {
@@ -142,14 +142,14 @@ export class Pkcs11Module {
   // reused typed arrays; fields are decoded on first read ---
 
   getInfo(): ModuleInfo {
-    const b = Buffer.allocUnsafe(L.info.size);
+    const b = outputBuffer(L.info.size);
     const rv = this.raw.C_GetInfo(b);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
     return new ModuleInfoView(b);
   }
 
   getTokenInfo(slot: number | bigint): TokenInfo {
-    const b = Buffer.allocUnsafe(L.tokenInfo.size);
+    const b = outputBuffer(L.tokenInfo.size);
     const rv = this.raw.C_GetTokenInfo(slot, b);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
     return new TokenInfoView(b);

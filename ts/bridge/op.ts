@@ -20,6 +20,21 @@ export interface OpContext {
   readonly module: string;
   /** Output lengths last seen per function (see outputBytes); shared by a module's sync and async calls. */
   readonly hints?: Map<string, number>;
+  /**
+   * Synchronous calls only: byte inputs and outputs go to the module as the caller's own arrays
+   * (koffi passes their address), with no copy through the arena. Async calls cannot: their
+   * memory must have addresses that stay valid on another thread, so they copy.
+   */
+  readonly direct?: boolean;
+}
+
+/** An output buffer for n bytes: zeroed (a module that claims more than it wrote leaks nothing). */
+export function outputBuffer(n: number): Buffer {
+  // allocUnsafe takes a slice of Node's off-heap pool (a fresh small typed array would live on
+  // the V8 heap and cost far more when koffi pins it); the builtin fill is cheaper than Buffer's.
+  const b = Buffer.allocUnsafe(n);
+  Uint8Array.prototype.fill.call(b, 0);
+  return b;
 }
 
 export const req = (fn: FunctionName, ...args: RawArg[]): RawCall => ({ fn, args });

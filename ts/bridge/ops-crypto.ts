@@ -5,6 +5,7 @@ import { encodeMechanism, type Mechanism } from './mechanisms.js';
 import { check, req, type Op, type OpContext } from './op.js';
 import { outputBytes, putBytes } from './op-helpers.js';
 import type { FunctionName } from './functions.js';
+import type { RawArg } from './raw.js';
 
 type H = number | bigint;
 type Mech = Mechanism | number;
@@ -27,7 +28,7 @@ function* final(c: OpContext, fn: FunctionName, session: H): Op<Uint8Array> {
 }
 
 /** CKR_SIGNATURE_INVALID and CKR_SIGNATURE_LEN_RANGE mean "does not verify": false, not an error. */
-function* verdict(c: OpContext, fn: FunctionName, args: (number | bigint)[]): Op<boolean> {
+function* verdict(c: OpContext, fn: FunctionName, args: RawArg[]): Op<boolean> {
   const rv: number = yield req(fn, ...args);
   if (rv === CKR.CKR_SIGNATURE_INVALID || rv === CKR.CKR_SIGNATURE_LEN_RANGE) return false;
   check(c, fn, rv);

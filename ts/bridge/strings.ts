@@ -9,15 +9,14 @@ export function paddedText(buf: Buffer, off: number, len: number): string {
   const limit = Math.min(off + len, buf.length);
   for (let c = buf[end]; end < limit && c !== 0; c = buf[++end]) if (c > 0x7f) ascii = false;
   while (end > off && buf[end - 1] === 0x20) end--;
-  // Node's own slice decoders; ASCII (the usual case) takes the cheaper one.
-  return ascii ? buf.latin1Slice(off, end) : buf.utf8Slice(off, end);
+  // Node's own slice decoders (what toString() calls); ASCII, the usual case, takes the cheaper one.
+  const b = buf as unknown as Slicers;
+  return ascii ? b.latin1Slice(off, end) : b.utf8Slice(off, end);
 }
 
-declare module 'node:buffer' {
-  interface Buffer {
-    latin1Slice(start: number, end: number): string;
-    utf8Slice(start: number, end: number): string;
-  }
+interface Slicers {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
 }
 
 /** Blank-pads `text` (UTF-8) into `len` bytes; longer text is an error, never silently cut mid-character. */
