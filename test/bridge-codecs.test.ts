@@ -1,6 +1,7 @@
 // The bridge's encoders and decoders on their own: the arena, CK_ULONGs, padded strings,
 // attribute templates (round trips over random templates) and mechanism parameter layouts.
 import fc from 'fast-check';
+import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { Arena, MAX_BUFFER } from '../ts/bridge/memory.js';
 import { L } from '../ts/bridge/layout.js';
@@ -181,7 +182,10 @@ describe('mechanism parameters', () => {
   });
 
   it('takes bytes and CK_ULONG parameters for any mechanism, typed ones only where known', () => {
-    expect(mech(CKM.CKM_SHA256)).toMatchObject({ type: CKM.CKM_SHA256, p: 0, len: 0 });
+    // Parameterless mechanisms are built once and shared (immutable, valid on any thread).
+    const bare = encodeMechanism(new Arena(), CKM.CKM_SHA256);
+    expect(encodeMechanism(new Arena(), { mechanism: CKM.CKM_SHA256 })).toBe(bare);
+    expect([...(koffi.decode(bare, koffi.array('unsigned long', 3)) as ArrayLike<bigint>)].map(Number)).toEqual([CKM.CKM_SHA256, 0, 0]);
     const iv = mech({ mechanism: CKM.CKM_AES_CBC, parameter: new Uint8Array(16) });
     expect(iv.len).toBe(16);
     expect(mech({ mechanism: CKM.CKM_SHA256_HMAC_GENERAL, parameter: 16 }).len).toBe(L.ulong);

@@ -62,15 +62,21 @@ export interface SessionInfo {
 
 /** The bytes of one structure, with the field readers the views below share. */
 abstract class StructView<T> {
-  constructor(readonly bytes: Buffer) {}
+  // Private (#) so that it is neither enumerable nor structured-cloned: it may be a slice of
+  // Node's shared Buffer pool, whose other bytes are none of the receiver's business.
+  readonly #bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
   protected text(off: number, len: number): string {
-    return paddedText(this.bytes, off, len);
+    return paddedText(this.#bytes, off, len);
   }
   protected version(off: number): Version {
-    return { major: this.bytes[off], minor: this.bytes[off + 1] };
+    return { major: this.#bytes[off], minor: this.#bytes[off + 1] };
   }
   protected ulong(off: number): Ulong {
-    return readUlong(new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength), off);
+    const b = this.#bytes;
+    return readUlong(new DataView(b.buffer, b.byteOffset, b.byteLength), off);
   }
   /** Flags are 32-bit in every defined use; keep them numbers. */
   protected flagBits(off: number): number {

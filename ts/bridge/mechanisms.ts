@@ -3,7 +3,7 @@
 import { CKM } from './ckm.js';
 import { BridgeError } from './errors.js';
 import { L } from './layout.js';
-import type { Arena } from './memory.js';
+import { Arena } from './memory.js';
 
 /** CK_RSA_PKCS_PSS_PARAMS */
 export interface RsaPssParams {
@@ -125,11 +125,33 @@ function encodeStruct(mem: Arena, mech: number, kind: StructKind, p: Record<stri
   }
 }
 
+/**
+ * CK_MECHANISMs without parameter, built once per type and never freed: they are immutable, so
+ * every call (on any thread) can point at the same one. Bounded, in case of a caller that
+ * cycles through vendor types.
+ */
+const bare = new Map<number, number>();
+const bareMemory = new Arena(64 * L.mechanism.size);
+
+function bareMechanism(mech: number): number {
+  let at = bare.get(mech);
+  if (at === undefined && bare.size < 256) {
+    at = bareMemory.alloc(L.mechanism.size);
+    bareMemory.setUlong(at + L.mechanism.mechanism, mech);
+    bare.set(mech, at);
+  }
+  return at ?? -1;
+}
+
 /** Writes a CK_MECHANISM (and its parameter); returns its address. A bare number is a mechanism without parameter. */
 export function encodeMechanism(mem: Arena, m: Mechanism | number): number {
   const mech = typeof m === 'number' ? m : m?.mechanism;
   if (typeof mech !== 'number') throw new BridgeError('BAD_ARGUMENT', 'a mechanism needs a numeric type');
   const param = typeof m === 'number' ? null : m.parameter ?? null;
+  if (param === null && Number.isInteger(mech) && mech >= 0) {
+    const at = bareMechanism(mech);
+    if (at >= 0) return at;
+  }
   const o = L.mechanism;
   const at = mem.alloc(o.size);
   mem.setUlong(at + o.mechanism, mech);

@@ -12,7 +12,7 @@ import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
 import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
 import { Arena } from './memory.js';
-import { outputBuffer, runSync, type Op, type OpContext, type RawCall } from './op.js';
+import { runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
 import { isMissing, type RawArg, type RawFunctions } from './raw.js';
 
@@ -59,8 +59,8 @@ export class Pkcs11Module {
   /** Keeps the CK_C_INITIALIZE_ARGS (and its pReserved string) alive while the module may use them. */
   protected initArgs?: Arena;
   private unloaded = false;
-  /** Reused CK_ULONG arrays of the fast C_GetSlotList (as 32-bit halves on LP64). */
-  private readonly fast = { count: new Uint32Array(2), list: new Uint32Array(128) };
+  /** Reused CK_ULONG arrays of the fast C_GetSlotList (32-bit halves on LP64), off the V8 heap. */
+  private readonly fast = { count: new Uint32Array(new ArrayBuffer(8)), list: new Uint32Array(new ArrayBuffer(512)) };
 
   constructor(lib: LoadedLibrary, opts: ModuleOptions = {}) {
     this.lib = lib;
@@ -142,14 +142,14 @@ export class Pkcs11Module {
   // reused typed arrays; fields are decoded on first read ---
 
   getInfo(): ModuleInfo {
-    const b = outputBuffer(L.info.size);
+    const b = structBuffer(L.info.size);
     const rv = this.raw.C_GetInfo(b);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
     return new ModuleInfoView(b);
   }
 
   getTokenInfo(slot: number | bigint): TokenInfo {
-    const b = outputBuffer(L.tokenInfo.size);
+    const b = structBuffer(L.tokenInfo.size);
     const rv = this.raw.C_GetTokenInfo(slot, b);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
     return new TokenInfoView(b);
@@ -223,6 +223,17 @@ export class Pkcs11Module {
     await this.runAsync((c) => initializeOp(c, args.addr), []);
     this.initArgs = args.mem;
   }
+}
+
+/**
+ * Memory a module fills with a structure the result object then keeps: a zeroed slice of Node's
+ * off-heap Buffer pool (cheap, and koffi passes its address as is; a fresh small typed array
+ * would live on the V8 heap and cost far more to pin). The views keep it private.
+ */
+function structBuffer(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  Uint8Array.prototype.fill.call(b, 0);
+  return b;
 }
 
 function* initializeOp(c: OpContext, addr: number): Op<void> {

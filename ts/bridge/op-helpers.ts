@@ -5,7 +5,7 @@ import { CKR } from './ckr.js';
 import { BridgeError } from './errors.js';
 import type { FunctionName } from './functions.js';
 import { L } from './layout.js';
-import { check, MAX_COUNT, MAX_OUTPUT, MAX_RETRIES, outputBuffer, plausible, readBounded, req, type Op, type OpContext } from './op.js';
+import { check, MAX_COUNT, MAX_OUTPUT, MAX_RETRIES, plausible, readBounded, req, type Op, type OpContext } from './op.js';
 import type { RawArg } from './raw.js';
 
 function exhausted(c: OpContext, fn: FunctionName): BridgeError {
@@ -24,14 +24,12 @@ export function* outputBytes(c: OpContext, fn: FunctionName, lead: RawArg[], tra
   const lenAddr = c.mem.alloc(L.ulong);
   const hint = c.hints && FIXED_OUTPUT.has(fn) ? c.hints.get(fn) : undefined;
   if (hint !== undefined) {
-    const direct = c.direct ? outputBuffer(hint) : undefined;
-    const out = direct ?? c.mem.alloc(hint);
+    const out = c.mem.alloc(hint);
     c.mem.setUlong(lenAddr, hint);
     const rv = yield req(fn, ...lead, out, lenAddr, ...trail);
     if (rv !== CKR.CKR_BUFFER_TOO_SMALL) {
       check(c, fn, rv);
-      const n = readBounded(c, fn, lenAddr, hint, 'length');
-      return direct ? direct.subarray(0, n) : c.mem.read(out as number, n);
+      return c.mem.read(out, readBounded(c, fn, lenAddr, hint, 'length'));
     }
     c.hints!.delete(fn);
     c.mem.setUlong(lenAddr, 0);
@@ -39,9 +37,9 @@ export function* outputBytes(c: OpContext, fn: FunctionName, lead: RawArg[], tra
   check(c, fn, yield req(fn, ...lead, 0, lenAddr, ...trail));
   let size = plausible(c, fn, c.mem.ulong(lenAddr), MAX_OUTPUT, 'length');
   for (let attempt = 0; ; attempt++) {
-    // Zero bytes still need a real (non-NULL) pointer: NULL would make the call a length query again.
-    const direct = c.direct && size > 0 ? outputBuffer(size) : undefined;
-    const out = direct ?? c.mem.alloc(size);
+    // Outputs land in the arena and leave as exact-size copies (never a view of shared memory).
+    // Even zero bytes get a real pointer: NULL would make the call a length query again.
+    const out = c.mem.alloc(size);
     c.mem.setUlong(lenAddr, size);
     const rv = yield req(fn, ...lead, out, lenAddr, ...trail);
     if (rv === CKR.CKR_BUFFER_TOO_SMALL) {
@@ -53,7 +51,7 @@ export function* outputBytes(c: OpContext, fn: FunctionName, lead: RawArg[], tra
     check(c, fn, rv);
     const n = readBounded(c, fn, lenAddr, size, 'length');
     if (c.hints && FIXED_OUTPUT.has(fn) && n > 0) c.hints.set(fn, n);
-    return direct ? direct.subarray(0, n) : c.mem.read(out as number, n);
+    return c.mem.read(out, n);
   }
 }
 
@@ -98,5 +96,5 @@ export function putSecret(c: OpContext, s: Secret): [addr: number, len: number] 
 /** Bytes in: a pointer argument and the length (a valid address even for zero bytes). */
 export function putBytes(c: OpContext, data: Uint8Array): [ptr: RawArg, len: number] {
   if (!(data instanceof Uint8Array)) throw new BridgeError('BAD_ARGUMENT', 'expected bytes (a Uint8Array or Buffer)');
-  return c.direct && data.length ? [data, data.length] : [c.mem.put(data), data.length];
+  return c.direct && data.length > 64 ? [data, data.length] : [c.mem.put(data), data.length];
 }

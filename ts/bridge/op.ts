@@ -21,20 +21,12 @@ export interface OpContext {
   /** Output lengths last seen per function (see outputBytes); shared by a module's sync and async calls. */
   readonly hints?: Map<string, number>;
   /**
-   * Synchronous calls only: byte inputs and outputs go to the module as the caller's own arrays
-   * (koffi passes their address), with no copy through the arena. Async calls cannot: their
-   * memory must have addresses that stay valid on another thread, so they copy.
+   * Synchronous calls only: byte inputs larger than 64 bytes go to the module as the caller's
+   * own array (koffi passes its address) instead of being copied into the arena. Smaller ones
+   * may live on the V8 heap, where pinning costs more than the copy; async calls always copy,
+   * since their memory must stay valid on another thread.
    */
   readonly direct?: boolean;
-}
-
-/** An output buffer for n bytes: zeroed (a module that claims more than it wrote leaks nothing). */
-export function outputBuffer(n: number): Buffer {
-  // allocUnsafe takes a slice of Node's off-heap pool (a fresh small typed array would live on
-  // the V8 heap and cost far more when koffi pins it); the builtin fill is cheaper than Buffer's.
-  const b = Buffer.allocUnsafe(n);
-  Uint8Array.prototype.fill.call(b, 0);
-  return b;
 }
 
 export const req = (fn: FunctionName, ...args: RawArg[]): RawCall => ({ fn, args });

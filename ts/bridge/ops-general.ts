@@ -8,10 +8,10 @@ import { padText } from './strings.js';
 import type { FunctionName } from './functions.js';
 
 /** A fixed-size structure filled by fn(...lead, pStruct), copied out. */
-function* struct(c: OpContext, fn: FunctionName, size: number, lead: (number | bigint)[]): Op<Buffer> {
+function* struct(c: OpContext, fn: FunctionName, size: number, lead: (number | bigint)[]): Op<Uint8Array> {
   const at = c.mem.alloc(size);
   check(c, fn, yield req(fn, ...lead, at));
-  return Buffer.from(c.mem.read(at, size).buffer);
+  return c.mem.read(at, size);
 }
 
 export function* getInfo(c: OpContext): Op<ModuleInfo> {

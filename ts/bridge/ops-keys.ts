@@ -2,7 +2,7 @@
 import { encodeTemplate, type Attribute } from './attributes.js';
 import { L } from './layout.js';
 import { encodeMechanism, type Mechanism } from './mechanisms.js';
-import { check, MAX_OUTPUT, outputBuffer, readHandle, req, type Op, type OpContext } from './op.js';
+import { check, MAX_OUTPUT, readHandle, req, type Op, type OpContext } from './op.js';
 import { BridgeError } from './errors.js';
 import { outputBytes, putBytes } from './op-helpers.js';
 
@@ -64,11 +64,6 @@ export function* seedRandom(c: OpContext, session: H, seed: Uint8Array): Op<void
 
 export function* generateRandom(c: OpContext, session: H, length: number): Op<Uint8Array> {
   if (!Number.isInteger(length) || length < 0 || length > MAX_OUTPUT) throw new BridgeError('BAD_ARGUMENT', `cannot generate ${length} random bytes`);
-  if (c.direct && length) {
-    const out = outputBuffer(length);
-    check(c, 'C_GenerateRandom', yield req('C_GenerateRandom', session, out, length));
-    return out;
-  }
   const at = c.mem.alloc(length);
   check(c, 'C_GenerateRandom', yield req('C_GenerateRandom', session, at, length));
   return c.mem.read(at, length);

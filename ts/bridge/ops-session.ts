@@ -25,7 +25,7 @@ export function* closeAllSessions(c: OpContext, slot: H): Op<void> {
 export function* getSessionInfo(c: OpContext, session: H): Op<SessionInfo> {
   const at = c.mem.alloc(L.sessionInfo.size);
   check(c, 'C_GetSessionInfo', yield req('C_GetSessionInfo', session, at));
-  return new SessionInfoView(Buffer.from(c.mem.read(at, L.sessionInfo.size).buffer));
+  return new SessionInfoView(c.mem.read(at, L.sessionInfo.size));
 }
 
 export function* getOperationState(c: OpContext, session: H): Op<Uint8Array> {
