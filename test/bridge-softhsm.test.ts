@@ -364,6 +364,18 @@ describe('SoftHSM2 through the bridge', () => {
     expect(m.initializeRv()).toBe(CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED);
   });
 
+  it('results own exactly their bytes: no view of shared memory leaves the bridge', () => {
+    const r = m.generateRandom(session, 200);
+    expect(r.buffer.byteLength).toBe(200);
+    m.digestInit(session, CKM.CKM_SHA256);
+    const d = m.digest(session, Buffer.alloc(100, 1));
+    expect(d.buffer.byteLength).toBe(32);
+    // Info objects decode lazily from private bytes: a structured clone carries none of them.
+    const info = m.getTokenInfo(slot);
+    expect(JSON.stringify(structuredClone(info))).toBe('{}');
+    expect(structuredClone(info.toJSON()).label).toBe('bridge test');
+  });
+
   it('raw calls return CK_RVs and fill caller buffers', () => {
     const buf = new Uint8Array(32);
     expect(m.raw.C_GenerateRandom(session, buf, 32)).toBe(CKR.CKR_OK);
