@@ -42,7 +42,7 @@ const key = ls.generateKeyPair(
 );
 
 // The service: one worker, the same token key found by label.
-const p11 = createPkcs11Worker({ maxBatch: Number(process.env.MAX_BATCH ?? 16) });
+const p11 = createPkcs11Worker({ maxBatch: Number(process.env.MAX_BATCH ?? 32) });
 const rmod = await p11.openModule(SOFTHSM);
 const rs = await rmod.openSession(slot, { pin: '1234' });
 const [{ handle: rkey }] = await rs.findAndRead(
@@ -143,7 +143,7 @@ const med = (k) => {
 };
 const k = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(1)} k`);
 
-console.log(`PKCS#11 service on SoftHSM2: ops/s, median of ${ROUNDS} interleaved rounds × ${SECONDS}s per cell (one service worker, batch ≤ ${process.env.MAX_BATCH ?? 16})`);
+console.log(`PKCS#11 service on SoftHSM2: ops/s, median of ${ROUNDS} interleaved rounds × ${SECONDS}s per cell (one service worker, batch ≤ ${process.env.MAX_BATCH ?? 32})`);
 for (const name of Object.keys(ops)) {
   const base = med(`${name} sync`);
   console.log(`\n${name === 'random' ? 'C_GenerateRandom 32 B' : 'ECDSA P-256 sign (C_SignInit + C_Sign)'} — in-thread sync: ${k(base)}/s`);

@@ -6,7 +6,7 @@ import type { Pkcs11Service } from './pkcs11-host.js';
 import { Supervisor } from './supervisor.js';
 
 export interface ConnectOptions {
-  /** Batched calls per message (default 16). */
+  /** Batched calls per message (default 32). */
   readonly maxBatch?: number;
 }
 

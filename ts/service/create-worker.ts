@@ -19,7 +19,7 @@ import { spawnWorkerHost } from './worker-host.js';
 export interface Pkcs11WorkerOptions {
   /** Start a new generation when the worker dies unexpectedly (default: no). */
   readonly restart?: boolean | RestartPolicy;
-  /** Batched calls per message (default 16). */
+  /** Batched calls per message (default 32). */
   readonly maxBatch?: number;
   /** How long close() lets the service release its modules before terminating it (default 2000 ms). */
   readonly drainTimeoutMs?: number;

@@ -2,7 +2,7 @@
 // batched methods (batch.ts) and event streams (stream.ts) on the same endpoint.
 import * as Comlink from 'comlink';
 import { serveBatches, type BatchHandlers } from './batch.js';
-import { compactingMethods, compactResult } from './compact.js';
+import { compactingMethods } from './compact.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import { installErrorTransfer } from './errors.js';
 import { serveStreams, type StreamSources } from './stream.js';
@@ -16,12 +16,9 @@ export interface ServeOptions {
 /** Serves `api` on `ep`; returns a function that stops serving the batches and streams. */
 export function serveService(api: object, ep: ServiceEndpoint, opts: ServeOptions = {}): () => void {
   installErrorTransfer();
-  // Every answer leaves as exact-size data (see compact.ts).
+  // Every answer leaves as exact-size data (see compact.ts; batches pack theirs).
   Comlink.expose(compactingMethods(api), ep);
-  const batched = Object.fromEntries(
-    Object.entries(opts.batched ?? {}).map(([name, fn]) => [name, (...args: never[]) => compactResult(fn(...args))]),
-  );
-  const stopBatches = serveBatches(ep, batched);
+  const stopBatches = serveBatches(ep, opts.batched ?? {});
   const stopStreams = serveStreams(ep, opts.streams ?? {});
   return () => {
     stopBatches();

@@ -36,7 +36,7 @@ export interface SupervisorOptions {
   readonly drain?: string;
   /** How long close() waits for `drain` before it terminates anyway (default 2000 ms). */
   readonly drainTimeoutMs?: number;
-  /** Batched calls per message before a new one starts (default 16). */
+  /** Batched calls per message before a new one starts (default 32). */
   readonly maxBatch?: number;
   /**
    * Methods that must finish before the service may be terminated (at most `terminateWaitMs`,
