@@ -11,6 +11,7 @@ import { CKO, CKK, CKU, CKG } from '../ts/bridge/ck-enums.js';
 import { CKF_SESSION, CKF_TOKEN, CKF_MECHANISM } from '../ts/bridge/ckf.js';
 import { CKR } from '../ts/bridge/ckr.js';
 import { Pkcs11Error } from '../ts/bridge/errors.js';
+import { Arena } from '../ts/bridge/memory.js';
 
 const SO_PIN = '5678';
 const USER_PIN = '1234';
@@ -114,6 +115,10 @@ describe('SoftHSM2 through the bridge', () => {
     m.digestUpdate(session, data.subarray(0, 5));
     m.digestUpdate(session, data.subarray(5));
     expect(Buffer.from(m.digestFinal(session)).toString('hex')).toBe(createHash('sha512').update(data).digest('hex'));
+    // Large inputs go to the module in place (sync) or copied (async): same answer.
+    const big = Buffer.alloc(100_000, 7);
+    m.digestInit(session, CKM.CKM_SHA256);
+    expect(Buffer.from(m.digest(session, big)).toString('hex')).toBe(createHash('sha256').update(big).digest('hex'));
   });
 
   it('generates random bytes', () => {
@@ -351,6 +356,9 @@ describe('SoftHSM2 through the bridge', () => {
     await m.async.digestInit(s, CKM.CKM_SHA256);
     const d = await m.async.digest(s, Buffer.from('abc'));
     expect(Buffer.from(d).toString('hex')).toBe(createHash('sha256').update('abc').digest('hex'));
+    const big = Buffer.alloc(100_000, 9);
+    await m.async.digestInit(s, CKM.CKM_SHA256);
+    expect(Buffer.from(await m.async.digest(s, big)).toString('hex')).toBe(createHash('sha256').update(big).digest('hex'));
     const pair = await m.async.generateKeyPair(s, CKM.CKM_EC_KEY_PAIR_GEN, [{ type: CKA.CKA_EC_PARAMS, value: P256_OID }], [{ type: CKA.CKA_SIGN, value: true }]);
     await m.async.signInit(s, CKM.CKM_ECDSA, pair.privateKey);
     const sigs = await Promise.all([m.async.sign(s, Buffer.alloc(32, 1))]);
@@ -376,10 +384,16 @@ describe('SoftHSM2 through the bridge', () => {
     expect(structuredClone(info.toJSON()).label).toBe('bridge test');
   });
 
-  it('raw calls return CK_RVs and fill caller buffers', () => {
+  it('raw calls return CK_RVs and fill caller memory: Arena addresses, or Buffers through rawBuffers', () => {
+    const mem = new Arena(64);
+    const at = mem.alloc(32);
+    expect(m.raw.C_GenerateRandom(session, at, 32)).toBe(CKR.CKR_OK);
+    expect(mem.view(at, 32).some((b) => b !== 0)).toBe(true);
     const buf = new Uint8Array(32);
-    expect(m.raw.C_GenerateRandom(session, buf, 32)).toBe(CKR.CKR_OK);
+    expect(m.rawBuffers.C_GenerateRandom(session, buf, 32)).toBe(CKR.CKR_OK);
     expect(buf.some((b) => b !== 0)).toBe(true);
+    expect(m.call('C_GenerateRandom', session, Buffer.alloc(8), 8)).toBe(CKR.CKR_OK);
     expect(m.raw.C_CloseSession(0xdead)).toBe(CKR.CKR_SESSION_HANDLE_INVALID);
+    expect(m.raw.C_GetInfo(0)).toBe(CKR.CKR_ARGUMENTS_BAD);
   });
 });

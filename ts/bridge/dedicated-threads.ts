@@ -31,7 +31,7 @@ interface Pending {
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const koffi = require(workerData.koffi);
-const TYPES = { U: 'unsigned long', P: 'void *', B: 'uint8_t' };
+const TYPES = { U: 'unsigned long', P: 'uintptr_t', B: 'uint8_t' };
 const libs = new Map(), protos = new Map(), fns = new Map();
 parentPort.on('message', (m) => {
   let rv, error;

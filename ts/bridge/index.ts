@@ -4,6 +4,7 @@ export { loadModule, loadedModules, type LoadModuleOptions } from './modules.js'
 export { Pkcs11Module, type InitializeOptions, type ModuleOptions } from './module.js';
 export type { InterfaceInfo, Version } from './loader.js';
 export type { RawArg, RawFunction, RawFunctions } from './raw.js';
+export { Arena } from './memory.js';
 export type { SyncCalls, AsyncCalls } from './ops.js';
 export type { ModuleInfo, SlotInfo, TokenInfo, MechanismInfo, SessionInfo, Ulong } from './info.js';
 export type { Attribute, AttributeResult, AttributeValue, CkDate } from './attributes.js';

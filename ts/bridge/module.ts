@@ -14,7 +14,7 @@ import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
 import { Arena } from './memory.js';
 import { runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
-import { isMissing, type RawArg, type RawFunctions } from './raw.js';
+import { asAddress, isMissing, type RawArg, type RawFunctions } from './raw.js';
 
 export interface InitializeOptions {
   /** CK_C_INITIALIZE_ARGS.flags; default CKF_OS_LOCKING_OK. Mutex callbacks are never passed. */
@@ -46,7 +46,10 @@ export class Pkcs11Module {
   readonly iface?: InterfaceInfo;
   /** The function list's address. */
   readonly functionList: bigint;
-  /** Every function, raw: CK_ULONG arguments and addresses in, CK_RV out. */
+  /**
+   * Every function, raw and fast: CK_ULONGs and addresses (numbers or bigints, e.g. from an
+   * Arena; 0 for NULL) in, CK_RV out. See rawBuffers for Buffers and typed arrays.
+   */
   readonly raw: RawFunctions;
   /** Every typed call, returning promises. */
   readonly async: AsyncCalls & { initialize(opts?: InitializeOptions): Promise<void>; finalize(): Promise<void> };
@@ -59,8 +62,8 @@ export class Pkcs11Module {
   /** Keeps the CK_C_INITIALIZE_ARGS (and its pReserved string) alive while the module may use them. */
   protected initArgs?: Arena;
   private unloaded = false;
-  /** Reused CK_ULONG arrays of the fast C_GetSlotList (32-bit halves on LP64), off the V8 heap. */
-  private readonly fast = { count: new Uint32Array(new ArrayBuffer(8)), list: new Uint32Array(new ArrayBuffer(512)) };
+  /** Reused memory of the fast calls (addresses for the module, views for us). */
+  private readonly fast = fastMemory();
 
   constructor(lib: LoadedLibrary, opts: ModuleOptions = {}) {
     this.lib = lib;
@@ -87,19 +90,27 @@ export class Pkcs11Module {
     this.async = asyncCalls as Pkcs11Module['async'];
   }
 
+  /** Every function, raw, with pointer arguments as Buffers, typed arrays, null or addresses (a little slower than raw). */
+  get rawBuffers(): RawFunctions {
+    return this.lib.raw.bufferFns;
+  }
+
   /** Whether the module's function list has a (non-NULL) entry for fn. */
   has(fn: FunctionName): boolean {
     return this.lib.raw.has(fn);
   }
 
-  /** Calls fn raw (synchronously) and returns its CK_RV. */
+  /** Calls fn raw (synchronously, pointers as in rawBuffers) and returns its CK_RV. */
   call(fn: FunctionName, ...args: RawArg[]): number {
-    return this.raw[fn](...args);
+    return this.rawBuffers[fn](...args);
   }
 
-  /** Calls fn raw on its async lane. Pointer arguments must stay alive until the promise settles. */
+  /**
+   * Calls fn raw on its async lane. Buffers and typed arrays are passed by address: they (and
+   * anything they point to) must stay alive and untouched until the promise settles.
+   */
   callAsync(fn: FunctionName, ...args: RawArg[]): Promise<number> {
-    return dispatch({ fn, args }, this.raw[fn], this.lib.raw.pointers[fn] ?? null, this.path, this.lanes);
+    return dispatch({ fn, args: args.map(asAddress) }, this.raw[fn], this.lib.raw.pointers[fn] ?? null, this.path, this.lanes);
   }
 
   /** C_Initialize with CKF_OS_LOCKING_OK (unless flags say otherwise), no mutex callbacks, and pReserved. */
@@ -142,36 +153,39 @@ export class Pkcs11Module {
   // reused typed arrays; fields are decoded on first read ---
 
   getInfo(): ModuleInfo {
-    const b = structBuffer(L.info.size);
-    const rv = this.raw.C_GetInfo(b);
+    const f = this.fast;
+    f.infoView.fill(0);
+    const rv = this.raw.C_GetInfo(f.info);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
-    return new ModuleInfoView(b);
+    return new ModuleInfoView(copyOut(f.infoView));
   }
 
   getTokenInfo(slot: number | bigint): TokenInfo {
-    const b = structBuffer(L.tokenInfo.size);
-    const rv = this.raw.C_GetTokenInfo(slot, b);
+    const f = this.fast;
+    f.tokenView.fill(0);
+    const rv = this.raw.C_GetTokenInfo(slot, f.token);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
-    return new TokenInfoView(b);
+    return new TokenInfoView(copyOut(f.tokenView));
   }
 
   getSlotList(tokenPresent = false): number[] {
     // One call when the list fits the reused array; the general two-call path otherwise.
-    const { count, list } = this.fast;
+    const f = this.fast;
+    const { countU32, listU32 } = f;
     const stride = L.ulong / 4;
-    const cap = list.length / stride;
-    count[0] = cap;
-    if (stride === 2) count[1] = 0;
-    const rv = this.raw.C_GetSlotList(tokenPresent ? 1 : 0, list, count);
+    const cap = listU32.length / stride;
+    countU32[0] = cap;
+    if (stride === 2) countU32[1] = 0;
+    const rv = this.raw.C_GetSlotList(tokenPresent ? 1 : 0, f.list, f.count);
     if (rv === CKR.CKR_BUFFER_TOO_SMALL) return this.runSync(OPS.getSlotList, [tokenPresent]);
     if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
-    const n = stride === 2 ? count[0] + count[1] * 2 ** 32 : count[0];
+    const n = stride === 2 ? countU32[0] + countU32[1] * 2 ** 32 : countU32[0];
     if (n > cap) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${cap} we provided`, 'C_GetSlotList', this.name);
     const out = new Array<number>(n);
     for (let i = 0; i < n; i++) {
-      const hi = stride === 2 ? list[2 * i + 1] : 0;
+      const hi = stride === 2 ? listU32[2 * i + 1] : 0;
       if (hi >= 0x200000) throw new BridgeError('UNTRUSTED_VALUE', 'slot ID beyond 2^53', 'C_GetSlotList', this.name);
-      out[i] = list[stride * i] + hi * 2 ** 32;
+      out[i] = listU32[stride * i] + hi * 2 ** 32;
     }
     return out;
   }
@@ -225,14 +239,33 @@ export class Pkcs11Module {
   }
 }
 
+function fastMemory() {
+  const mem = new Arena(L.info.size + L.tokenInfo.size + 8 + 512 + 64);
+  const [info, token, count, list] = [L.info.size, L.tokenInfo.size, 8, 512].map((n) => mem.alloc(n));
+  const u32 = (addr: number, n: number) => {
+    const v = mem.view(addr, n);
+    return new Uint32Array(v.buffer, v.byteOffset, n / 4);
+  };
+  return {
+    mem,
+    info,
+    token,
+    count,
+    list,
+    infoView: mem.view(info, L.info.size),
+    tokenView: mem.view(token, L.tokenInfo.size),
+    countU32: u32(count, 8),
+    listU32: u32(list, 512),
+  };
+}
+
 /**
- * Memory a module fills with a structure the result object then keeps: a zeroed slice of Node's
- * off-heap Buffer pool (cheap, and koffi passes its address as is; a fresh small typed array
- * would live on the V8 heap and cost far more to pin). The views keep it private.
+ * A structure's bytes for the result object to keep: a slice of Node's Buffer pool (cheaper
+ * than a fresh ArrayBuffer); the views keep it private, so nothing else in the pool shows.
  */
-function structBuffer(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  Uint8Array.prototype.fill.call(b, 0);
+function copyOut(view: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(view.length);
+  b.set(view);
   return b;
 }
 

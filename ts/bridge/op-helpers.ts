@@ -1,6 +1,7 @@
 // The shapes PKCS#11 repeats: an output buffer behind a length pointer, and an array of
 // CK_ULONGs behind a count pointer. Both query the size first, allocate, fill, and retry on
 // CKR_BUFFER_TOO_SMALL; the module's answer never exceeds what we allocated.
+import koffi from 'koffi';
 import { CKR } from './ckr.js';
 import { BridgeError } from './errors.js';
 import type { FunctionName } from './functions.js';
@@ -93,8 +94,11 @@ export function putSecret(c: OpContext, s: Secret): [addr: number, len: number] 
   return [c.mem.put(bytes), bytes.length];
 }
 
+/** Inputs at least this big go to the module in place (sync calls) rather than copied. */
+const DIRECT_MIN = 4096;
+
 /** Bytes in: a pointer argument and the length (a valid address even for zero bytes). */
 export function putBytes(c: OpContext, data: Uint8Array): [ptr: RawArg, len: number] {
   if (!(data instanceof Uint8Array)) throw new BridgeError('BAD_ARGUMENT', 'expected bytes (a Uint8Array or Buffer)');
-  return c.direct && data.length > 64 ? [data, data.length] : [c.mem.put(data), data.length];
+  return c.direct && data.length > DIRECT_MIN ? [koffi.address(data), data.length] : [c.mem.put(data), data.length];
 }

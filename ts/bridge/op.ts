@@ -21,10 +21,9 @@ export interface OpContext {
   /** Output lengths last seen per function (see outputBytes); shared by a module's sync and async calls. */
   readonly hints?: Map<string, number>;
   /**
-   * Synchronous calls only: byte inputs larger than 64 bytes go to the module as the caller's
-   * own array (koffi passes its address) instead of being copied into the arena. Smaller ones
-   * may live on the V8 heap, where pinning costs more than the copy; async calls always copy,
-   * since their memory must stay valid on another thread.
+   * Synchronous calls only: large byte inputs go to the module in place (by address) instead of
+   * being copied into the arena. Async calls always copy: their memory must stay valid, and
+   * untouched by the caller, on another thread.
    */
   readonly direct?: boolean;
 }
