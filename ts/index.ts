@@ -10,3 +10,4 @@ export type { ModuleState, Phase, Policy } from './lifecycle/machine.js';
 export { RpcClient, RemoteModule, openAsyncModule, isolateModule, parseRemote, HostLostError, HostConnectError, StaleHandleError, RpcProtocolError, RpcUnsupportedError, RpcUsageError, type AsyncModule, type ModuleCalls, type RemoteOptions, type ReinitPolicy } from './rpc/index.js';
 export * from './service/index.js';
 export * from './proxy/index.js';
+export * from './trace/index.js';

@@ -26,6 +26,8 @@ export interface LifecycleTarget {
   /** The real C_Finalize(NULL); returns its CK_RV. */
   finalize(): number;
   closeSession(handle: bigint): number;
+  /** The pReserved string initialize() passes, if any (so a later opener that knows it can supply it). */
+  readonly initReserved?: string;
 }
 
 export interface LifecycleChange {
@@ -77,11 +79,14 @@ export class ModuleLifecycle extends EventEmitter {
   static of(target: LifecycleTarget, policy: Policy = 'explicit'): ModuleLifecycle {
     let lc = lifecycles.get(target.identity);
     if (!lc) lifecycles.set(target.identity, (lc = new ModuleLifecycle(target, policy)));
+    // A module first opened by path, then by a registry name that knows its x-init-reserved:
+    // the next C_Initialize must pass the string.
+    else if (lc.target.initReserved === undefined && target.initReserved !== undefined) lc.target = target;
     return lc;
   }
 
   private constructor(
-    readonly target: LifecycleTarget,
+    public target: LifecycleTarget,
     public policy: Policy,
   ) {
     super();

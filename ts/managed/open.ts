@@ -7,6 +7,7 @@ import { loadRegistry } from '../registry/load.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
 import { ManagedModule } from './module.js';
 import { lifecycleTarget } from './target.js';
+import { globalTrace, stderrSink, traceModule, type TraceSink } from '../trace/trace.js';
 
 export interface OpenModuleOptions {
   /** Re-entry policy after a generation change; default the module's `x-reinit-policy`, else explicit. */
@@ -15,6 +16,11 @@ export interface OpenModuleOptions {
   initReserved?: string;
   /** Where to look a module name up (registry options). */
   registry?: RegistryOptions;
+  /**
+   * Trace every call into the module (p11-kit's `log-calls`): true for stderr, or a sink.
+   * Default: the module's effective `log-calls` setting, or the process-wide switch (setGlobalTrace).
+   */
+  trace?: boolean | TraceSink;
 }
 
 function isPath(source: string): boolean {
@@ -39,6 +45,8 @@ export function openModule(source: string | ModuleEntry, opts: OpenModuleOptions
   }
   const path = entry ? entry.path! : (source as string);
   const module = loadModule(path, { name: entry?.name, modulePath: opts.registry?.modulePath });
+  const sink = typeof opts.trace === 'function' ? opts.trace : opts.trace || entry?.settings.logCalls ? stderrSink : globalTrace();
+  if (sink && opts.trace !== false) traceModule(module, sink);
   const lifecycle = ModuleLifecycle.of(
     lifecycleTarget(module, opts.initReserved ?? entry?.settings.initReserved),
     opts.policy ?? entry?.settings.reinitPolicy ?? 'explicit',

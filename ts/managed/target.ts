@@ -20,6 +20,7 @@ export function lifecycleTarget(module: Pkcs11Module, initReserved?: string): Li
     name: module.name,
     initialize: () => rvOf(() => module.initialize({ reserved: initReserved ?? null })),
     finalize: () => rvOf(() => module.finalize()),
-    closeSession: (handle) => module.raw.C_CloseSession(handle),
+    closeSession: (handle) => rvOf(() => module.closeSession(handle)),
+    initReserved,
   };
 }

@@ -1,0 +1,1 @@
+export { traceModule, setGlobalTrace, globalTrace, isTraced, stderrSink, type TraceSink } from './trace.js';
