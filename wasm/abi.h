@@ -1,9 +1,12 @@
 /*
  * The ABI between the wasm core and the TypeScript loader (ts/wasm/).
  *
- * The core is a pure library over its own linear memory: it does no I/O and
- * has no imports. TypeScript allocates with p11w_alloc, writes inputs,
- * calls an entry point and reads results back.
+ * The core is a pure library over its own linear memory: it does no I/O.
+ * Its one import is env.emscripten_notify_memory_growth, which emscripten
+ * adds for a growable memory; the loader answers it with a no-op (views of
+ * memory are re-made on every access). TypeScript allocates with
+ * p11w_alloc, writes inputs, calls an entry point and reads results back;
+ * _initialize is called once per instance before anything else.
  *
  *  - Strings going in are NUL-terminated UTF-8 (paths, program names);
  *    file contents go in as (pointer, length) and may hold any byte.
