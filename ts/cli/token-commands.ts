@@ -2,8 +2,6 @@
 // list-objects, and the library/token details of list-modules in p11-kit 0.24's layout.
 // Modules are initialized for the command's duration (CKF_OS_LOCKING_OK and their
 // x-init-reserved string) and finalized afterwards, unless someone else had initialized them.
-import { readFileSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { loadModule, CKR, CKA, CKO, CKK, CKF_TOKEN, CKF_MECHANISM, nameOf, flagNames, CKM } from '../bridge/index.js';
 import type { Pkcs11Module, TokenInfo, AttributeResult } from '../bridge/index.js';
@@ -11,6 +9,8 @@ import { formatUri, parseUri, matchModuleInfo, matchSlot, matchTokenInfo, type U
 import type { ModuleEntry, Registry } from '../registry/types.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
 import { openProxy, ProxyError, type ProxyModule, type ProxyToken } from '../proxy/index.js';
+import { pinFor, withPinOptions, type PinFlags } from './pin.js';
+import { globalTrace, traceModule } from '../trace/index.js';
 
 /** Token flags as p11-kit 0.24's list-modules names them, in its order. */
 const TOKEN_FLAG_NAMES: [number, string][] = [
@@ -59,6 +59,8 @@ function openModules(registry: Registry, verbose: boolean): OpenModule[] | undef
     let module: Pkcs11Module;
     try {
       module = loadModule(entry.path, { name: entry.name });
+      const trace = globalTrace(); // `p11kit trace list-modules`: these modules bypass openModule
+      if (trace) traceModule(module, trace);
     } catch (err) {
       if (fail(entry, (err as Error).message)) return abort(open);
       continue;
@@ -286,52 +288,7 @@ function listMechanisms(uriText: string, flags: RegistryFlags): Promise<void> | 
   });
 }
 
-// --- PINs: from --pin-value, --pin-source, the URI, or a prompt ---
-
-/** The largest PIN file we read. */
-const MAX_PIN_FILE = 4096;
-
-/**
- * Reads a PIN source (`file:...` or a path), refusing surprises: it must be a regular file owned
- * by the running user that no group member or other user may read or write (mode & 0o077), of
- * at most 4 KiB. Errors name the file and the reason, never the PIN. One trailing newline is
- * dropped.
- */
-export function readPinSource(source: string): string {
-  const path = source.startsWith('file:') ? source.slice(5).replace(/^\/\/(?=\/)/, '') : source;
-  const st = statSync(path);
-  const refuse = (why: string) => new Error(`refusing pin source ${path}: ${why}`);
-  if (!st.isFile()) throw refuse('not a regular file');
-  if (process.getuid && st.uid !== process.getuid()) throw refuse('not owned by the running user');
-  if (st.mode & 0o077) throw refuse(`group or others may access it (mode ${(st.mode & 0o777).toString(8)})`);
-  if (st.size > MAX_PIN_FILE) throw refuse(`larger than ${MAX_PIN_FILE} bytes`);
-  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-}
-
-async function promptPin(label: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  try {
-    // The answer is not echoed back by us; a terminal may echo it (no raw-mode dependency here).
-    return await new Promise((resolve) => rl.question(`PIN for ${label}: `, resolve));
-  } finally {
-    rl.close();
-  }
-}
-
-interface ObjectFlags extends RegistryFlags {
-  pinValue?: string;
-  pinSource?: string;
-  login?: boolean;
-}
-
-async function pinFor(flags: ObjectFlags, uri: Uri, token: TokenInfo): Promise<string | undefined> {
-  if (flags.pinValue !== undefined) return flags.pinValue;
-  if (flags.pinSource !== undefined) return readPinSource(flags.pinSource);
-  if (uri.pinValue !== undefined) return uri.pinValue;
-  if (uri.pinSource !== undefined) return readPinSource(uri.pinSource);
-  if (flags.login) return promptPin(token.label);
-  return undefined;
-}
+interface ObjectFlags extends RegistryFlags, PinFlags {}
 
 const CLASS_NAMES: Record<number, [UriObjectType | undefined, string]> = {
   [CKO.CKO_DATA]: ['data', 'data'],
@@ -370,7 +327,7 @@ function objectLines(token: TokenInfo, handle: number, attrs: AttributeResult[])
 function listObjects(uriText: string, flags: ObjectFlags): Promise<void> | void {
   return withProxy(uriText, flags, async (proxy, uri) => {
     const objects = await proxy.findObjects(uri, {
-      pin: (t: ProxyToken) => pinFor(flags, uri, t.token),
+      pin: (t: ProxyToken) => pinFor(flags, uri, t.token.label),
       attributes: [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID, CKA.CKA_KEY_TYPE],
     });
     const out: string[] = [];
@@ -390,13 +347,10 @@ export function registerTokenCommands(program: Command): void {
   withRegistryOptions(
     program.command('list-mechanisms').argument('<token-uri>', 'PKCS#11 URI of the token(s)').description('list the mechanisms of the matching tokens'),
   ).action(listMechanisms);
-  withRegistryOptions(
+  withPinOptions(withRegistryOptions(
     program
       .command('list-objects')
       .argument('<uri>', 'PKCS#11 URI of the token(s) and, optionally, the objects')
-      .option('--pin-value <pin>', 'log in with this user PIN')
-      .option('--pin-source <file>', 'log in with the user PIN read from this file (must not be accessible to others)')
-      .option('--login', 'log in, prompting for the PIN when none is given')
       .description('list the objects on the matching tokens (private ones after login)'),
-  ).action(listObjects);
+  )).action(listObjects);
 }
