@@ -4,6 +4,9 @@ import { Command, CommanderError } from 'commander';
 import { registerRegistryCommands } from './cli/registry-commands.js';
 import { registerUriCommands } from './cli/uri.js';
 import { registerTokenCommands } from './cli/token-commands.js';
+import { registerCryptoCommands } from './cli/crypto-commands.js';
+import { registerTraceCommand } from './cli/trace-command.js';
+import { EXIT_CODES_HELP } from './cli/exit-codes.js';
 
 export function buildProgram(): Command {
   const program = new Command('p11kit')
@@ -14,6 +17,9 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerUriCommands(program);
   registerTokenCommands(program);
+  registerCryptoCommands(program);
+  registerTraceCommand(program, buildProgram);
+  program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }
 

@@ -5,6 +5,7 @@ import { CommanderError } from 'commander';
 import { Pkcs11Error, CKR } from '../bridge/index.js';
 import { ProxyError } from '../proxy/index.js';
 import { UriError } from '../uri/index.js';
+import { PinError } from './pin.js';
 
 export const EXIT = {
   OK: 0,
@@ -51,6 +52,7 @@ function toCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof Pkcs11Error) return new CliError(LOGIN_RVS.has(err.rv) ? EXIT.LOGIN : EXIT.TOKEN, message);
+  if (err instanceof PinError) return new CliError(EXIT.LOGIN, message);
   if (err instanceof UriError) return new CliError(EXIT.USAGE, message);
   if (err instanceof ProxyError && err.code === 'CRITICAL_MODULE_FAILED') return new CliError(EXIT.CONFIG, message);
   const code = (err as { code?: unknown } | null)?.code;

@@ -13,6 +13,11 @@ export interface PinFlags {
   login?: boolean;
 }
 
+/** A PIN could not be had: a refused or unreadable source, a cancelled prompt. Never holds the PIN. */
+export class PinError extends Error {
+  override readonly name = 'PinError';
+}
+
 /** The largest PIN file we read. */
 const MAX_PIN_FILE = 4096;
 
@@ -41,8 +46,13 @@ export function hideCommandLine(): void {
  */
 export function readPinSource(source: string): string {
   const path = source.startsWith('file:') ? source.slice(5).replace(/^\/\/(?=\/)/, '') : source;
-  const st = statSync(path);
-  const refuse = (why: string) => new Error(`refusing pin source ${path}: ${why}`);
+  const refuse = (why: string) => new PinError(`refusing pin source ${path}: ${why}`);
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw refuse((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
+  }
   if (!st.isFile()) throw refuse('not a regular file');
   if (process.getuid && st.uid !== process.getuid()) throw refuse('not owned by the running user');
   if (st.mode & 0o077) throw refuse(`group or others may access it (mode ${(st.mode & 0o777).toString(8)})`);
@@ -73,7 +83,7 @@ function readHidden(prompt: string): Promise<string> {
         }
         if (ch === '\u0003' || (ch === '\u0004' && pin === '')) {
           finish();
-          reject(new Error('PIN entry cancelled'));
+          reject(new PinError('PIN entry cancelled'));
           return;
         }
         if (ch === '\u007f' || ch === '\b') pin = [...pin].slice(0, -1).join('');
@@ -91,7 +101,7 @@ export async function promptPin(label: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
   try {
     return await new Promise((resolve, reject) => {
-      rl.once('close', () => reject(new Error('no PIN on stdin')));
+      rl.once('close', () => reject(new PinError('no PIN on stdin')));
       rl.question(prompt, resolve);
     });
   } finally {
