@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { report } from './report.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
@@ -196,6 +197,7 @@ async function parent() {
   const ns = (impl, op) => median(results[impl].map((r) => r[op]));
   const rows = [['operation', 'C ops/s (ns)', 'pkcs11js (% of C)', 'raw (% of C)', 'typed (% of C)', 'added ns/op: pkcs11js / raw / typed', 'raw ns/call', 'typed vs pkcs11js']];
   const verdicts = [];
+  const reportRows = [];
   for (const op of OPS) {
     const pct = (impl) => `${(perRound(impl, op, (x, c) => (c / x) * 100)).toFixed(0)}%`;
     const added = (impl) => perRound(impl, op, (x, c) => x - c);
@@ -221,11 +223,18 @@ async function parent() {
       const addedRatio = added('pkcs11js') / Math.max(1, added('typed'));
       verdicts.push(`${speedup >= 3 ? 'met ' : 'MISS'} typed ≥ 3× pkcs11js on ${op}: ${speedup.toFixed(2)}× throughput; pkcs11js adds ${addedRatio.toFixed(1)}× the ns typed adds`);
     }
+    const rawRatio = perRound('raw', op, (x, c) => c / x);
+    const ratioTarget = cNs >= 500 ? { targetRatio: 0.9 } : {};
+    reportRows.push(
+      { bench: 'bridge', case: `${op}, raw path`, ours: ns('raw', op), reference: cNs, referenceName: 'native C', unit: 'ns', ratio: rawRatio, target: `≤ +60 ns/call${cNs >= 500 ? ', ≥ 0.9×' : ''}`, ...ratioTarget, met: perCall <= 60 && (cNs < 500 || rawRatio >= 0.9), detail: `+${perCall.toFixed(0)} ns/call` },
+      { bench: 'bridge', case: `${op}, typed path`, ours: ns('typed', op), reference: ns('pkcs11js', op), referenceName: 'pkcs11js', unit: 'ns', ratio: speedup, ...(['C_GetInfo', 'C_GetSlotList', 'C_GetTokenInfo'].includes(op) ? { target: 3 } : {}) },
+    );
   }
   console.log(`bridge benchmark: SoftHSM2, ${ROUNDS} rounds (rotated order), ${MEASURE_MS} ms per op after ${WARM_MS} ms warm-up, medians`);
   console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${process.env.BENCH_NOTE ?? 'compare only numbers from one run'})`);
   console.log(table(rows));
   console.log(verdicts.join('\n'));
+  report(reportRows);
 }
 
 const childArg = process.argv.find((a) => a.startsWith('--child='));

@@ -2,6 +2,7 @@
 // call it wraps (target ≤ 10 ns), measured in one run, interleaved to share the machine's mood.
 import { openRawModule } from '../test/workers/raw-module.mjs';
 import { ModuleLifecycle } from '../dist/lib/lifecycle/manager.js';
+import { report } from './report.mjs';
 
 const FRAGILE = new URL('../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
 const mod = openRawModule(FRAGILE);
@@ -36,3 +37,8 @@ console.log('lifecycle hot path (fragile fixture C_GetInfo via koffi), median of
 console.log(`  raw bridge call              ${r.raw.toFixed(1)} ns/call`);
 console.log(`  through owner.call()         ${r.wrapped.toFixed(1)} ns/call  (added ${(r.wrapped - r.raw).toFixed(1)} ns, ratio ${(r.raw / r.wrapped).toFixed(3)}×)`);
 console.log(`  owner.check() alone          ${(r.check - r.empty).toFixed(1)} ns/call (loop overhead ${r.empty.toFixed(1)} ns subtracted; target ≤ 10 ns)`);
+const added = r.check - r.empty;
+report([
+  { bench: 'lifecycle', case: 'C_GetInfo through owner.call()', ours: r.wrapped, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', detail: `+${(r.wrapped - r.raw).toFixed(1)} ns/call` },
+  { bench: 'lifecycle', case: 'hot-path check (owner.check()) added to a call', ours: r.raw + added, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', target: '≤ +10 ns/call', met: added <= 10, detail: `+${added.toFixed(1)} ns/call` },
+]);

@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { report } from './report.mjs';
 
 const NATIVE = new URL('../dist/native/bench/proxy-bench', import.meta.url).pathname;
 const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
@@ -70,6 +71,7 @@ try {
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const pick = (side, kind, call) => median(rounds[side].map((r) => r[kind][call]));
   const ns = (v) => `${v.toFixed(0).padStart(7)} ns`;
+  const rows = [];
   console.log(`Proxy cost per call, ${COUNT} calls per round, median of ${ROUNDS} interleaved rounds (SoftHSM2 token, p11-kit trust behind the proxy)`);
   for (const [call, label] of [['token_info', 'C_GetTokenInfo'], ['random', 'C_GenerateRandom(16) on a session']]) {
     const o = { proxy: pick('ours', 'proxy', call), direct: pick('ours', 'direct', call) };
@@ -78,11 +80,14 @@ try {
     console.log(`    native: p11-kit-proxy ${ns(n.proxy)}  module direct ${ns(n.direct)}  proxy overhead ${(n.proxy / n.direct).toFixed(2)}×`);
     console.log(`    ours:   proxy         ${ns(o.proxy)}  managed module ${ns(o.direct)}  proxy overhead ${(o.proxy / o.direct).toFixed(2)}×`);
     console.log(`    ours vs p11-kit-proxy: ${(n.proxy / o.proxy).toFixed(2)}× native speed`);
+    rows.push({ bench: 'proxy', case: `${label} through the proxy`, ours: o.proxy, reference: n.proxy, referenceName: 'p11-kit-proxy', unit: 'ns', detail: `proxy overhead ${(o.proxy / o.direct).toFixed(2)}× ours, ${(n.proxy / n.direct).toFixed(2)}× p11-kit's` });
   }
   const ol = pick('ours', 'proxy', 'slot_list');
   const nl = pick('native', 'proxy', 'slot_list');
   console.log(`  C_GetSlotList(FALSE) of the proxy (every module asked again)`);
   console.log(`    native ${ns(nl)}  ours ${ns(ol)}  ours vs p11-kit-proxy: ${(nl / ol).toFixed(2)}× native speed`);
+  rows.push({ bench: 'proxy', case: 'C_GetSlotList(FALSE) of the proxy', ours: ol, reference: nl, referenceName: 'p11-kit-proxy', unit: 'ns' });
+  report(rows);
 } finally {
   ps.close();
   ms.close();

@@ -11,6 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRegistry } from '../dist/lib/index.js';
+import { report } from './report.mjs';
 
 const NATIVE = new URL('../dist/native/bench/registry-bench', import.meta.url).pathname;
 const FIXTURE = new URL('../dist/native/fixtures/mini-module.so', import.meta.url).pathname;
@@ -95,6 +96,7 @@ try {
   ];
   console.log(`registry: ${FILES} module files (700 names), ${ROUNDS} interleaved rounds; median time per full load`);
   let worst = Infinity;
+  const rows = [];
   for (const w of workloads) {
     const samples = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
     let expected;
@@ -119,9 +121,12 @@ try {
       // The probe-off run does less than libp11-kit when libraries are loaded: informative only.
       if (p || !w.probes.includes(true)) worst = Math.min(worst, ratio);
       console.log(`    ours, loadRegistry probe ${p ? 'on ' : 'off'}            ${ms(ours)}   speed ${ratio.toFixed(2)}× native`);
+      const likeForLike = p || !w.probes.includes(true);
+      rows.push({ bench: 'registry', case: `${w.name}, probe ${p ? 'on' : 'off'}`, ours: ours / 1e6, reference: native / 1e6, referenceName: 'libp11-kit', unit: 'ms', ...(likeForLike ? { target: 0.5 } : { detail: 'no dlopen: less work than libp11-kit' }) });
     }
   }
   console.log(`\n  target: ours ≥ 0.5× native speed — ${worst >= 0.5 ? 'met' : 'NOT met'} (worst like-for-like ${worst.toFixed(2)}×)`);
+  report(rows);
 } finally {
   rmSync(base, { recursive: true, force: true });
 }

@@ -10,6 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { report } from './report.mjs';
 
 const { loadModule } = await import('../dist/lib/bridge/index.js');
 const { RpcClient } = await import('../dist/lib/rpc/index.js');
@@ -199,6 +200,13 @@ const theirs = median(results.get(`p11-kit's client.so via bridge (sync)|sign`))
 const oursR = median(results.get(`our RPC client: p11-kit server (socket)|random`));
 const theirsR = median(results.get(`p11-kit's client.so via bridge (sync)|random`));
 console.log(`same server, our client vs p11-kit's: random ${(oursR / theirsR).toFixed(2)}x, sign ${(ours / theirs).toFixed(2)}x the time (<1 = ours faster)`);
+const rpcUs = (name, key) => median(results.get(`${name}|${key}`));
+report(
+  workloads.flatMap((w) => [
+    { bench: 'rpc', case: `${w.label}, our client over p11-kit remote`, ours: rpcUs('our RPC client: p11-kit remote (child)', w.key), reference: base[w.key], referenceName: 'in-process', unit: 'µs' },
+    { bench: 'rpc', case: `${w.label}, our client over p11-kit server`, ours: rpcUs('our RPC client: p11-kit server (socket)', w.key), reference: rpcUs("p11-kit's client.so via bridge (sync)", w.key), referenceName: "p11-kit's client.so", unit: 'µs', detail: 'same server' },
+  ]),
+);
 
 // ---- teardown ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { report } from './report.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'p11kit-bench-service-'));
 mkdirSync(join(dir, 'tokens'));
@@ -166,6 +167,15 @@ for (const name of Object.keys(ops)) {
 }
 console.log(`\nservice worker start → first answer: ${startMs.toFixed(0)} ms`);
 console.log('(% = of in-thread synchronous throughput; target: service ≥ 50% at 32 in flight)');
+report(
+  Object.keys(ops).flatMap((name) => {
+    const label = name === 'random' ? 'GenerateRandom 32 B' : 'ECDSA P-256 sign';
+    return [
+      ...FLIGHTS.map((f) => ({ bench: 'service', case: `${label}, service, ${f} in flight`, ours: med(`${name} service ${f}`), reference: med(`${name} sync`), referenceName: 'in-thread sync', unit: 'ops/s', ...(f === 32 ? { target: 0.5 } : {}) })),
+      { bench: 'service', case: `${label}, service, single-call latency`, ours: med(`${name} lat service`), reference: med(`${name} lat sync`), referenceName: 'in-thread sync', unit: 'µs' },
+    ];
+  }),
+);
 
 await p11.close();
 local.release();

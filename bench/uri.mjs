@@ -3,6 +3,7 @@
 // Prints both rates and the ratio (target: ours ≥ 0.5× native).
 import { spawnSync } from 'node:child_process';
 import { normalizeUri, parseUri, formatUri, UriError } from '../dist/lib/index.js';
+import { report } from './report.mjs';
 
 const NATIVE = new URL('../dist/native/bench/uri-bench', import.meta.url).pathname;
 const COUNT = 100_000;
@@ -95,3 +96,7 @@ console.log(`URI parse + format, ${COUNT} URIs per round (${list.length} distinc
 console.log(`  native libp11-kit 0.24.1          ${rate(m.native)}`);
 console.log(`  wasm core, normalizeUri            ${rate(m.normalize)}  ratio ${(m.native / m.normalize).toFixed(2)}× native (target ≥ 0.5×)`);
 console.log(`  wasm core, formatUri(parseUri())   ${rate(m.object)}  ratio ${(m.native / m.object).toFixed(2)}× native (typed object both ways)`);
+report([
+  { bench: 'uri', case: 'parse + format, normalizeUri', ours: m.normalize, reference: m.native, referenceName: 'libp11-kit', unit: 'ns', target: 0.5 },
+  { bench: 'uri', case: 'parse + format, formatUri(parseUri())', ours: m.object, reference: m.native, referenceName: 'libp11-kit', unit: 'ns', detail: 'typed JS object both ways' },
+]);
