@@ -1,7 +1,8 @@
 // CK_INFO, CK_SLOT_INFO, CK_TOKEN_INFO, CK_MECHANISM_INFO and CK_SESSION_INFO as objects.
 // Each keeps its own copy of the structure's bytes and decodes a field the first time it is
 // read (strings are the expensive part, and most callers read one or two fields). toJSON()
-// and the inspector give the plain-object form.
+// and the inspector give the plain-object form. The interfaces are also the RPC client's
+// (ts/rpc/info.ts), whose CK_ULONGs are always numbers: hence the `U` parameter.
 import { inspect } from 'node:util';
 import { L } from './layout.js';
 import { readUlong } from './memory.js';
@@ -26,38 +27,38 @@ export interface SlotInfo {
   firmwareVersion: Version;
 }
 
-export interface TokenInfo {
+export interface TokenInfo<U = Ulong> {
   label: string;
   manufacturerID: string;
   model: string;
   serialNumber: string;
   flags: number;
-  maxSessionCount: Ulong;
-  sessionCount: Ulong;
-  maxRwSessionCount: Ulong;
-  rwSessionCount: Ulong;
-  maxPinLen: Ulong;
-  minPinLen: Ulong;
-  totalPublicMemory: Ulong;
-  freePublicMemory: Ulong;
-  totalPrivateMemory: Ulong;
-  freePrivateMemory: Ulong;
+  maxSessionCount: U;
+  sessionCount: U;
+  maxRwSessionCount: U;
+  rwSessionCount: U;
+  maxPinLen: U;
+  minPinLen: U;
+  totalPublicMemory: U;
+  freePublicMemory: U;
+  totalPrivateMemory: U;
+  freePrivateMemory: U;
   hardwareVersion: Version;
   firmwareVersion: Version;
   utcTime: string;
 }
 
-export interface MechanismInfo {
-  minKeySize: Ulong;
-  maxKeySize: Ulong;
+export interface MechanismInfo<U = Ulong> {
+  minKeySize: U;
+  maxKeySize: U;
   flags: number;
 }
 
-export interface SessionInfo {
-  slotID: Ulong;
+export interface SessionInfo<U = Ulong> {
+  slotID: U;
   state: number;
   flags: number;
-  deviceError: Ulong;
+  deviceError: U;
 }
 
 /** The bytes of one structure, with the field readers the views below share. */

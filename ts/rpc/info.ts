@@ -1,61 +1,22 @@
 // The info structs as replies carry them (signatures vsusv, ssuvv, ssssuuuuuuuuuuuvvs, uuu, uuuu).
 // Space-padded strings come back with the padding removed; CK_ULONG ~0 comes back as -1.
+// The shapes are the bridge's (types only: nothing of the bridge is loaded), with number CK_ULONGs.
+import type {
+  MechanismInfo as BridgeMechanismInfo,
+  ModuleInfo,
+  SessionInfo as BridgeSessionInfo,
+  SlotInfo,
+  TokenInfo as BridgeTokenInfo,
+} from '../bridge/info.js';
 import type { ResponseParser } from './message.js';
 
-export interface Version {
-  major: number;
-  minor: number;
-}
-
-export interface Info {
-  cryptokiVersion: Version;
-  manufacturerID: string;
-  flags: number;
-  libraryDescription: string;
-  libraryVersion: Version;
-}
-
-export interface SlotInfo {
-  slotDescription: string;
-  manufacturerID: string;
-  flags: number;
-  hardwareVersion: Version;
-  firmwareVersion: Version;
-}
-
-export interface TokenInfo {
-  label: string;
-  manufacturerID: string;
-  model: string;
-  serialNumber: string;
-  flags: number;
-  maxSessionCount: number;
-  sessionCount: number;
-  maxRwSessionCount: number;
-  rwSessionCount: number;
-  maxPinLen: number;
-  minPinLen: number;
-  totalPublicMemory: number;
-  freePublicMemory: number;
-  totalPrivateMemory: number;
-  freePrivateMemory: number;
-  hardwareVersion: Version;
-  firmwareVersion: Version;
-  utcTime: string;
-}
-
-export interface MechanismInfo {
-  minKeySize: number;
-  maxKeySize: number;
-  flags: number;
-}
-
-export interface SessionInfo {
-  slotID: number;
-  state: number;
-  flags: number;
-  deviceError: number;
-}
+export type { Version } from '../bridge/loader.js';
+export type { SlotInfo } from '../bridge/info.js';
+/** CK_INFO as the bridge types it. */
+export type Info = ModuleInfo;
+export type TokenInfo = BridgeTokenInfo<number>;
+export type MechanismInfo = BridgeMechanismInfo<number>;
+export type SessionInfo = BridgeSessionInfo<number>;
 
 export function readInfo(p: ResponseParser): Info {
   return {
