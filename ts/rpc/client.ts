@@ -10,7 +10,7 @@ import { RemoteHost, type InitializeArgs, type RemoteOptions } from './host.js';
 import { readInfo, readMechanismInfo, readSessionInfo, readSlotInfo, readTokenInfo } from './info.js';
 import type { Info, MechanismInfo, SessionInfo, SlotInfo, TokenInfo } from './info.js';
 import type { Mechanism } from './mechanism.js';
-import type { RequestBuilder } from './message.js';
+import type { RequestBuilder, ResponseParser } from './message.js';
 
 /** A PIN: bytes, a string sent as UTF-8, or null for the protected authentication path. Never logged. */
 export type Secret = Uint8Array | string | null;
@@ -59,29 +59,44 @@ export class RpcClient extends RemoteHost {
 
   // ---- output buffers -------------------------------------------------------------------
 
-  /** An `fy` call: ask with a guess, then once more with the size the host says it needs. */
-  private async output(name: CallName, build: (b: RequestBuilder, capacity: number) => void, guess: number): Promise<Uint8Array> {
-    let capacity = Math.max(1, Math.min(guess, 0xffffffff));
+  /**
+   * PKCS#11's two-call convention over RPC: ask with room for `capacity`, then again (twice at
+   * most) with the room the host says it needs. `read` gives the reply's value, or null and
+   * the room it wanted; a host that wants no more than it had is lying.
+   */
+  private async sized<T>(
+    name: CallName,
+    build: (b: RequestBuilder, capacity: number) => void,
+    capacity: number,
+    read: (p: ResponseParser) => { value: T | null; needed: number },
+    unit: string,
+  ): Promise<T> {
     for (let round = 0; round < 3; round++) {
-      const reply = await this.call(name, (b) => build(b, capacity), (p) => p.byteArray());
-      if (reply.data) return reply.data;
-      if (reply.length <= capacity) throw new RpcProtocolError(name, `host reported ${reply.length} bytes needed for a ${capacity}-byte buffer`, this.name);
-      capacity = reply.length;
+      const room = capacity;
+      const reply = await this.call(name, (b) => build(b, room), read);
+      if (reply.value !== null) return reply.value;
+      if (reply.needed <= room) throw new RpcProtocolError(name, `host reported ${reply.needed} ${unit} needed for room for ${room}`, this.name);
+      capacity = reply.needed;
     }
-    throw new RpcProtocolError(name, 'the needed buffer size kept growing', this.name);
+    throw new RpcProtocolError(name, `the ${unit} needed kept growing`, this.name);
   }
 
-  /** An `fu` call returning a list of CK_ULONGs. */
-  private async ulongs(name: CallName, build: (b: RequestBuilder, capacity: number) => void, guess: number): Promise<number[]> {
-    let capacity = guess;
-    for (let round = 0; round < 3; round++) {
-      const reply = await this.call(name, (b) => build(b, capacity), (p) => p.ulongArray());
-      if (reply.values) return reply.values;
-      if (reply.count === 0) return [];
-      if (reply.count <= capacity) throw new RpcProtocolError(name, `host reported ${reply.count} entries needed for room for ${capacity}`, this.name);
-      capacity = reply.count;
-    }
-    throw new RpcProtocolError(name, 'the list kept growing', this.name);
+  /** An `fy` call: a byte buffer sized by a guess first. */
+  private output(name: CallName, build: (b: RequestBuilder, capacity: number) => void, guess: number): Promise<Uint8Array> {
+    const read = (p: ResponseParser) => {
+      const r = p.byteArray();
+      return { value: r.data, needed: r.length };
+    };
+    return this.sized(name, build, Math.max(1, Math.min(guess, 0xffffffff)), read, 'bytes');
+  }
+
+  /** An `fu` call returning a list of CK_ULONGs (an empty list needs no second call). */
+  private ulongs(name: CallName, build: (b: RequestBuilder, capacity: number) => void, guess: number): Promise<number[]> {
+    const read = (p: ResponseParser) => {
+      const r = p.ulongArray();
+      return { value: r.values ?? (r.count === 0 ? [] : null), needed: r.count };
+    };
+    return this.sized(name, build, guess, read, 'entries');
   }
 
   private session(fn: string, h: number): number {
@@ -90,6 +105,11 @@ export class RpcClient extends RemoteHost {
 
   private key(fn: string, h: number): number {
     return this.handles.object(fn, h, CKR.CKR_KEY_HANDLE_INVALID);
+  }
+
+  /** A call whose reply is one new object's handle (`what` names it in errors): this client's handle for it. */
+  private async newObject(fn: CallName, build: (b: RequestBuilder) => void, what: string): Promise<number> {
+    return this.handles.addObject(await this.call(fn, build, (p) => p.ulong(what)));
   }
 
   // ---- general purpose, slots and tokens ------------------------------------------------
@@ -190,14 +210,12 @@ export class RpcClient extends RemoteHost {
 
   async createObject(session: number, template: readonly Attribute[]): Promise<number> {
     const fn = 'C_CreateObject';
-    const remote = await this.call(fn, (b) => b.ulong(this.session(fn, session)).template(template), (p) => p.ulong('object'));
-    return this.handles.addObject(remote);
+    return this.newObject(fn, (b) => b.ulong(this.session(fn, session)).template(template), 'object');
   }
 
   async copyObject(session: number, object: number, template: readonly Attribute[]): Promise<number> {
     const fn = 'C_CopyObject';
-    const remote = await this.call(fn, (b) => b.ulong(this.session(fn, session)).ulong(this.handles.object(fn, object)).template(template), (p) => p.ulong('object'));
-    return this.handles.addObject(remote);
+    return this.newObject(fn, (b) => b.ulong(this.session(fn, session)).ulong(this.handles.object(fn, object)).template(template), 'object');
   }
 
   async destroyObject(session: number, object: number): Promise<void> {
@@ -403,8 +421,7 @@ export class RpcClient extends RemoteHost {
 
   async generateKey(session: number, mech: Mechanism, template: readonly Attribute[]): Promise<number> {
     const fn = 'C_GenerateKey';
-    const remote = await this.call(fn, (b) => b.ulong(this.session(fn, session)).mechanism(mech).template(template), (p) => p.ulong('key'));
-    return this.handles.addObject(remote);
+    return this.newObject(fn, (b) => b.ulong(this.session(fn, session)).mechanism(mech).template(template), 'key');
   }
 
   async generateKeyPair(session: number, mech: Mechanism, publicTemplate: readonly Attribute[], privateTemplate: readonly Attribute[]): Promise<KeyPair> {
@@ -425,18 +442,12 @@ export class RpcClient extends RemoteHost {
   async unwrapKey(session: number, mech: Mechanism, unwrappingKey: number, wrapped: Uint8Array, template: readonly Attribute[]): Promise<number> {
     const fn = 'C_UnwrapKey';
     const w = data(fn, wrapped, this.name);
-    const remote = await this.call(
-      fn,
-      (b) => b.ulong(this.session(fn, session)).mechanism(mech).ulong(this.key(fn, unwrappingKey)).bytes(w).template(template),
-      (p) => p.ulong('key'),
-    );
-    return this.handles.addObject(remote);
+    return this.newObject(fn, (b) => b.ulong(this.session(fn, session)).mechanism(mech).ulong(this.key(fn, unwrappingKey)).bytes(w).template(template), 'key');
   }
 
   async deriveKey(session: number, mech: Mechanism, baseKey: number, template: readonly Attribute[]): Promise<number> {
     const fn = 'C_DeriveKey';
-    const remote = await this.call(fn, (b) => b.ulong(this.session(fn, session)).mechanism(mech).ulong(this.key(fn, baseKey)).template(template), (p) => p.ulong('key'));
-    return this.handles.addObject(remote);
+    return this.newObject(fn, (b) => b.ulong(this.session(fn, session)).mechanism(mech).ulong(this.key(fn, baseKey)).template(template), 'key');
   }
 
   seedRandom(session: number, seed: Uint8Array): Promise<void> {
