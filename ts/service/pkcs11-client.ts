@@ -49,14 +49,19 @@ abstract class Stamped {
     return this.generation === this.sup.generation && this.sup.alive;
   }
 
+  /** Why `method` may not run on this handle (an earlier generation's), or undefined when it may. */
+  protected stale(method: string): ServiceDeadError | undefined {
+    return this.generation === this.sup.generation ? undefined : staleGeneration(this.generation, this.sup.generation, method);
+  }
+
   protected call<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
-    if (this.generation !== this.sup.generation) return Promise.reject(staleGeneration(this.generation, this.sup.generation, method));
-    return this.sup.call(method, ...args);
+    const err = this.stale(method);
+    return err ? Promise.reject(err) : this.sup.call(method, ...args);
   }
 
   protected batch<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
-    if (this.generation !== this.sup.generation) return Promise.reject(staleGeneration(this.generation, this.sup.generation, method));
-    return this.sup.batch(method, ...args);
+    const err = this.stale(method);
+    return err ? Promise.reject(err) : this.sup.batch(method, ...args);
   }
 }
 
@@ -190,8 +195,8 @@ export class RemoteModule extends Stamped {
    * its own thread (see slot-events.ts); the stream ends with ServiceDeadError if the service dies.
    */
   slotEvents(opts: SlotEventOptions = {}): AsyncIterableIterator<SlotEvent> {
-    if (this.generation !== this.sup.generation) {
-      const err = staleGeneration(this.generation, this.sup.generation, 'slotEvents');
+    const err = this.stale('slotEvents');
+    if (err) {
       const it: AsyncIterableIterator<SlotEvent> = {
         next: () => Promise.reject(err),
         return: () => Promise.resolve({ done: true, value: undefined }),

@@ -79,7 +79,7 @@ export class Pkcs11Service {
   /** Closes the module's sessions and lets go of it (the last holder makes the real C_Finalize). */
   closeModule(id: number): void {
     const held = this.module(id, 'closeModule');
-    for (const s of held.sessions) this.sessions.delete(s);
+    this.forgetSessions(held);
     this.modules.delete(id);
     held.managed.release();
   }
@@ -98,8 +98,7 @@ export class Pkcs11Service {
   reinitialize(id: number): void {
     const held = this.module(id, 'reinitialize');
     held.managed.reinitialize();
-    for (const s of held.sessions) this.sessions.delete(s);
-    held.sessions.clear();
+    this.forgetSessions(held);
   }
 
   // ---- slots and tokens -----------------------------------------------------------------
@@ -280,6 +279,12 @@ export class Pkcs11Service {
     const held = this.modules.get(id);
     if (!held) throw new TypeError(`${what}: no open module with id ${id} in this service`);
     return held;
+  }
+
+  /** Drops a module's sessions from the service's books (their handles are gone or going with it). */
+  private forgetSessions(held: OpenModule): void {
+    for (const s of held.sessions) this.sessions.delete(s);
+    held.sessions.clear();
   }
 
   private session(sid: number, fn: string): OpenSession {
