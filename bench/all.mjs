@@ -88,13 +88,21 @@ function runBench(file, env) {
       timedOut = true;
       killGroup(child, 'SIGKILL');
     }, TIMEOUT_S * 1000);
+    // Whatever the bench left running would hold its stderr open: its group ends with it.
+    child.on('exit', () => killGroup(child, 'SIGKILL'));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       current = null;
       const seconds = (performance.now() - started) / 1000;
-      const rows = existsSync(rowsFile) ? readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+      let rows = [];
+      let unreadable = null;
+      try {
+        if (existsSync(rowsFile)) rows = readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      } catch (e) {
+        unreadable = `its rows are unreadable (${e.message})`;
+      }
       const lastLine = reason(stderrTail);
-      let failure = null;
+      let failure = unreadable;
       if (timedOut) failure = `over the ${TIMEOUT_S} s limit`;
       else if (code !== 0) failure = `exit ${code ?? signal}${lastLine ? `: ${lastLine.slice(0, 160)}` : ''}`;
       else if (rows.length === 0) failure = 'reported no rows';
@@ -194,7 +202,13 @@ const xml = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const COLORS = { met: '#2e7d32', missed: '#c62828', none: '#78909c' };
 
 function chartSvg(results, m) {
-  const W = 980, LABEL_RIGHT = 400, PX0 = 410, PX1 = 880, ROW = 18, GROUP = 24, TOP = 70;
+  // Label column as wide as the longest label (about 6 px a character at 11 px), within bounds.
+  const CHAR_PX = 6;
+  const MAX_CHARS = 95;
+  const labelOf = (row) => `${row.case} vs ${row.referenceName}`;
+  const longest = Math.min(MAX_CHARS, Math.max(40, ...results.flatMap((r) => r.rows.map((row) => labelOf(row).length))));
+  const LABEL_RIGHT = 10 + longest * CHAR_PX;
+  const PX0 = LABEL_RIGHT + 14, PX1 = PX0 + 470, W = PX1 + 70, ROW = 18, GROUP = 24, TOP = 70;
   const rowTarget = (row) => (typeof row.target === 'number' ? row.target : row.targetRatio);
   const values = results.flatMap((r) => r.rows.flatMap((row) => [row.ratio, rowTarget(row)].filter((v) => v > 0)));
   const lo = Math.max(1e-3, 10 ** Math.floor(Math.log10(Math.min(0.5, ...values))));
@@ -210,7 +224,8 @@ function chartSvg(results, m) {
       const kind = row.target === undefined ? 'none' : row.met ? 'met' : 'missed';
       const [a, b] = [x(1), x(row.ratio)].sort((p, q) => p - q);
       const tip = `${row.case}: ours ${figure(row.ours, row.unit)}, ${row.referenceName} ${figure(row.reference, row.unit)}, ${ratioText(row.ratio)}`;
-      body.push(`<text x="${LABEL_RIGHT}" y="${y + 10}" class="label">${xml(row.case)} <tspan class="ref">vs ${xml(row.referenceName)}</tspan></text>`);
+      const label = labelOf(row).length > MAX_CHARS ? `${row.case.slice(0, MAX_CHARS - row.referenceName.length - 5)}…` : row.case;
+      body.push(`<text x="${LABEL_RIGHT}" y="${y + 10}" class="label">${xml(label)} <tspan class="ref">vs ${xml(row.referenceName)}</tspan></text>`);
       body.push(`<rect x="${a.toFixed(1)}" y="${y}" width="${Math.max(1, b - a).toFixed(1)}" height="12" fill="${COLORS[kind]}"><title>${xml(tip)}</title></rect>`);
       const t = rowTarget(row);
       if (t > 0) body.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${y - 3}" y2="${y + 15}" class="target"/>`);
@@ -218,20 +233,22 @@ function chartSvg(results, m) {
       y += ROW;
     }
     if (r.failure) {
-      body.push(`<text x="${LABEL_RIGHT}" y="${y + 10}" class="label failed">failed: ${xml(r.failure.slice(0, 70))}</text>`);
+      body.push(`<text x="${PX0}" y="${y + 10}" class="value failed">failed: ${xml(r.failure.slice(0, Math.floor((W - PX0) / CHAR_PX) - 10))}</text>`);
       y += ROW;
     }
   }
   const bottom = y + 8;
 
   const grid = [];
+  const decadePx = (PX1 - PX0) / Math.log10(hi / lo);
   for (let d = lo; d <= hi * 1.0001; d *= 10) {
     for (const k of [1, 2, 5]) {
       const v = d * k;
       if (v > hi * 1.0001) break;
       const gx = x(v).toFixed(1);
       grid.push(`<line x1="${gx}" x2="${gx}" y1="${TOP}" y2="${bottom}" class="${v === 1 ? 'one' : 'grid'}"/>`);
-      grid.push(`<text x="${gx}" y="${TOP - 6}" class="tick">${v >= 1 ? v : +v.toPrecision(1)}×</text>`);
+      // 2× and 5× are named only when a decade is wide enough for three labels.
+      if (k === 1 || decadePx >= 120) grid.push(`<text x="${gx}" y="${TOP - 6}" class="tick">${+v.toPrecision(1)}×</text>`);
     }
   }
 
@@ -240,8 +257,9 @@ function chartSvg(results, m) {
     ['met', 'target met'],
     ['missed', 'target missed'],
     ['none', 'no target (informative)'],
-  ].map(([k, text], i) => `<rect x="${PX0 + i * 170}" y="${legendY - 10}" width="12" height="12" fill="${COLORS[k]}"/><text x="${PX0 + i * 170 + 18}" y="${legendY}" class="legend">${text}</text>`);
-  legend.push(`<line x1="${PX0 + 3 * 170 - 10 + 6}" x2="${PX0 + 3 * 170 - 10 + 6}" y1="${legendY - 12}" y2="${legendY + 3}" class="target"/><text x="${PX0 + 3 * 170 - 10 + 14}" y="${legendY}" class="legend">target</text>`);
+  ].map(([k, text], i) => `<rect x="${PX0 + i * 130}" y="${legendY - 10}" width="12" height="12" fill="${COLORS[k]}"/><text x="${PX0 + i * 130 + 18}" y="${legendY}" class="legend">${text}</text>`);
+  const tx = PX0 + 3 * 130 + 40;
+  legend.push(`<line x1="${tx}" x2="${tx}" y1="${legendY - 12}" y2="${legendY + 3}" class="target"/><text x="${tx + 8}" y="${legendY}" class="legend">target</text>`);
 
   const H = legendY + 20;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">

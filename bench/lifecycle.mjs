@@ -38,7 +38,8 @@ console.log(`  raw bridge call              ${r.raw.toFixed(1)} ns/call`);
 console.log(`  through owner.call()         ${r.wrapped.toFixed(1)} ns/call  (added ${(r.wrapped - r.raw).toFixed(1)} ns, ratio ${(r.raw / r.wrapped).toFixed(3)}×)`);
 console.log(`  owner.check() alone          ${(r.check - r.empty).toFixed(1)} ns/call (loop overhead ${r.empty.toFixed(1)} ns subtracted; target ≤ 10 ns)`);
 const added = r.check - r.empty;
+const signed = (ns) => `${ns >= 0 ? '+' : ''}${ns.toFixed(1)} ns/call`;
 report([
-  { bench: 'lifecycle', case: 'C_GetInfo through owner.call()', ours: r.wrapped, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', detail: `+${(r.wrapped - r.raw).toFixed(1)} ns/call` },
-  { bench: 'lifecycle', case: 'hot-path check (owner.check()) added to a call', ours: r.raw + added, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', target: '≤ +10 ns/call', met: added <= 10, detail: `+${added.toFixed(1)} ns/call` },
+  { bench: 'lifecycle', case: 'C_GetInfo through owner.call()', ours: r.wrapped, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', detail: signed(r.wrapped - r.raw) },
+  { bench: 'lifecycle', case: 'hot-path check (owner.check()) added to a call', ours: r.raw + added, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', target: '≤ +10 ns/call', met: added <= 10, detail: signed(added) },
 ]);

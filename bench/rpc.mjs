@@ -201,10 +201,11 @@ const oursR = median(results.get(`our RPC client: p11-kit server (socket)|random
 const theirsR = median(results.get(`p11-kit's client.so via bridge (sync)|random`));
 console.log(`same server, our client vs p11-kit's: random ${(oursR / theirsR).toFixed(2)}x, sign ${(ours / theirs).toFixed(2)}x the time (<1 = ours faster)`);
 const rpcUs = (name, key) => median(results.get(`${name}|${key}`));
+const shortLabel = { random: 'GenerateRandom 32 B', sign: 'ECDSA P-256 sign' };
 report(
   workloads.flatMap((w) => [
-    { bench: 'rpc', case: `${w.label}, our client over p11-kit remote`, ours: rpcUs('our RPC client: p11-kit remote (child)', w.key), reference: base[w.key], referenceName: 'in-process', unit: 'µs' },
-    { bench: 'rpc', case: `${w.label}, our client over p11-kit server`, ours: rpcUs('our RPC client: p11-kit server (socket)', w.key), reference: rpcUs("p11-kit's client.so via bridge (sync)", w.key), referenceName: "p11-kit's client.so", unit: 'µs', detail: 'same server' },
+    { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit remote`, ours: rpcUs('our RPC client: p11-kit remote (child)', w.key), reference: base[w.key], referenceName: 'in-process', unit: 'µs' },
+    { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit server`, ours: rpcUs('our RPC client: p11-kit server (socket)', w.key), reference: rpcUs("p11-kit's client.so via bridge (sync)", w.key), referenceName: "p11-kit's client.so", unit: 'µs', detail: 'same server' },
   ]),
 );
 
