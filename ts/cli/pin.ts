@@ -63,9 +63,10 @@ export function readPinSource(source: string): string {
 /** Reads one line from a terminal in raw mode, echoing nothing; Ctrl-C or Ctrl-D on an empty line cancel. */
 function readHidden(prompt: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows: a PIN typed as soon as it appears is not echoed either.
   input.setRawMode(true);
   input.resume();
+  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let pin = '';
     const finish = () => {
