@@ -1,28 +1,18 @@
 // `p11-kit remote` (Debian's p11-kit 0.24.1) hosting SoftHSM2, driven by our RPC client, and
 // the same token driven in-process through pkcs11js: the full flow, and the same answers.
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKM, CKO, CKR, CKU } from '../ts/rpc/constants.js';
 import { HostConnectError, Pkcs11Error, RpcClient, RpcUnsupportedError, type TokenInfo } from '../ts/rpc/index.js';
 import { pidAlive, processesMarked, waitFor } from './helpers/rpc-procs.js';
+import { bufOf, pkcs11js, ulongOf } from './helpers/pkcs11js.js';
 import { P256, SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
-
-const require = createRequire(import.meta.url);
-const pkcs11js = require('pkcs11js') as typeof import('pkcs11js');
 
 let token: SoftHsmToken;
 let client: RpcClient;
 let local: InstanceType<typeof pkcs11js.PKCS11>;
 let slot: number;
 const hostPids: number[] = [];
-
-const ulongOf = (b: Buffer) => Number(b.readBigUInt64LE(0));
-const bufOf = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-};
 
 beforeAll(async () => {
   token = makeSoftHsmToken('rpc-remote');

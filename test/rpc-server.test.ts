@@ -3,29 +3,20 @@
 // (p11-kit-client.so, loaded in-process through pkcs11js) talks to the same server as the oracle.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKM, CKR, CKU } from '../ts/rpc/constants.js';
 import { HostConnectError, HostLostError, RpcClient, StaleHandleError, type HostLostEvent } from '../ts/rpc/index.js';
 import { childrenOf, pidAlive, processesMarked, startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
+import { bufOf, pkcs11js, ulongOf } from './helpers/pkcs11js.js';
 import { P256, SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
 
-const require = createRequire(import.meta.url);
-const pkcs11js = require('pkcs11js') as typeof import('pkcs11js');
 const P11_KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 
 let token: SoftHsmToken;
 let server: ServerHandle;
 let client: RpcClient;
 const losses: HostLostEvent[] = [];
-
-const ulongOf = (b: Buffer) => Number(b.readBigUInt64LE(0));
-const bufOf = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-};
 
 beforeAll(async () => {
   token = makeSoftHsmToken('rpc-server');
