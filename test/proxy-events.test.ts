@@ -7,6 +7,7 @@ import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKF_MISC, CKR, ModuleLifecycle, Pkcs11Error, ProxyError, lifecycleTarget, loadModule, openProxy, type ProxyModule } from '../ts/index.js';
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
+import { rvOf } from './helpers/rv-of.js';
 
 const DONT_BLOCK = CKF_MISC.CKF_DONT_BLOCK;
 let tree: ConfTree;
@@ -37,15 +38,6 @@ afterAll(() => {
   proxy?.release();
   tree.cleanup();
 });
-
-const rvOf = (fn: () => unknown): number | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { rv?: number }).rv;
-  }
-  return undefined;
-};
 
 /** The proxy slot ID of a module's slot (as currently listed). */
 function idOf(module: string, real: number): number {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKO, CKR, CKU, LifecycleError, Pkcs11Error, ProxyError, openProxy, type ProxyModule, type ProxySession } from '../ts/index.js';
 import { createNssDb, NSS_SOFTOKN_MODULE, type NssDb } from './helpers/nss.js';
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
+import { rvOf } from './helpers/rv-of.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -34,15 +35,6 @@ afterAll(() => {
   nss.cleanup();
   hsm.cleanup();
 });
-
-const rvOf = (fn: () => unknown): number | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { rv?: number }).rv;
-  }
-  return undefined;
-};
 
 function slotOf(label: string): number {
   const [t] = proxy.findTokens(`pkcs11:token=${encodeURIComponent(label)}`);
