@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from './helpers/mulberry32.js';
 import { createSoftHsm, SOFTHSM_MODULE } from './helpers/softhsm.js';
 import { createNssDb, NSS_SOFTOKN_MODULE } from './helpers/nss.js';
 
@@ -48,17 +49,6 @@ const POOL: string[] = [
 const NAMES = ['alpha', 'Beta', 'gamma', 'Zeta', 'delta', 'epsilon', 'eta', 'theta', 'iota', 'kappa'];
 const EXTRAS = ['', '', 'priority: 1\n', 'priority: 5\n', 'priority: -2\n', 'enable-in: p11-kit\n', 'disable-in: p11-kit\n', 'enable-in: someone-else\n'];
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Tree {
   dir: string;
   files: Record<string, string>;
@@ -73,7 +63,7 @@ function writeTree(name: string, files: Record<string, string>): Tree {
 }
 
 function generatedTree(seed: number): Tree {
-  const next = rng(seed);
+  const next = mulberry32(seed);
   const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)];
   const names = [...NAMES].sort(() => next() - 0.5);
   const files: Record<string, string> = {};

@@ -18,6 +18,7 @@ import {
   URI_RESULT_CODES,
   type Uri,
 } from '../ts/uri/index.js';
+import { mulberry32 } from './helpers/mulberry32.js';
 
 const ORACLE = 'dist/native/oracle/uri-oracle';
 const utf8 = new TextEncoder();
@@ -92,18 +93,6 @@ const HAND_PICKED: string[] = [
   'pkcs11:model=Model;manufacturer=Maker;serial=0001;token=Tok;slot-description=Slot;slot-manufacturer=SM;library-description=LD;library-manufacturer=LM',
 ];
 
-/** mulberry32: a small seeded generator, so every run draws the same URIs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PATH_NAMES = [
   'token', 'manufacturer', 'serial', 'model', 'library-description', 'library-manufacturer', 'library-version',
   'slot-description', 'slot-manufacturer', 'slot-id', 'object', 'id', 'type', 'object-type', 'objecttype',
@@ -168,7 +157,7 @@ interface Case {
 }
 
 function cases(): Case[] {
-  const rand = prng(0x7512);
+  const rand = mulberry32(0x7512);
   const out: Case[] = HAND_PICKED.map((text) => ({ text, parseType: UriType.ANY, formatType: UriType.ANY }));
   for (const text of HAND_PICKED.slice(0, 60)) {
     out.push({ text, parseType: pick(rand, TYPES), formatType: pick(rand, TYPES) });
@@ -363,7 +352,7 @@ function matchUri(rand: () => number): string {
 }
 
 describe('matching vs libp11-kit 0.24.1', () => {
-  const rand = prng(0x11);
+  const rand = mulberry32(0x11);
   const uris = Array.from({ length: 320 }, () => matchUri(rand));
   uris.push('pkcs11:', 'pkcs11:token=%00abc', 'pkcs11:foo=bar', 'pkcs11:token=A?x-vendor=1', 'pkcs11:token=', 'pkcs11:id=');
   type Probe = { cmd: string; run: (uri: string | Uri) => boolean };

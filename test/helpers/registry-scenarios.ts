@@ -10,6 +10,7 @@
 // scenario, and two files of one module name in one directory have disjoint keys.
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { mulberry32 } from './mulberry32.js';
 
 export const ROOT = '@ROOT@';
 
@@ -92,16 +93,10 @@ const PROGRAMS = ['firefox', 'chromium', 'test-enable', 'gnome-shell'];
 // ---- seeded randomness --------------------------------------------------------------------
 
 export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
   /** mulberry32: small, fast, and good enough to pick test cases. */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed >>> 0 || 0x9e3779b9);
   }
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
