@@ -2,13 +2,13 @@
 // registry, the same SoftHSM2 loaded in-process by the bridge, and one flow run against both
 // with the same answers. `isolate: true` hosts a local module in a `p11-kit remote` child, so a
 // crash there (SIGSEGV delivered to the host) costs a generation, not this process.
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pkcs11Module } from '../ts/bridge/module.js';
 import { loadRegistry } from '../ts/registry/load.js';
 import { CKA, CKF, CKM, CKO, CKR, CKU } from '../ts/rpc/constants.js';
 import { HostLostError, Pkcs11Error, RemoteModule, isolateModule, openAsyncModule, type AsyncModule } from '../ts/rpc/index.js';
+import { createConfTree } from './helpers/proxy-tree.js';
 import { pidAlive, processesMarked, waitFor } from './helpers/rpc-procs.js';
 import { P256, SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
 
@@ -124,21 +124,11 @@ describe('a remote: config from the registry', () => {
   let local: AsyncModule;
 
   beforeAll(() => {
-    const etc = join(token.dir, 'etc');
-    mkdirSync(join(etc, 'modules'), { recursive: true });
-    writeFileSync(join(etc, 'pkcs11.conf'), 'user-config: none\n');
-    writeFileSync(join(etc, 'modules', 'softhsm-remote.module'), `remote: |p11-kit remote ${SOFTHSM}\n`);
-    writeFileSync(join(etc, 'modules', 'softhsm-local.module'), `module: ${SOFTHSM}\n`);
-    const registry = loadRegistry({
-      systemConfig: join(etc, 'pkcs11.conf'),
-      systemModules: join(etc, 'modules'),
-      packageModules: join(etc, 'none'),
-      userConfig: join(etc, 'none.conf'),
-      userModules: join(etc, 'none'),
-      modulePath: '/usr/lib/x86_64-linux-gnu/pkcs11',
-      program: 'rpc-test',
-      env: token.env,
-    });
+    const tree = createConfTree();
+    tree.module('softhsm-remote', `remote: |p11-kit remote ${SOFTHSM}\n`);
+    tree.module('softhsm-local', `module: ${SOFTHSM}\n`);
+    const registry = loadRegistry({ ...tree.registry, modulePath: '/usr/lib/x86_64-linux-gnu/pkcs11', env: token.env });
+    tree.cleanup();
     const byName = new Map(registry.modules.map((m) => [m.name, m]));
     expect([...byName.keys()].sort()).toEqual(['softhsm-local', 'softhsm-remote']);
     expect(byName.get('softhsm-remote')!.settings.remote).toBe(`|p11-kit remote ${SOFTHSM}`);

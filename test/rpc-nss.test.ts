@@ -2,13 +2,14 @@
 // its configuration string there, isolated in a `p11-kit remote` child and configured by a
 // module file's `x-init-reserved`, exactly as p11-kit passes it.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '../ts/registry/load.js';
 import { CKR } from '../ts/rpc/constants.js';
 import { RemoteModule, isolateModule, openAsyncModule } from '../ts/rpc/index.js';
+import { createConfTree } from './helpers/proxy-tree.js';
 import { processesMarked, waitFor } from './helpers/rpc-procs.js';
 
 const SOFTOKN = '/usr/lib/x86_64-linux-gnu/libsoftokn3.so';
@@ -49,19 +50,10 @@ describe('NSS softokn out of process', () => {
   });
 
   it("takes x-init-reserved from the module's config when opened with isolate: true", async () => {
-    const etc = join(dir, 'etc');
-    mkdirSync(join(etc, 'modules'), { recursive: true });
-    writeFileSync(join(etc, 'pkcs11.conf'), 'user-config: none\n');
-    writeFileSync(join(etc, 'modules', 'nss.module'), `module: ${SOFTOKN}\nx-init-reserved: ${reserved}\n`);
-    const registry = loadRegistry({
-      systemConfig: join(etc, 'pkcs11.conf'),
-      systemModules: join(etc, 'modules'),
-      packageModules: join(etc, 'none'),
-      userConfig: join(etc, 'none.conf'),
-      userModules: join(etc, 'none'),
-      program: 'rpc-test',
-      probe: false,
-    });
+    const tree = createConfTree();
+    tree.module('nss', `module: ${SOFTOKN}\nx-init-reserved: ${reserved}\n`);
+    const registry = loadRegistry({ ...tree.registry, probe: false });
+    tree.cleanup();
     const [entry] = registry.modules;
     expect(entry!.settings.initReserved).toBe(reserved);
     const nss = openAsyncModule(entry!, { isolate: true, env: env() }) as RemoteModule;
