@@ -5,10 +5,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import koffi from 'koffi';
+import { CKF_SESSION, loadModule } from '../ts/bridge/index.js';
 import { ModuleLifecycle, LifecycleError, type LifecycleChange, type Owner } from '../ts/lifecycle/manager.js';
-import { openRawModule } from './workers/raw-module.mjs';
 
 const FRAGILE = new URL('../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
+
+/**
+ * The module as the lifecycle's target, plus the few C_* calls these tests make behind its
+ * back on purpose: the bridge's raw functions, each answering its CK_RV (no checks, no
+ * throws). `lib` is the same library handle (dlopen gives it back) for the fixture's controls.
+ */
+function openRawModule(path: string) {
+  const m = loadModule(path);
+  const raw = m.rawBuffers;
+  return {
+    identity: m.identity,
+    name: path,
+    lib: koffi.load(path),
+    initialize: () => m.initializeRv(),
+    finalize: () => m.finalizeRv(),
+    closeSession: (handle: bigint) => raw.C_CloseSession(handle),
+    getInfo: () => raw.C_GetInfo(Buffer.alloc(128)),
+    slotList() {
+      const slots = new BigUint64Array(64);
+      const count = BigUint64Array.of(64n);
+      const rv = raw.C_GetSlotList(1, slots, count);
+      return { rv, slots: [...slots.subarray(0, Number(count[0]))].map(Number) };
+    },
+    openSession(slot: number) {
+      const handle = new BigUint64Array(1);
+      const rv = raw.C_OpenSession(slot, CKF_SESSION.CKF_SERIAL_SESSION | CKF_SESSION.CKF_RW_SESSION, null, null, handle);
+      return { rv, handle: handle[0]! };
+    },
+    generateRandom: (handle: bigint, len: number) => raw.C_GenerateRandom(handle, Buffer.alloc(len), len),
+  };
+}
 
 function fragileStats(lib: koffi.LibraryHandle) {
   const out = new Array<number>(8).fill(0);
