@@ -43,6 +43,9 @@ describe('call tracing', () => {
       s.decryptInit(CKM.CKM_AES_ECB, key);
       expect(Buffer.from(s.decrypt(cipher)).equals(PLAINTEXT)).toBe(true);
       const random = await s.async.generateRandom(24);
+      s.digestInit(CKM.CKM_SHA256);
+      s.digestUpdate(PLAINTEXT);
+      s.digestFinal();
       const log = lines.join('\n');
 
       for (const secret of [PIN, 'wrong-pin-4321', KEY.toString('hex'), KEY.toString('hex').slice(0, 16), PLAINTEXT.toString(), PLAINTEXT.toString('hex').slice(0, 16), Buffer.from(random).toString('hex').slice(0, 16)]) {
@@ -53,9 +56,10 @@ describe('call tracing', () => {
       expect(log).toMatch(/C_CreateObject\(session=\d+, template=\[CKA_CLASS=CKO_SECRET_KEY, CKA_KEY_TYPE=CKK_AES, CKA_VALUE=<redacted>/);
       expect(log).toMatch(/C_GetAttributeValue\(session=\d+, object=\d+, types=\[CKA_VALUE\]\) = CKR_OK .* -> \[CKA_VALUE=<redacted>\]/);
       expect(log).toMatch(/C_EncryptInit\(session=\d+, mechanism=CKM_AES_ECB, key=\d+\) = CKR_OK/);
-      expect(log).toMatch(/C_Encrypt\(session=\d+, data=<redacted>\) = CKR_OK .* -> <16 bytes [0-9a-f]{32}>/);
-      expect(log).toMatch(/C_Decrypt\(session=\d+, data=<16 bytes [0-9a-f]{32}>\) = CKR_OK .* -> <16 bytes, redacted>/);
+      expect(log).toMatch(/C_Encrypt\(session=\d+, data=<16 bytes, redacted>\) = CKR_OK .* -> <16 bytes [0-9a-f]{32}>/);
+      expect(log).toMatch(/C_Decrypt\(session=\d+, data=<16 bytes, redacted>\) = CKR_OK .* -> <16 bytes, redacted>/);
       expect(log).toMatch(/C_GenerateRandom\(session=\d+, length=24\) async = CKR_OK .* -> <24 bytes, redacted>/);
+      expect(log).toMatch(/C_DigestFinal\(session=\d+\) = CKR_OK .* -> <32 bytes [0-9a-f]{32}…>/);
       expect(log).toMatch(/C_OpenSession\(slot=\d+, flags=CKF_RW_SESSION\|CKF_SERIAL_SESSION\) = CKR_OK/);
     } finally {
       m.release();

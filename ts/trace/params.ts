@@ -41,6 +41,10 @@ export const PARAMS: Readonly<Record<string, readonly string[]>> = {
   verifyFinal: [S, 'signature'],
   verifyRecover: [S, 'signature'],
   digestKey: [S, 'key'],
+  encryptFinal: [S], decryptFinal: [S], digestFinal: [S], signFinal: [S],
+  getOperationState: [S], setOperationState: [S, 'state', 'encryptionKey', 'authenticationKey'],
+  digestEncryptUpdate: crypt, decryptDigestUpdate: crypt, signEncryptUpdate: crypt, decryptVerifyUpdate: crypt,
+  getFunctionStatus: [S], cancelFunction: [S], sessionCancel: [S, 'flags'],
   generateKey: [S, 'mechanism', 'template'],
   generateKeyPair: [S, 'mechanism', 'publicTemplate', 'privateTemplate'],
   wrapKey: [S, 'mechanism', 'wrappingKey', 'key'],
@@ -56,5 +60,5 @@ export const SECRET_PARAMS = new Set(['pin', 'soPin', 'oldPin', 'newPin', 'seed'
 /** Calls whose byte result is a secret (plaintext, randomness that may become a key). */
 export const SECRET_RESULTS = new Set(['decrypt', 'decryptUpdate', 'decryptFinal', 'generateRandom', 'decryptDigestUpdate', 'decryptVerifyUpdate']);
 
-/** Calls whose byte input may be a secret (plaintext). */
+/** Calls whose input is a secret whatever its type (plaintext); byte `data` is never shown anyway. */
 export const SECRET_INPUTS = new Set(['encrypt', 'encryptUpdate', 'digestEncryptUpdate', 'signEncryptUpdate']);

@@ -33,7 +33,9 @@ function describeArgs(method: string, args: unknown[]): string {
   return args
     .map((v, i) => {
       const name = names[i] ?? `arg${i}`;
+      // Data handed to a call (to sign, digest, encrypt…) may be anyone's secret: lengths only.
       const secret = SECRET_PARAMS.has(name) || (name === 'data' && SECRET_INPUTS.has(method));
+      if (name === 'data' && v instanceof Uint8Array) return `${name}=${bytes(v, true)}`;
       return argument(name, v, secret);
     })
     .join(', ');
@@ -44,6 +46,11 @@ function describeResult(method: string, result: unknown): string {
   if (result instanceof Uint8Array) return ` -> ${bytes(result, SECRET_RESULTS.has(method))}`;
   if (method === 'getAttributeValue') return ` -> ${template(result as AttributeResult[])}`;
   return ` -> ${value(result)}`;
+}
+
+/** The CK_RV a successful typed call stands for: verify() answers CKR_SIGNATURE_INVALID as false. */
+function okName(method: string, result: unknown): string {
+  return (method === 'verify' || method === 'verifyFinal') && result === false ? 'CKR_SIGNATURE_INVALID' : 'CKR_OK';
 }
 
 function outcome(err: unknown): string {
@@ -74,7 +81,7 @@ export function traceModule(module: Pkcs11Module, sink: TraceSink = stderrSink):
         const start = process.hrtime.bigint();
         try {
           const result = inner.apply(module, args);
-          emit(`${head} = CKR_OK [${micros(start)}]${describeResult(method, result)}`);
+          emit(`${head} = ${okName(method, result)} [${micros(start)}]${describeResult(method, result)}`);
           return result;
         } catch (err) {
           emit(`${head} = ${outcome(err)} [${micros(start)}]`);
@@ -89,7 +96,7 @@ export function traceModule(module: Pkcs11Module, sink: TraceSink = stderrSink):
         const start = process.hrtime.bigint();
         try {
           const result = await innerAsync(...args);
-          emit(`${head} = CKR_OK [${micros(start)}]${describeResult(method, result)}`);
+          emit(`${head} = ${okName(method, result)} [${micros(start)}]${describeResult(method, result)}`);
           return result;
         } catch (err) {
           emit(`${head} = ${outcome(err)} [${micros(start)}]`);
