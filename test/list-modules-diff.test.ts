@@ -129,6 +129,16 @@ describe('list-modules, byte for byte against p11-kit 0.24.1', () => {
     expect(stdout).toContain('    library-manufacturer: Mozilla Foundation\n');
   });
 
+  it('lists a remote: module (p11-kit remote hosting SoftHSM2) with its library and tokens, like p11-kit', () => {
+    const tree = writeTree('remote', {
+      'system/hsm.module': `remote: |p11-kit remote ${SOFTHSM_MODULE}\n`,
+      'system/mini.module': `module: ${minis[0]}\npriority: 1\n`,
+    });
+    const { stdout } = same(tree);
+    expect(stdout).toContain('hsm: (null)\n    library-description: Implementation of PKCS11\n');
+    expect(stdout).toContain('    token: diff token\n');
+  });
+
   it('drops a module whose C_Initialize fails, and fails entirely when that module is critical', () => {
     const plain = writeTree('nss-no-args', {
       'system/nss.module': `module: ${NSS_SOFTOKN_MODULE}\n`,

@@ -1,7 +1,7 @@
 // print-config and list-modules: the registry as p11-kit would load it.
 import type { Command } from 'commander';
 import { loadForCommand, withRegistryOptions, type RegistryFlags } from './registry-options.js';
-import { listModulesWithDetails } from './token-commands.js';
+import { describeModules, moduleDetailLines, tokenJson } from './token-commands.js';
 
 function printConfig(flags: RegistryFlags): void {
   const registry = loadForCommand(flags);
@@ -21,21 +21,28 @@ function printConfig(flags: RegistryFlags): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function listModules(flags: RegistryFlags): void {
+async function listModules(flags: RegistryFlags): Promise<void> {
   const registry = loadForCommand(flags);
   if (!registry) return;
+  const details = await describeModules(registry, flags.verbose);
+  if (!details) return;
   if (flags.json) {
-    const modules = registry.modules.map((m) => ({
-      name: m.name,
-      module: m.options.module ?? null,
-      path: m.path ?? null,
-      remote: m.settings.remote ?? null,
-      settings: m.settings,
+    const modules = details.map(({ entry, library, tokens }) => ({
+      name: entry.name,
+      module: entry.options.module ?? null,
+      path: entry.path ?? null,
+      remote: entry.settings.remote ?? null,
+      settings: entry.settings,
+      library: library
+        ? { description: library.libraryDescription, manufacturer: library.manufacturerID, version: `${library.libraryVersion.major}.${library.libraryVersion.minor}`, cryptokiVersion: `${library.cryptokiVersion.major}.${library.cryptokiVersion.minor}` }
+        : null,
+      tokens: tokens.map(tokenJson),
     }));
     process.stdout.write(`${JSON.stringify({ modules })}\n`);
     return;
   }
-  listModulesWithDetails(registry, flags.verbose);
+  const lines = moduleDetailLines(details);
+  process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '');
 }
 
 export function registerRegistryCommands(program: Command): void {

@@ -11,6 +11,8 @@ import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlag
 import { openProxy, ProxyError, type ProxyModule, type ProxyToken } from '../proxy/index.js';
 import { pinFor, withPinOptions, type PinFlags } from './pin.js';
 import { globalTrace, traceModule } from '../trace/index.js';
+import { openAsyncModule } from '../rpc/open.js';
+import type { ModuleInfo } from '../bridge/index.js';
 
 /** Token flags as p11-kit 0.24's list-modules names them, in its order. */
 const TOKEN_FLAG_NAMES: [number, string][] = [
@@ -118,46 +120,103 @@ function tokenLines(t: TokenInfo): string[] {
   return lines;
 }
 
-/** `p11kit list-modules` with library and token details, byte for byte as p11-kit 0.24.1 prints them. */
-export function listModulesWithDetails(registry: Registry, verbose = false): void {
-  const open = openModules(registry, verbose);
-  if (!open) return;
+/** What list-modules shows of one module: its library info and tokens, or why they are missing. */
+export interface ModuleDetails {
+  entry: ModuleEntry;
+  library?: ModuleInfo;
+  tokens: TokenInfo[];
+}
+
+/** Library info and tokens of a remote module, through p11-kit's RPC protocol (as p11-kit lists them). */
+async function describeRemote(entry: ModuleEntry, verbose: boolean): Promise<ModuleDetails | 'critical' | 'skipped'> {
+  const remote = openAsyncModule(entry);
+  const out: ModuleDetails = { entry, tokens: [] };
   try {
-    const out: string[] = [];
+    await remote.async.initialize({ reserved: entry.settings.initReserved ?? null });
+  } catch (err) {
+    if (verbose || entry.settings.critical) process.stderr.write(`p11-kit: ${entry.name}: module failed to initialize: ${(err as Error).message}\n`);
+    await (remote as { close?: () => Promise<void> }).close?.();
+    return entry.settings.critical ? 'critical' : 'skipped';
+  }
+  try {
+    out.library = await remote.async.getInfo();
+    for (const slot of await remote.async.getSlotList(true)) out.tokens.push(await remote.async.getTokenInfo(slot));
+  } catch (err) {
+    infoError(err);
+  } finally {
+    await remote.async.finalize().catch(() => undefined);
+    await (remote as { close?: () => Promise<void> }).close?.();
+  }
+  return out;
+}
+
+/**
+ * The modules of the registry with their library info and tokens, initialized and finalized as
+ * p11_kit_modules_load_and_initialize does; undefined (exit code 1) when a critical one fails.
+ */
+export async function describeModules(registry: Registry, verbose = false): Promise<ModuleDetails[] | undefined> {
+  const open = openModules(registry, verbose);
+  if (!open) return undefined;
+  try {
+    const out: ModuleDetails[] = [];
     const byEntry = new Map(open.map((o) => [o.entry, o.module]));
     for (const entry of registry.modules) {
-      // Remote modules are reached by the RPC client, not loaded here: their header only.
-      if (entry.settings.remote !== undefined) out.push(`${entry.name}: (null)`);
+      if (entry.settings.remote !== undefined) {
+        const d = await describeRemote(entry, verbose);
+        if (d === 'critical') {
+          process.exitCode = 1;
+          return undefined;
+        }
+        if (d !== 'skipped') out.push(d);
+        continue;
+      }
       const module = byEntry.get(entry);
       if (!module) continue;
-      out.push(`${entry.name}: ${entry.options.module ?? '(null)'}`);
-      let info;
+      const d: ModuleDetails = { entry, tokens: [] };
+      out.push(d);
       try {
-        info = module.getInfo();
-      } catch (err) {
-        infoError(err);
-        continue;
-      }
-      out.push(`    library-description: ${info.libraryDescription}`, `    library-manufacturer: ${info.manufacturerID}`, `    library-version: ${version(info.libraryVersion)}`);
-      let slots: number[];
-      try {
-        slots = module.getSlotList(true);
-      } catch (err) {
-        infoError(err);
-        continue;
-      }
-      for (const slot of slots) {
-        try {
-          out.push(...tokenLines(module.getTokenInfo(slot)));
-        } catch (err) {
-          infoError(err);
+        d.library = module.getInfo();
+        for (const slot of module.getSlotList(true)) {
+          try {
+            d.tokens.push(module.getTokenInfo(slot));
+          } catch (err) {
+            infoError(err);
+          }
         }
+      } catch (err) {
+        infoError(err);
       }
     }
-    process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+    return out;
   } finally {
     closeModules(open);
   }
+}
+
+/** `p11kit list-modules` with library and token details, byte for byte as p11-kit 0.24.1 prints them. */
+export function moduleDetailLines(details: ModuleDetails[]): string[] {
+  const out: string[] = [];
+  for (const { entry, library, tokens } of details) {
+    out.push(`${entry.name}: ${entry.settings.remote === undefined ? (entry.options.module ?? '(null)') : '(null)'}`);
+    if (!library) continue;
+    out.push(`    library-description: ${library.libraryDescription}`, `    library-manufacturer: ${library.manufacturerID}`, `    library-version: ${version(library.libraryVersion)}`);
+    for (const t of tokens) out.push(...tokenLines(t));
+  }
+  return out;
+}
+
+/** A token as JSON: its fields, flag names and URI. */
+export function tokenJson(t: TokenInfo): Record<string, unknown> {
+  return {
+    label: t.label,
+    manufacturer: t.manufacturerID,
+    model: t.model,
+    serialNumber: t.serialNumber,
+    hardwareVersion: version(t.hardwareVersion),
+    firmwareVersion: version(t.firmwareVersion),
+    flags: TOKEN_FLAG_NAMES.filter(([bit]) => t.flags & bit).map(([, name]) => name),
+    uri: tokenUri(t),
+  };
 }
 
 // --- tokens matching a URI ---
@@ -255,8 +314,14 @@ function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: ProxyModul
 
 function listTokens(uriText: string | undefined, flags: RegistryFlags & { onlyUris?: boolean }): Promise<void> | void {
   return withProxy(uriText ?? 'pkcs11:', flags, (proxy, uri) => {
+    const found = proxy.findTokens(uri);
+    if (flags.json) {
+      const tokens = found.map(({ module, moduleSlot, token }) => ({ module, slot: moduleSlot, ...tokenJson(token) }));
+      process.stdout.write(`${JSON.stringify({ tokens })}\n`);
+      return;
+    }
     const out: string[] = [];
-    for (const { module, moduleSlot, token } of proxy.findTokens(uri)) {
+    for (const { module, moduleSlot, token } of found) {
       if (flags.onlyUris) {
         out.push(tokenUri(token));
         continue;
@@ -274,6 +339,18 @@ function mechanismName(type: number): string {
 
 function listMechanisms(uriText: string, flags: RegistryFlags): Promise<void> | void {
   return withTokens(uriText, flags, (found) => {
+    if (flags.json) {
+      const tokens = found.map(({ open, slot, token }) => ({
+        uri: tokenUri(token),
+        module: open.entry.name,
+        mechanisms: open.module.getMechanismList(slot).map((type) => {
+          const info = open.module.getMechanismInfo(slot, type);
+          return { name: mechanismName(type), type, minKeySize: info.minKeySize, maxKeySize: info.maxKeySize, flags: flagNames(CKF_MECHANISM, info.flags) };
+        }),
+      }));
+      process.stdout.write(`${JSON.stringify({ tokens })}\n`);
+      return;
+    }
     const out: string[] = [];
     for (const { open, slot, token } of found) {
       out.push(tokenUri(token));
@@ -302,7 +379,16 @@ function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-function objectLines(token: TokenInfo, handle: number, attrs: AttributeResult[]): string[] {
+interface ObjectSummary {
+  handle: number;
+  uri: string;
+  class: string;
+  label?: string;
+  id?: string;
+  keyType?: string;
+}
+
+function objectSummary(token: TokenInfo, handle: number, attrs: AttributeResult[]): ObjectSummary {
   const [cls, label, id, keyType] = attrs.map((a) => a.value);
   const klass = typeof cls === 'number' ? CLASS_NAMES[cls] : undefined;
   const uri = formatUri(
@@ -317,10 +403,21 @@ function objectLines(token: TokenInfo, handle: number, attrs: AttributeResult[])
     },
     { type: 'object-on-token' },
   );
-  const lines = [`Object: #${handle}`, `    uri: ${uri}`, `    class: ${klass?.[1] ?? (typeof cls === 'number' ? nameOf(CKO, cls) ?? cls : 'unknown')}`];
-  if (typeof label === 'string') lines.push(`    label: ${label}`);
-  if (id instanceof Uint8Array && id.length) lines.push(`    id: ${hex(id)}`);
-  if (typeof keyType === 'number') lines.push(`    key-type: ${(nameOf(CKK, keyType) ?? `0x${keyType.toString(16)}`).replace(/^CKK_/, '').toLowerCase()}`);
+  return {
+    handle,
+    uri,
+    class: klass?.[1] ?? (typeof cls === 'number' ? nameOf(CKO, cls) ?? String(cls) : 'unknown'),
+    ...(typeof label === 'string' ? { label } : {}),
+    ...(id instanceof Uint8Array && id.length ? { id: hex(id) } : {}),
+    ...(typeof keyType === 'number' ? { keyType: (nameOf(CKK, keyType) ?? `0x${keyType.toString(16)}`).replace(/^CKK_/, '').toLowerCase() } : {}),
+  };
+}
+
+function objectLines(o: ObjectSummary): string[] {
+  const lines = [`Object: #${o.handle}`, `    uri: ${o.uri}`, `    class: ${o.class}`];
+  if (o.label !== undefined) lines.push(`    label: ${o.label}`);
+  if (o.id !== undefined) lines.push(`    id: ${o.id}`);
+  if (o.keyType !== undefined) lines.push(`    key-type: ${o.keyType}`);
   return lines;
 }
 
@@ -330,8 +427,12 @@ function listObjects(uriText: string, flags: ObjectFlags): Promise<void> | void 
       pin: (t: ProxyToken) => pinFor(flags, uri, t.token.label),
       attributes: [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID, CKA.CKA_KEY_TYPE],
     });
-    const out: string[] = [];
-    for (const o of objects) out.push(...objectLines(o.token, o.handle, o.attributes));
+    const summaries = objects.map((o) => objectSummary(o.token, o.handle, o.attributes));
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ objects: summaries })}\n`);
+      return;
+    }
+    const out = summaries.flatMap(objectLines);
     process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
   });
 }
