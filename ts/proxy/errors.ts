@@ -8,7 +8,8 @@ export const PROXY_NAME = 'p11kit-wasm proxy';
 
 export type ProxyErrorCode =
   | 'CRITICAL_MODULE_FAILED' // a module marked `critical` could not be opened or listed
-  | 'NO_MATCHING_TOKEN'; // openSession(uri): no token matches
+  | 'NO_MATCHING_TOKEN' // openSession(uri): no token matches
+  | 'ASYNC_ONLY'; // a sync call reached a remote module, which only the async API serves
 
 export class ProxyError extends Error {
   override readonly name = 'ProxyError';
@@ -26,4 +27,9 @@ export class ProxyError extends Error {
 /** A PKCS#11 answer of the proxy itself (not of a module behind it). */
 export function proxyRv(rv: number, fn: string): Pkcs11Error {
   return new Pkcs11Error(rv, fn, PROXY_NAME);
+}
+
+/** A sync call on a remote module's slot or session: the message names the async form to use. */
+export function asyncOnly(module: string, form: string): ProxyError {
+  return new ProxyError('ASYNC_ONLY', `module '${module}' is remote and served by the async API only: use ${form}`, module);
 }

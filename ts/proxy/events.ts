@@ -104,7 +104,7 @@ export class SlotEvents {
     for (let i = 0; i < MAX_DRAIN; i++) {
       let real: number | null;
       try {
-        real = m.managed.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK);
+        real = m.local('proxy.async.waitForSlotEvent()').waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK); // remote modules are 'none'
       } catch (err) {
         if (rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) m.events = 'none';
         else this.fault(m, err);
@@ -155,7 +155,7 @@ export class SlotEvents {
   private block(m: Member): void {
     m.waiting = true;
     this.blocking++;
-    m.managed.async.waitForSlotEvent(0).then(
+    m.async.waitForSlotEvent(0).then(
       (real) => {
         this.unpark(m);
         if (this.closed) return;

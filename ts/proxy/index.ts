@@ -1,5 +1,5 @@
 // The proxy: one virtual PKCS#11 module over every configured module.
-export { openProxy } from './open.js';
+export { openProxy, openProxyAsync } from './open.js';
 export { ProxyModule, type SessionTarget, type ProxyEvents } from './proxy.js';
 export { ProxySession } from './sessions.js';
 export { ProxyError, PROXY_NAME, type ProxyErrorCode } from './errors.js';

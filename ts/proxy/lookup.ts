@@ -28,14 +28,21 @@ export function toUri(uri: string | Uri): Uri {
  * `match` is what the matchers get: the URI text when there is one, byte-exact.
  */
 export function selectsModule(uri: Uri, member: Member, match: string | Uri = uri): boolean {
+  return selectsByName(uri, member) && (!wantsModuleInfo(uri) || matchModuleInfo(match, member.local('proxy.async.findTokens()').getInfo()));
+}
+
+/** The same, asking the module's CK_INFO through the async API (any module, remote ones too). */
+export async function selectsModuleAsync(uri: Uri, member: Member, match: string | Uri = uri): Promise<boolean> {
+  return selectsByName(uri, member) && (!wantsModuleInfo(uri) || matchModuleInfo(match, await member.async.getInfo()));
+}
+
+function selectsByName(uri: Uri, member: Member): boolean {
   if (uri.moduleName !== undefined && uri.moduleName !== member.name) return false;
-  if (uri.modulePath !== undefined) {
-    const m = member.managed.module;
-    const paths = [member.entry.options.module, member.entry.path, m.path, m.realPath];
-    if (!paths.includes(uri.modulePath)) return false;
-  }
-  const wantsInfo = uri.libraryDescription !== undefined || uri.libraryManufacturer !== undefined || uri.libraryVersion !== undefined;
-  return !wantsInfo || matchModuleInfo(match, member.managed.getInfo());
+  return uri.modulePath === undefined || member.paths.includes(uri.modulePath);
+}
+
+function wantsModuleInfo(uri: Uri): boolean {
+  return uri.libraryDescription !== undefined || uri.libraryManufacturer !== undefined || uri.libraryVersion !== undefined;
 }
 
 /** The object attributes of the URI as a search template (label, id, class). */

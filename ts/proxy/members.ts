@@ -1,23 +1,29 @@
-// The modules behind a proxy: each acquired through the process-wide lifecycle (openModule),
-// never initialized by the proxy itself. A module that cannot be opened is reported and left
-// out, unless it is critical: then nothing is kept and the proxy does not open.
-import type { ManagedModule } from '../managed/module.js';
-import { openModule } from '../managed/open.js';
-import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
-import type { Policy } from '../lifecycle/machine.js';
-import { ProxyError } from './errors.js';
-import type { ModuleFailure, SlotEventMode } from './types.js';
+// The modules behind a proxy, one Member each. A local module is acquired through the
+// process-wide lifecycle (openModule), never initialized by the proxy itself, and serves both
+// the sync and the async API; a `remote:` module (remote.ts) serves the async API only.
+import type { ModuleState } from '../lifecycle/machine.js';
+import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
+import type { ModuleEntry } from '../registry/types.js';
+import type { HostLostError } from '../rpc/errors.js';
+import type { HostState } from '../rpc/host.js';
+import type { InnerSession } from './sessions.js';
+import type { SlotEventMode } from './types.js';
 
-export class Member {
+/** The calls the proxy's async API makes on a module, local or remote. */
+export type MemberCalls = Omit<ManagedModule['async'], 'openSession'> & {
+  openSession(slot: number, opts?: OpenSessionOptions): Promise<InnerSession>;
+};
+
+export abstract class Member {
   /** How its slot events are fetched (see events.ts). */
   events: SlotEventMode = 'unprobed';
   /** A blocking C_WaitForSlotEvent of ours is parked in it. */
   waiting = false;
+  abstract readonly async: MemberCalls;
+  /** Served by the async API only (a remote module): the sync API skips or refuses it. */
+  abstract readonly asyncOnly: boolean;
 
-  constructor(
-    readonly entry: ModuleEntry,
-    readonly managed: ManagedModule,
-  ) {}
+  constructor(readonly entry: ModuleEntry) {}
 
   get name(): string {
     return this.entry.name;
@@ -28,39 +34,69 @@ export class Member {
   }
 
   /** Whether calls can reach the module now (same generation, initialized, not released). */
+  abstract get usable(): boolean;
+  abstract get state(): ModuleState;
+  abstract get generation(): number;
+  /** Remote modules: their host's state. */
+  get host(): HostState | undefined {
+    return undefined;
+  }
+
+  /** What a URI's module-path may name it by. */
+  abstract get paths(): readonly (string | undefined)[];
+
+  /** The managed module, for the sync API; a remote module refuses with ASYNC_ONLY naming `form`. */
+  abstract local(form: string): ManagedModule;
+
+  /** Holds the module again after a generation change (nothing when it is usable). */
+  abstract reinitialize(): Promise<void>;
+
+  /** Lets go of the module. A remote module's answer is a promise that always resolves. */
+  abstract release(): void | Promise<void>;
+
+  /** Tells `listener` each time the module's host is lost (a local module has no host). */
+  onHostLost(_listener: (error: HostLostError) => void): void {}
+}
+
+/** A module loaded in this process, held through the process-wide lifecycle. */
+export class LocalMember extends Member {
+  readonly asyncOnly = false;
+  readonly async: MemberCalls;
+
+  constructor(
+    entry: ModuleEntry,
+    readonly managed: ManagedModule,
+  ) {
+    super(entry);
+    this.async = managed.async;
+  }
+
   get usable(): boolean {
     return this.managed.owner.usable();
   }
-}
 
-export interface OpenMembersOptions {
-  policy?: Policy;
-  registry?: RegistryOptions;
-  report(failure: ModuleFailure): void;
-}
-
-/** Opens the entries in order; the same shared object configured twice is served once (as p11-kit does). */
-export function openMembers(entries: readonly ModuleEntry[], opts: OpenMembersOptions): Member[] {
-  const members: Member[] = [];
-  for (const entry of entries) {
-    let managed: ManagedModule;
-    try {
-      // openModule refuses `remote:` entries (the RPC client's business): reported like any failure.
-      managed = openModule(entry, { policy: opts.policy, registry: opts.registry });
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (entry.settings.critical) {
-        for (const m of members) m.managed.release();
-        throw new ProxyError('CRITICAL_MODULE_FAILED', `critical module '${entry.name}' failed to open: ${error.message}`, entry.name, { cause: error });
-      }
-      opts.report({ module: entry.name, stage: 'open', error, dropped: true });
-      continue;
-    }
-    if (members.some((m) => m.managed.module === managed.module)) {
-      managed.release();
-      continue;
-    }
-    members.push(new Member(entry, managed));
+  get state(): ModuleState {
+    return this.managed.state;
   }
-  return members;
+
+  get generation(): number {
+    return this.managed.generation;
+  }
+
+  get paths(): readonly (string | undefined)[] {
+    const m = this.managed.module;
+    return [this.entry.options.module, this.entry.path, m.path, m.realPath];
+  }
+
+  local(): ManagedModule {
+    return this.managed;
+  }
+
+  async reinitialize(): Promise<void> {
+    this.managed.reinitialize();
+  }
+
+  release(): void {
+    this.managed.release();
+  }
 }

@@ -6,6 +6,12 @@
 // slot info or events fail (or whose handles went stale with a generation change) is reported
 // (`failures`, the 'failure' event) and skipped for that call; the others keep being served.
 // Only a module marked `critical` still takes a call down with it.
+//
+// A `remote:` module (remote.ts) is served by the async API only: the sync module-wide calls
+// (getSlotList, findTokens) pass it over, and a sync call on its slot or session is refused with
+// a ProxyError naming the async form. Its host's loss is reported ('host-lost'); until re-entry
+// (its policy: reinitialize, or the next call when 'auto') its slots answer with the RPC
+// client's typed errors, and the other modules keep serving.
 import { EventEmitter } from 'node:events';
 import { CKF_MISC, CKF_SLOT } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
@@ -14,15 +20,16 @@ import { CKU } from '../bridge/ck-enums.js';
 import type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from '../bridge/info.js';
 import type { Secret } from '../bridge/op-helpers.js';
 import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
-import type { ManagedSession } from '../managed/session.js';
 import type { Diagnostic } from '../registry/types.js';
+import type { RemoteModule } from '../rpc/remote-module.js';
 import { matchSlot, matchTokenInfo } from '../uri/match.js';
 import type { Uri } from '../uri/types.js';
 import { PROXY_NAME, ProxyError, proxyRv } from './errors.js';
 import { SlotEvents } from './events.js';
-import { objectTemplate, selectsModule, toUri } from './lookup.js';
-import type { Member } from './members.js';
-import { SessionTable, type ProxySession } from './sessions.js';
+import { objectTemplate, selectsModule, selectsModuleAsync, toUri } from './lookup.js';
+import { LocalMember, type Member } from './members.js';
+import { RemoteMember } from './remote.js';
+import { SessionTable, type InnerSession, type ProxySession } from './sessions.js';
 import { SlotTable, type SlotRoute } from './slots.js';
 import type { FindObjectsOptions, ModuleFailure, OpenProxyOptions, ProxyModuleStatus, ProxyObject, ProxyStage, ProxyToken } from './types.js';
 
@@ -58,12 +65,21 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     getMechanismInfo(slot: number, type: number): Promise<MechanismInfo>;
     openSession(target: SessionTarget, opts?: OpenSessionOptions): Promise<ProxySession>;
     waitForSlotEvent(flags?: number, opts?: { signal?: AbortSignal }): Promise<number | null>;
+    /** Tokens a URI matches on every module, remote ones included. */
+    findTokens(uri: string | Uri): Promise<ProxyToken[]>;
+    findObjects(uri: string | Uri, opts?: FindObjectsOptions): Promise<ProxyObject[]>;
+    /** reinitialize() for every module, remote ones included (a new host, a fresh C_Initialize). */
+    reinitialize(module?: string): Promise<void>;
+    /** release(), then waits until remote modules' hosts are finalized and gone. */
+    release(): Promise<void>;
   };
   private readonly slots = new SlotTable();
   private readonly sessionTable = new SessionTable();
   private readonly events: SlotEvents;
   private readonly failureLog: ModuleFailure[] = [];
   private released = false;
+  /** Remote modules being let go (release() cannot wait for their hosts). */
+  private closing: Promise<void>[] = [];
 
   /** @internal use openProxy() */
   constructor(
@@ -86,17 +102,24 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     this.async = {
       getInfo: async () => this.getInfo(),
       getSlotList: (tokenPresent = false) => this.getSlotListAsync(tokenPresent),
-      getSlotInfo: async (slot) => this.routeOf(slot, 'C_GetSlotInfo').member.managed.async.getSlotInfo(this.realOf(slot)),
-      getTokenInfo: async (slot) => this.routeOf(slot, 'C_GetTokenInfo').member.managed.async.getTokenInfo(this.realOf(slot)),
-      getMechanismList: async (slot) => this.routeOf(slot, 'C_GetMechanismList').member.managed.async.getMechanismList(this.realOf(slot)),
-      getMechanismInfo: async (slot, type) =>
-        this.routeOf(slot, 'C_GetMechanismInfo').member.managed.async.getMechanismInfo(this.realOf(slot), type),
+      getSlotInfo: async (slot) => this.routeOf(slot, 'C_GetSlotInfo').member.async.getSlotInfo(this.realOf(slot)),
+      getTokenInfo: async (slot) => this.routeOf(slot, 'C_GetTokenInfo').member.async.getTokenInfo(this.realOf(slot)),
+      getMechanismList: async (slot) => this.routeOf(slot, 'C_GetMechanismList').member.async.getMechanismList(this.realOf(slot)),
+      getMechanismInfo: async (slot, type) => this.routeOf(slot, 'C_GetMechanismInfo').member.async.getMechanismInfo(this.realOf(slot), type),
       openSession: async (target, opts) => {
-        const r = this.sessionRoute(target);
-        return this.adopt(r, await r.member.managed.async.openSession(r.real, opts));
+        const r = await this.sessionRouteAsync(target);
+        return this.adopt(r, await r.member.async.openSession(r.real, opts));
       },
       waitForSlotEvent: async (flags, opts) => this.waitForSlotEvent(flags, opts),
+      findTokens: (uri) => this.findTokensAsync(uri),
+      findObjects: (uri, opts) => this.findObjects(uri, opts),
+      reinitialize: (module) => this.reinitializeAsync(module),
+      release: async () => {
+        this.release();
+        await Promise.all(this.closing);
+      },
     };
+    for (const m of members) m.onHostLost((err) => this.report(m.name, 'host-lost', err));
   }
 
   // ---- the modules behind it ----------------------------------------------------------
@@ -106,16 +129,24 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
       name: m.name,
       path: m.entry.path,
       critical: m.critical,
-      state: m.managed.state,
-      generation: m.managed.generation,
+      state: m.state,
+      generation: m.generation,
       usable: m.usable,
       events: m.events,
+      ...(m.host !== undefined && { host: m.host }),
     }));
   }
 
   /** The managed module behind the proxy with this registry name (its sessions are not the proxy's). */
   module(name: string): ManagedModule | undefined {
-    return this.members.find((m) => m.name === name)?.managed;
+    const m = this.members.find((m) => m.name === name);
+    return m instanceof LocalMember ? m.managed : undefined;
+  }
+
+  /** The remote module (RPC client) behind the proxy with this registry name. */
+  remote(name: string): RemoteModule | undefined {
+    const m = this.members.find((m) => m.name === name);
+    return m instanceof RemoteMember ? m.remote : undefined;
   }
 
   /** Which module owns a proxy slot, and its own ID for it. */
@@ -131,13 +162,14 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   /**
    * Holds a module again after a generation change (host lost, finalized behind our back), or
-   * every module the proxy cannot reach now when no name is given. Its slots keep their IDs.
+   * every local module the proxy cannot reach now when no name is given. Its slots keep their
+   * IDs. Remote modules are reinitialized by async.reinitialize().
    */
   reinitialize(module?: string): void {
     this.live('C_Initialize');
     for (const m of this.members) {
-      if (module !== undefined ? m.name !== module : m.usable) continue;
-      m.managed.reinitialize();
+      if (module !== undefined ? m.name !== module : m.usable || m.asyncOnly) continue;
+      m.local('proxy.async.reinitialize()').reinitialize();
       if (m.events === 'faulty') m.events = 'unprobed';
     }
   }
@@ -152,12 +184,14 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   /**
    * Every module's slots (each module asked afresh), in module order: known slots keep their
    * IDs, new ones get new IDs, vanished ones' IDs are retired. With tokenPresent, only slots
-   * whose C_GetSlotInfo says CKF_TOKEN_PRESENT (as p11-kit-proxy filters).
+   * whose C_GetSlotInfo says CKF_TOKEN_PRESENT (as p11-kit-proxy filters). Remote modules are
+   * left out (async-only: async.getSlotList() lists them).
    */
   getSlotList(tokenPresent = false): number[] {
     this.live('C_GetSlotList');
     const out: number[] = [];
     for (const m of this.members) {
+      if (m.asyncOnly) continue;
       for (const r of this.list(m) ?? []) if (!tokenPresent || this.hasToken(r)) out.push(r.id);
     }
     return out;
@@ -165,27 +199,27 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   getSlotInfo(slot: number): SlotInfo {
     const r = this.routeOf(slot, 'C_GetSlotInfo');
-    return r.member.managed.getSlotInfo(r.real);
+    return r.member.local('proxy.async.getSlotInfo()').getSlotInfo(r.real);
   }
 
   getTokenInfo(slot: number): TokenInfo {
     const r = this.routeOf(slot, 'C_GetTokenInfo');
-    return r.member.managed.getTokenInfo(r.real);
+    return r.member.local('proxy.async.getTokenInfo()').getTokenInfo(r.real);
   }
 
   getMechanismList(slot: number): number[] {
     const r = this.routeOf(slot, 'C_GetMechanismList');
-    return r.member.managed.getMechanismList(r.real);
+    return r.member.local('proxy.async.getMechanismList()').getMechanismList(r.real);
   }
 
   getMechanismInfo(slot: number, type: number): MechanismInfo {
     const r = this.routeOf(slot, 'C_GetMechanismInfo');
-    return r.member.managed.getMechanismInfo(r.real, type);
+    return r.member.local('proxy.async.getMechanismInfo()').getMechanismInfo(r.real, type);
   }
 
   initToken(slot: number, soPin: Secret, label: string): void {
     const r = this.routeOf(slot, 'C_InitToken');
-    r.member.managed.initToken(r.real, soPin, label);
+    r.member.local(`proxy.remote('${r.member.name}').async.initToken()`).initToken(r.real, soPin, label);
   }
 
   /**
@@ -204,7 +238,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   /** A session on a proxy slot, or on the first token (in slot order) a URI matches. */
   openSession(target: SessionTarget, opts: OpenSessionOptions = {}): ProxySession {
     const r = this.sessionRoute(target);
-    return this.adopt(r, r.member.managed.openSession(r.real, opts));
+    return this.adopt(r, r.member.local('proxy.async.openSession()').openSession(r.real, opts));
   }
 
   /** The open session with this proxy handle. */
@@ -232,23 +266,28 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   // ---- URI lookups ---------------------------------------------------------------------
 
-  /** The tokens a URI matches, in slot order. A module that fails is reported and skipped. */
+  /**
+   * The tokens a URI matches, in slot order. A module that fails is reported and skipped.
+   * Remote modules are left out (async-only: async.findTokens() searches them too).
+   */
   findTokens(uri: string | Uri): ProxyToken[] {
     this.live('C_GetSlotList');
     const parsed = toUri(uri);
     const found: ProxyToken[] = [];
     for (const m of this.members) {
+      if (m.asyncOnly) continue;
       try {
         if (!selectsModule(parsed, m, uri)) continue;
       } catch (err) {
         this.report(m.name, 'lookup', err);
         continue;
       }
+      const managed = m.local('proxy.async.findTokens()');
       for (const r of this.list(m) ?? []) {
         try {
-          const slotInfo = m.managed.getSlotInfo(r.real);
+          const slotInfo = managed.getSlotInfo(r.real);
           if (!(slotInfo.flags & CKF_SLOT.CKF_TOKEN_PRESENT) || !matchSlot(uri, slotInfo, r.id)) continue;
-          const token = m.managed.getTokenInfo(r.real);
+          const token = managed.getTokenInfo(r.real);
           if (matchTokenInfo(uri, token)) found.push({ slot: r.id, module: m.name, moduleSlot: r.real, slotInfo, token });
         } catch (err) {
           this.report(m.name, 'lookup', err);
@@ -259,20 +298,21 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   }
 
   /**
-   * The objects a URI matches on the tokens it matches, each read in a read-only session that
-   * is closed again. A PIN (or the PIN callback) logs the user in first; its errors, and
-   * login's (a wrong PIN), are thrown. Other module errors are reported and the token skipped.
+   * The objects a URI matches on the tokens it matches (every module's, as async.findTokens()),
+   * each read in a read-only session that is closed again. A PIN (or the PIN callback) logs
+   * the user in first; its errors, and login's (a wrong PIN), are thrown. Other module errors
+   * are reported and the token skipped.
    */
   async findObjects(uri: string | Uri, opts: FindObjectsOptions = {}): Promise<ProxyObject[]> {
     const parsed = toUri(uri);
     const template = objectTemplate(parsed);
     const types = opts.attributes ?? [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID];
     const out: ProxyObject[] = [];
-    for (const t of this.findTokens(uri)) {
+    for (const t of await this.findTokensAsync(uri)) {
       const m = this.routeOf(t.slot, 'C_OpenSession').member;
-      let session: ManagedSession;
+      let session: InnerSession;
       try {
-        session = await m.managed.async.openSession(t.moduleSlot);
+        session = await m.async.openSession(t.moduleSlot);
       } catch (err) {
         this.report(m.name, 'lookup', err);
         continue;
@@ -288,7 +328,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
           this.report(m.name, 'lookup', err);
         }
       } finally {
-        this.closeQuietly(m, session);
+        await this.closeQuietly(m, session);
       }
     }
     return out;
@@ -296,13 +336,20 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   // ---- the end -------------------------------------------------------------------------
 
-  /** Ends pending waits, forgets the proxy's sessions and lets go of every module (the last holder of one finalizes it). */
+  /**
+   * Ends pending waits, forgets the proxy's sessions and lets go of every module (the last
+   * holder of a local one finalizes it; a remote one's host is finalized and let go in the
+   * background: async.release() waits for it).
+   */
   release(): void {
     if (this.released) return;
     this.released = true;
     this.events.close(proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_WaitForSlotEvent'));
     this.sessionTable.dropAll();
-    eachThenThrow(this.members, (m) => m.managed.release());
+    eachThenThrow(this.members, (m) => {
+      const closing = m.release();
+      if (closing) this.closing.push(closing);
+    });
   }
 
   // ---- inside --------------------------------------------------------------------------
@@ -325,19 +372,75 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   private sessionRoute(target: SessionTarget): SlotRoute {
     if (typeof target === 'number') return this.routeOf(target, 'C_OpenSession');
     const [first] = this.findTokens(target);
-    if (!first) throw new ProxyError('NO_MATCHING_TOKEN', `no token matches ${typeof target === 'string' ? target : 'the URI'}`);
+    const remote = this.members.some((m) => m.asyncOnly) ? ' on a local module (remote modules: proxy.async.openSession())' : '';
+    return this.firstRoute(first, target, remote);
+  }
+
+  private async sessionRouteAsync(target: SessionTarget): Promise<SlotRoute> {
+    if (typeof target === 'number') return this.routeOf(target, 'C_OpenSession');
+    const [first] = await this.findTokensAsync(target);
+    return this.firstRoute(first, target, '');
+  }
+
+  private firstRoute(first: ProxyToken | undefined, target: string | Uri, where: string): SlotRoute {
+    if (!first) throw new ProxyError('NO_MATCHING_TOKEN', `no token${where} matches ${typeof target === 'string' ? target : 'the URI'}`);
     return this.routeOf(first.slot, 'C_OpenSession');
   }
 
-  private adopt(r: SlotRoute, inner: ManagedSession): ProxySession {
+  private adopt(r: SlotRoute, inner: InnerSession): ProxySession {
     return this.sessionTable.add(r.id, r.member.name, inner);
+  }
+
+  /** findTokens() over every module through the async API, one module after another (IDs in module order). */
+  private async findTokensAsync(uri: string | Uri): Promise<ProxyToken[]> {
+    this.live('C_GetSlotList');
+    const parsed = toUri(uri);
+    const found: ProxyToken[] = [];
+    for (const m of this.members) {
+      try {
+        if (!(await selectsModuleAsync(parsed, m, uri))) continue;
+      } catch (err) {
+        this.report(m.name, 'lookup', err);
+        continue;
+      }
+      for (const r of (await this.listAsync(m)) ?? []) {
+        try {
+          const slotInfo = await m.async.getSlotInfo(r.real);
+          if (!(slotInfo.flags & CKF_SLOT.CKF_TOKEN_PRESENT) || !matchSlot(uri, slotInfo, r.id)) continue;
+          const token = await m.async.getTokenInfo(r.real);
+          if (matchTokenInfo(uri, token)) found.push({ slot: r.id, module: m.name, moduleSlot: r.real, slotInfo, token });
+        } catch (err) {
+          this.report(m.name, 'lookup', err);
+        }
+      }
+    }
+    return found;
+  }
+
+  private async reinitializeAsync(module?: string): Promise<void> {
+    this.live('C_Initialize');
+    for (const m of this.members) {
+      if (module !== undefined ? m.name !== module : m.usable) continue;
+      await m.reinitialize();
+      if (m.events === 'faulty') m.events = 'unprobed';
+    }
   }
 
   /** A module's slots now; undefined when it failed (reported), unless it is critical (thrown). */
   private list(m: Member): SlotRoute[] | undefined {
     let reals: number[];
     try {
-      reals = m.managed.getSlotList(false);
+      reals = m.local('proxy.async.getSlotList()').getSlotList(false);
+    } catch (err) {
+      return this.listFailed(m, err);
+    }
+    return this.slots.update(m, reals);
+  }
+
+  private async listAsync(m: Member): Promise<SlotRoute[] | undefined> {
+    let reals: number[];
+    try {
+      reals = await m.async.getSlotList(false);
     } catch (err) {
       return this.listFailed(m, err);
     }
@@ -354,7 +457,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   private hasToken(r: SlotRoute): boolean {
     try {
-      return (r.member.managed.getSlotInfo(r.real).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
+      return (r.member.local('proxy.async.getSlotList()').getSlotInfo(r.real).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
     } catch (err) {
       this.report(r.member.name, 'slot-info', err);
       return false;
@@ -363,7 +466,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   private async getSlotListAsync(tokenPresent: boolean): Promise<number[]> {
     this.live('C_GetSlotList');
-    const lists = await Promise.all(this.members.map((m) => m.managed.async.getSlotList(false).then((reals) => ({ reals }), (err: unknown) => ({ err }))));
+    const lists = await Promise.all(this.members.map((m) => m.async.getSlotList(false).then((reals) => ({ reals }), (err: unknown) => ({ err }))));
     // IDs are handed out in module order, whatever order the answers came in.
     const routes = this.members.map((m, i) => {
       const answer = lists[i];
@@ -373,7 +476,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     if (!tokenPresent) return all.map((r) => r.id);
     const present = await Promise.all(
       all.map((r) =>
-        r.member.managed.async.getSlotInfo(r.real).then(
+        r.member.async.getSlotInfo(r.real).then(
           (info) => (info.flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0,
           (err: unknown) => (this.report(r.member.name, 'slot-info', err), false),
         ),
@@ -393,9 +496,9 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     return known?.id ?? this.slots.find(m, real)?.id ?? this.slots.retiredId();
   }
 
-  private closeQuietly(m: Member, session: ManagedSession): void {
+  private async closeQuietly(m: Member, session: InnerSession): Promise<void> {
     try {
-      session.close();
+      await session.close();
     } catch (err) {
       this.report(m.name, 'lookup', err);
     }
@@ -423,7 +526,7 @@ function eachThenThrow<T>(items: readonly T[], fn: (item: T) => void): void {
 }
 
 /** C_Login as the user; already logged in (another session of ours) is fine. */
-async function login(session: ManagedSession, pin: string | Uint8Array): Promise<void> {
+async function login(session: InnerSession, pin: string | Uint8Array): Promise<void> {
   try {
     await session.async.login(CKU.CKU_USER, pin);
   } catch (err) {

@@ -1,11 +1,16 @@
 // Sessions opened through the proxy. Each has a proxy-wide handle (counting up from 0x11, as
-// p11-kit-proxy's do, never reused within the proxy's life) and is routed to the managed
-// session of the module that owns its slot. C_GetSessionInfo reports the proxy's slot ID.
+// p11-kit-proxy's do, never reused within the proxy's life) and is routed to the session of the
+// module that owns its slot: a managed session (sync and async calls), or a remote module's
+// (async calls only). C_GetSessionInfo reports the proxy's slot ID.
 import { CKR } from '../bridge/ckr.js';
 import type { SessionInfo } from '../bridge/info.js';
 import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from '../managed/calls.js';
 import type { ManagedSession } from '../managed/session.js';
-import { proxyRv } from './errors.js';
+import { asyncOnly, proxyRv } from './errors.js';
+import { RemoteSession } from './remote.js';
+
+/** A module's session behind a proxy session. */
+export type InnerSession = ManagedSession | RemoteSession;
 
 /** 'signInit' -> 'C_SignInit', for errors the proxy raises itself. */
 const cName = (method: string) => `C_${method[0].toUpperCase()}${method.slice(1)}`;
@@ -13,8 +18,8 @@ const cName = (method: string) => `C_${method[0].toUpperCase()}${method.slice(1)
 export interface ProxySession extends SessionCalls {}
 
 export class ProxySession {
-  /** The same calls, returning promises (on the bridge's async lanes). */
-  readonly async: AsyncSessionCalls;
+  /** The same calls, returning promises (on the bridge's async lanes, or to a remote host); close() too. */
+  readonly async: AsyncSessionCalls & { close(): Promise<void> };
   private closed = false;
 
   constructor(
@@ -25,7 +30,7 @@ export class ProxySession {
     /** The module that owns it (registry name). */
     readonly module: string,
     /** @internal the module's session */
-    readonly inner: ManagedSession,
+    readonly inner: InnerSession,
     private readonly onClose: (s: ProxySession) => void,
   ) {
     const asyncCalls: Record<string, unknown> = {};
@@ -40,7 +45,8 @@ export class ProxySession {
       this.check('getSessionInfo');
       return this.rewrite(await inner.async.getSessionInfo());
     };
-    this.async = asyncCalls as unknown as AsyncSessionCalls;
+    asyncCalls.close = () => this.closeAsync();
+    this.async = asyncCalls as unknown as ProxySession['async'];
   }
 
   /** Whether the session can still be used (not closed; its module still in the generation it was opened in). */
@@ -55,14 +61,25 @@ export class ProxySession {
 
   getSessionInfo(): SessionInfo {
     this.check('getSessionInfo');
-    return this.rewrite(this.inner.getSessionInfo());
+    return this.rewrite(this.managed('getSessionInfo').getSessionInfo());
   }
 
   close(): void {
     if (this.closed) return;
+    const inner = this.managed('close');
     // Forgotten by the proxy even when the module's C_CloseSession fails (a stale module, say).
     try {
-      this.inner.close();
+      inner.close();
+    } finally {
+      this.closed = true;
+      this.onClose(this);
+    }
+  }
+
+  private async closeAsync(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.inner.close();
     } finally {
       this.closed = true;
       this.onClose(this);
@@ -79,6 +96,12 @@ export class ProxySession {
     if (this.closed) throw proxyRv(CKR.CKR_SESSION_HANDLE_INVALID, cName(method));
   }
 
+  /** @internal the managed session, for a sync call; a remote module's session refuses it. */
+  managed(method: string): ManagedSession {
+    if (this.inner instanceof RemoteSession) throw asyncOnly(this.module, `session.async.${method}()`);
+    return this.inner;
+  }
+
   private rewrite(info: SessionInfo): SessionInfo {
     return { slotID: this.slot, state: info.state, flags: info.flags, deviceError: info.deviceError };
   }
@@ -89,7 +112,7 @@ for (const name of SESSION_CALLS) {
   Object.defineProperty(ProxySession.prototype, name, {
     value(this: ProxySession, ...args: unknown[]) {
       this.check(name);
-      return (this.inner as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+      return (this.managed(name) as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
     },
   });
 }
@@ -99,7 +122,7 @@ export class SessionTable {
   private next = 0x11;
   private readonly open = new Map<number, ProxySession>();
 
-  add(slot: number, module: string, inner: ManagedSession): ProxySession {
+  add(slot: number, module: string, inner: InnerSession): ProxySession {
     const s = new ProxySession(this.next++, slot, module, inner, (done) => this.open.delete(done.handle));
     this.open.set(s.handle, s);
     return s;

@@ -4,6 +4,7 @@ import type { AttributeResult } from '../bridge/attributes.js';
 import type { SlotInfo, TokenInfo } from '../bridge/info.js';
 import type { ModuleState, Policy } from '../lifecycle/machine.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
+import type { HostState } from '../rpc/host.js';
 
 export interface OpenProxyOptions {
   /**
@@ -26,7 +27,7 @@ export interface OpenProxyOptions {
 }
 
 /** Where the proxy was when a module failed. */
-export type ProxyStage = 'open' | 'slot-list' | 'slot-info' | 'slot-event' | 'lookup';
+export type ProxyStage = 'open' | 'slot-list' | 'slot-info' | 'slot-event' | 'lookup' | 'host-lost';
 
 /** A module problem the proxy reported and worked around (it kept serving the other modules). */
 export interface ModuleFailure {
@@ -50,6 +51,8 @@ export interface ProxyModuleStatus {
   usable: boolean;
   /** How the proxy gets its slot events: learned from its answers. */
   events: SlotEventMode;
+  /** Remote modules only: their host's state (`state` above is that state in the lifecycle's terms). */
+  host?: HostState;
 }
 
 export type SlotEventMode = 'unprobed' | 'none' | 'candidate' | 'block' | 'poll' | 'faulty';
