@@ -115,8 +115,11 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
       findObjects: (uri, opts) => this.findObjects(uri, opts),
       reinitialize: (module) => this.reinitializeAsync(module),
       release: async () => {
-        this.release();
-        await Promise.all(this.closing);
+        try {
+          this.release();
+        } finally {
+          await Promise.all(this.closing); // a remote module's release never rejects
+        }
       },
     };
     for (const m of members) m.onHostLost((err) => this.report(m.name, 'host-lost', err));
