@@ -158,7 +158,7 @@ function machineLine(m, seconds) {
   return (
     `${m.cpu}, ${m.cores} cores, ${m.memGiB.toFixed(1)} GiB RAM, Linux ${m.kernel}, Node ${m.node}; ` +
     `p11-kit ${m.p11kit}, SoftHSM ${m.softhsm}, pkcs11js ${m.pkcs11js}, koffi ${m.koffi}. ` +
-    `Run ${when} UTC, ${Math.round(seconds)} s in all; load average at start ${m.loadStart.toFixed(2)}` +
+    `Run ${when} UTC, ${Math.round(seconds)} s in all; load average at start ${m.loadStart.toFixed(2)}, at end ${m.loadEnd.toFixed(2)}` +
     (m.loadStart > 1 ? ' — a shared machine, busy with other work: read the ratios, not the absolute figures.' : '.')
   );
 }
@@ -178,7 +178,8 @@ function markdownTable(results) {
 }
 
 const HOW_TO_READ =
-  'ratio = our speed ÷ the reference’s, both measured in the same run (> 1× means ours is faster); ' +
+  'ratio = our speed ÷ the reference’s, both measured in the same run (> 1× means ours is faster; ' +
+  'the bridge bench takes the median of per-round ratios, which can differ from the quotient of the two medians shown); ' +
   'target = the issue’s target for that row, met = whether this run met it.';
 
 function resultsMarkdown(results, m, seconds) {
@@ -229,7 +230,9 @@ function chartSvg(results, m) {
       body.push(`<rect x="${a.toFixed(1)}" y="${y}" width="${Math.max(1, b - a).toFixed(1)}" height="12" fill="${COLORS[kind]}"><title>${xml(tip)}</title></rect>`);
       const t = rowTarget(row);
       if (t > 0) body.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${y - 3}" y2="${y + 15}" class="target"/>`);
-      body.push(`<text x="${PX1 + 8}" y="${y + 10}" class="value">${ratioText(row.ratio)}</text>`);
+      // A dot at the bar's end keeps the verdict's colour visible when the ratio is close to 1×.
+      body.push(`<circle cx="${x(row.ratio).toFixed(1)}" cy="${y + 6}" r="3.5" fill="${COLORS[kind]}"/>`);
+      body.push(`<text x="${PX1 + 8}" y="${y + 10}" class="value" fill="${kind === 'missed' ? COLORS.missed : '#000'}">${ratioText(row.ratio)}${kind === 'missed' ? ' ✗' : ''}</text>`);
       y += ROW;
     }
     if (r.failure) {
@@ -328,6 +331,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 const seconds = (Date.now() - m.start.getTime()) / 1000;
+m.loadEnd = loadavg()[0];
 
 if (!wanted.length) {
   writeFileSync(join(BENCH_DIR, 'RESULTS.md'), resultsMarkdown(results, m, seconds));
