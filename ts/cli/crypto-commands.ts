@@ -287,10 +287,14 @@ async function generateKeypair(tokenUriText: string, flags: KeygenFlags): Promis
 const readsStdin = (path: string | undefined) => path === undefined || path === '-';
 
 /** The input, opened before any module is (a missing file fails first, exit 6). */
-async function openInput(path: string | undefined): Promise<AsyncIterable<Uint8Array>> {
-  if (!readsStdin(path)) return (await open(path!, 'r')).createReadStream();
+async function openInput(path: string | undefined): Promise<{ data: AsyncIterable<Uint8Array>; close(): Promise<void> }> {
+  if (!readsStdin(path)) {
+    const handle = await open(path!, 'r');
+    // The command may fail before reading (no such key): the file is closed either way.
+    return { data: handle.createReadStream({ autoClose: false }), close: () => handle.close() };
+  }
   if (process.stdin.isTTY) process.stderr.write('p11kit: reading the data from the terminal; end it with Ctrl-D\n');
-  return process.stdin;
+  return { data: process.stdin, close: async () => undefined };
 }
 
 /** With the data on stdin, a PIN prompt would eat it. */
@@ -344,14 +348,14 @@ async function sign(keyUri: string, flags: SignFlags): Promise<void> {
   await withProxy(flags, async (proxy) => {
     const key = await findKey(proxy, uri, 'private', flags);
     const scheme = schemeFor(flags.mechanism, flags.hash, key.keyType);
-    const signature = await signData(key, scheme, input);
+    const signature = await signData(key, scheme, input.data);
     if (flags.out) await writeFile(flags.out, encoded(signature, encoding));
     if (flags.json) {
       const text = Buffer.from(signature).toString(encoding === 'base64' ? 'base64' : 'hex');
       return json({ key: key.uri, ...describeScheme(scheme), signature: text, encoding: encoding === 'base64' ? 'base64' : 'hex', ...(flags.out ? { out: flags.out } : {}) });
     }
     if (!flags.out) process.stdout.write(encoded(signature, encoding));
-  });
+  }).finally(() => input.close());
 }
 
 /** A signature file's bytes: hex or base64 text (what sign writes with --format), else raw. */
@@ -385,11 +389,11 @@ async function verify(keyUri: string, flags: VerifyFlags): Promise<void> {
   await withProxy(flags, async (proxy) => {
     const key = await findKey(proxy, uri, 'public', flags);
     const scheme = schemeFor(flags.mechanism, flags.hash, key.keyType);
-    const valid = await verifyData(key, scheme, input, signature);
+    const valid = await verifyData(key, scheme, input.data, signature);
     if (flags.json) json({ valid, key: key.uri, ...describeScheme(scheme) });
     else print(valid ? 'signature: valid' : 'signature: NOT valid');
     if (!valid) process.exitCode = EXIT.INVALID;
-  });
+  }).finally(() => input.close());
 }
 
 // ---- registration ----------------------------------------------------------------------
