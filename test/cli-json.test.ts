@@ -51,6 +51,23 @@ describe('--json listings', () => {
     expect(tokens[0].uri).toMatch(/^pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=[0-9a-f]+;token=json%20token$/);
   });
 
+  it('list-tokens reaches remote: modules too (p11-kit remote hosting the same SoftHSM2 store)', () => {
+    const remote = createConfTree();
+    try {
+      remote.module('local', `module: ${SOFTHSM_MODULE}\n`);
+      remote.module('hosted', `remote: |p11-kit remote ${SOFTHSM_MODULE}\n`);
+      const r = remote.registry;
+      const args = ['--system-config', r.systemConfig!, '--system-modules', r.systemModules!, '--package-modules', r.packageModules!, '--user-config', r.userConfig!, '--user-modules', r.userModules!];
+      const out = spawnSync(process.execPath, [CLI, 'list-tokens', 'pkcs11:token=json%20token', '--json', ...args], { encoding: 'utf8', env: hsm.env });
+      expect(out.status, out.stderr).toBe(0);
+      const { tokens } = JSON.parse(out.stdout);
+      expect(tokens.map((t: { module: string }) => t.module).sort()).toEqual(['hosted', 'local']);
+      expect(new Set(tokens.map((t: { serialNumber: string }) => t.serialNumber)).size).toBe(1);
+    } finally {
+      remote.cleanup();
+    }
+  });
+
   it('list-mechanisms --json: names, key sizes and flags', () => {
     const { tokens } = json('list-mechanisms', 'pkcs11:token=json%20token');
     const ecdsa = tokens[0].mechanisms.find((m: { name: string }) => m.name === 'CKM_ECDSA');

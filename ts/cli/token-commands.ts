@@ -8,7 +8,7 @@ import type { Pkcs11Module, TokenInfo, AttributeResult } from '../bridge/index.j
 import { formatUri, parseUri, matchModuleInfo, matchSlot, matchTokenInfo, type Uri, type UriObjectType } from '../uri/index.js';
 import type { ModuleEntry, Registry } from '../registry/types.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
-import { openProxy, ProxyError, type ProxyModule, type ProxyToken } from '../proxy/index.js';
+import { openProxyAsync, ProxyError, type ProxyModule, type ProxyToken } from '../proxy/index.js';
 import { pinFor, withPinOptions, type PinFlags } from './pin.js';
 import { globalTrace, traceModule } from '../trace/index.js';
 import { openAsyncModule } from '../rpc/open.js';
@@ -284,15 +284,15 @@ function withTokens(uriText: string, flags: RegistryFlags, fn: (found: FoundToke
  * are the command's registry selection, not p11-kit-proxy's: the listing stays what it was. A
  * critical module that fails ends the command (exit code 1); other failures go to stderr.
  */
-function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: ProxyModule, uri: Uri) => void | Promise<void>): Promise<void> | void {
+async function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: ProxyModule, uri: Uri) => void | Promise<void>): Promise<void> {
   const uri = parseOrFail(uriText);
   if (!uri) return;
   const registry = loadForCommand(flags);
   if (!registry) return;
   let proxy: ProxyModule;
   try {
-    // Remote modules are the RPC client's business, as in openModules().
-    proxy = openProxy({ modules: registry.modules.filter((e) => e.settings.remote === undefined), registry: registryOptions(flags) });
+    // Every module of the command's selection, remote ones included (reached over RPC).
+    proxy = await openProxyAsync({ modules: registry.modules, registry: registryOptions(flags) });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
     process.stderr.write(`p11-kit: ${err.module}: module failed to initialize: ${(err.cause as Error | undefined)?.message ?? err.message}\n`);
@@ -301,20 +301,16 @@ function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: ProxyModul
   }
   for (const f of proxy.failures) if (flags.verbose) process.stderr.write(`p11-kit: ${f.module}: module failed to initialize: ${f.error.message}\n`);
   proxy.on('failure', (f) => process.stderr.write(`p11kit: ${f.module}: ${f.error.message}\n`));
-  const close = () => proxy.release();
   try {
-    const r = fn(proxy, uri);
-    if (r instanceof Promise) return r.finally(close);
-    close();
-  } catch (err) {
-    close();
-    throw err;
+    await fn(proxy, uri);
+  } finally {
+    await proxy.async.release();
   }
 }
 
 function listTokens(uriText: string | undefined, flags: RegistryFlags & { onlyUris?: boolean }): Promise<void> | void {
-  return withProxy(uriText ?? 'pkcs11:', flags, (proxy, uri) => {
-    const found = proxy.findTokens(uri);
+  return withProxy(uriText ?? 'pkcs11:', flags, async (proxy, uri) => {
+    const found = await proxy.async.findTokens(uri);
     if (flags.json) {
       const tokens = found.map(({ module, moduleSlot, token }) => ({ module, slot: moduleSlot, ...tokenJson(token) }));
       process.stdout.write(`${JSON.stringify({ tokens })}\n`);
