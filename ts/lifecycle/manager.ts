@@ -2,7 +2,7 @@
 // runs under the module's process-wide lock, and only this file calls C_Initialize /
 // C_Finalize. Owners are the consumers: each holds the module until it releases.
 import { EventEmitter } from 'node:events';
-import { Anchor, Busy } from './anchor.js';
+import { Anchor, Busy, MAX_ISOLATES } from './anchor.js';
 import {
   CKR_CRYPTOKI_ALREADY_INITIALIZED,
   CKR_CRYPTOKI_NOT_INITIALIZED,
@@ -260,7 +260,7 @@ export class ModuleLifecycle extends EventEmitter {
    * says whether the dead holder's C_Initialize happened) followed by a finalize.
    */
   private recover(busy: Busy): void {
-    if (busy === Busy.No) return;
+    if (busy === Busy.No) return this.reconcile();
     if (busy === Busy.Initializing) {
       const rv = this.target.initialize();
       if (rv === CKR_OK) this.anchor.countCall(this.slot, 'initialize');
@@ -269,6 +269,27 @@ export class ModuleLifecycle extends EventEmitter {
     this.anchor.setBusy(this.slot, Busy.Finalizing);
     if (this.target.finalize() === CKR_OK) this.anchor.countCall(this.slot, 'finalize');
     this.restart();
+  }
+
+  /**
+   * The dead holder was between two writes of an ordinary step (the shared state and its own
+   * holding count): the holding counts are the truth, the state's holder count follows them.
+   * If that leaves nobody holding a module we initialized, it is finalized now.
+   */
+  private reconcile(): void {
+    const s = this.state;
+    if (s.phase !== 'ready') return;
+    let held = 0;
+    for (let i = 0; i < MAX_ISOLATES; i++) held += this.anchor.holding(this.slot, i);
+    if (held === s.holders) return;
+    this.anchor.writeState(this.slot, { ...s, holders: held });
+    this.emit('change', { module: this.target.name, from: s, to: this.state, cause: 'lock-holder-died' } satisfies LifecycleChange);
+    if (held > 0) return;
+    if (s.ownedInit) {
+      this.finalize();
+    } else {
+      this.anchor.writeState(this.slot, { ...s, phase: 'uninitialized', holders: 0 });
+    }
   }
 
   private restart(): void {
