@@ -41,6 +41,12 @@ const codes = await Promise.all(exits);
 // The main thread reclaims what terminated workers held, then looks at the module.
 const lc = ModuleLifecycle.of(lifecycleTarget(mod, reserved));
 lc.sweep();
+// A terminated worker's OS thread may still be unwinding when its 'exit' event arrives; its
+// liveness lock is only released when the thread is gone. Give it a moment, then sweep again.
+for (let i = 0; i < 20 && lc.state.holders > 0; i++) {
+  await new Promise((r) => setTimeout(r, 50));
+  lc.sweep();
+}
 let fixture;
 try {
   const out = new Array(8).fill(0);
