@@ -360,6 +360,14 @@ export class Owner {
     return !this.released && this.words[this.genAt] === this.generation && this.words[this.phaseAt] === PHASE_READY;
   }
 
+  /** The checks before any call: this owner may call now, and the session (if any) is its own, of this generation. */
+  private admits(ses: SessionRef | undefined): void {
+    this.check();
+    if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
+      this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
+    }
+  }
+
   /** Throws the typed refusal when the owner's handles are stale or the module is not initialized for it. */
   check(): void {
     if (this.usable()) return;
@@ -377,11 +385,7 @@ export class Owner {
    * one serialized re-initialize.
    */
   call<T>(op: () => T, opts: CallOptions = {}): T {
-    this.check();
-    const ses = opts.session;
-    if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
-      this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
-    }
+    this.admits(opts.session);
     let result: T;
     try {
       result = op();
@@ -396,11 +400,7 @@ export class Owner {
 
   /** call() for a promise-returning op (the bridge's async calls); same checks, same re-entry rules. */
   async callAsync<T>(op: () => Promise<T>, opts: Omit<CallOptions, 'returnsRv'> = {}): Promise<T> {
-    this.check();
-    const ses = opts.session;
-    if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
-      this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
-    }
+    this.admits(opts.session);
     try {
       return await op();
     } catch (err) {
