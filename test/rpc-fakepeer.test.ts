@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CKR } from '../ts/rpc/constants.js';
-import { HostConnectError, HostLostError, Pkcs11Error, RpcClient, RpcProtocolError, type HostLostEvent } from '../ts/rpc/index.js';
+import { HostConnectError, HostLostError, Pkcs11Error, RpcClient, RpcProtocolError, RpcReplyTooLargeError, type HostLostEvent } from '../ts/rpc/index.js';
 import { frame, reply, startFakePeer, type FakePeer } from './helpers/rpc-fakepeer.js';
 
 let peer: FakePeer;
@@ -83,12 +83,35 @@ describe('malformed replies', () => {
     expect(client.state).toBe('lost');
   });
 
-  it('an oversized length field is refused at once, without waiting for the bytes', async () => {
-    const { client } = await connected();
+  it('an oversized length field fails that call at once, without waiting for (or keeping) the bytes', async () => {
+    const { client, losses } = await connected();
     peer.script = (f, s) => s.write(Buffer.concat([u32(f.code), u32(0), u32(0xfffffff0), hex('0000000300')]));
     const err = await failure(client.getInfo());
-    expect(err).toBeInstanceOf(RpcProtocolError);
+    expect(err).toBeInstanceOf(RpcReplyTooLargeError);
+    expect(err).toMatchObject({ rv: CKR.CKR_HOST_MEMORY, size: 0xfffffff0 });
     expect(err.message).toMatch(/exceeds the limit/);
+    expect(losses).toHaveLength(0);
+  });
+
+  it('an oversized reply is dropped as it arrives; the next reply on the connection is read', async () => {
+    client = new RpcClient({ remote: peer.address, connectTimeoutMs: 500, limits: { maxPayload: 1000 } });
+    const losses: HostLostEvent[] = [];
+    client.on('hostLost', (e) => losses.push(e));
+    await client.initialize();
+    const text32 = (t: string) => Buffer.concat([u32(32), Buffer.from(t.padEnd(32))]);
+    const info = reply(3, 'vsusv', Buffer.concat([hex('0228'), text32('fake'), hex('0000000000000000'), text32('peer'), hex('0102')]));
+    let calls = 0;
+    peer.script = (f, s) => {
+      // The first reply carries 5000 bytes of padding; both are sent in small pieces.
+      const body = calls++ === 0 ? Buffer.concat([info, Buffer.alloc(5000, 9)]) : info;
+      const bytes = Buffer.concat([u32(f.code), u32(0), u32(body.length), body]);
+      for (let at = 0; at < bytes.length; at += 97) s.write(bytes.subarray(at, at + 97));
+    };
+    const big = client.getInfo().catch((e: Error) => e);
+    const small = client.getInfo();
+    expect(await big).toBeInstanceOf(RpcReplyTooLargeError);
+    expect(await small).toMatchObject({ cryptokiVersion: { major: 2, minor: 40 }, manufacturerID: 'fake' });
+    expect(losses).toHaveLength(0);
   });
 
   it('a short frame followed by a hang-up: host lost mid-reply', async () => {

@@ -6,7 +6,7 @@ import { openModule } from '../managed/open.js';
 import { loadRegistry } from '../registry/load.js';
 import type { Diagnostic, ModuleEntry, RegistryOptions } from '../registry/types.js';
 import type { Policy } from '../lifecycle/machine.js';
-import { openAsyncModule } from '../rpc/open.js';
+import { openAsyncModule, type RemoteTuning } from '../rpc/open.js';
 import { RemoteModule } from '../rpc/remote-module.js';
 import { ProxyError } from './errors.js';
 import { LocalMember, type Member } from './members.js';
@@ -59,12 +59,13 @@ function assemble(options: OpenProxyOptions): ProxyModule {
     diagnostics = registry.diagnostics;
   }
   const early: ModuleFailure[] = [];
-  const members = openMembers(entries, { policy: options.policy, registry: options.registry, report: (f) => early.push(f) });
+  const members = openMembers(entries, { policy: options.policy, remote: options.remote, registry: options.registry, report: (f) => early.push(f) });
   return new ProxyModule(members, diagnostics, early, options);
 }
 
 interface OpenMembersOptions {
   policy?: Policy;
+  remote?: RemoteTuning;
   registry?: RegistryOptions;
   report(failure: ModuleFailure): void;
 }
@@ -79,7 +80,7 @@ function openMembers(entries: readonly ModuleEntry[], opts: OpenMembersOptions):
   for (const entry of entries) {
     let member: Member;
     try {
-      member = entry.settings.remote !== undefined ? openRemote(entry, opts.policy) : new LocalMember(entry, openModule(entry, { policy: opts.policy, registry: opts.registry }));
+      member = entry.settings.remote !== undefined ? openRemote(entry, opts.policy, opts.remote) : new LocalMember(entry, openModule(entry, { policy: opts.policy, registry: opts.registry }));
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       if (entry.settings.critical) {
@@ -100,8 +101,8 @@ function openMembers(entries: readonly ModuleEntry[], opts: OpenMembersOptions):
 }
 
 /** A remote module's client; its host starts with the proxy's first async call on it. */
-function openRemote(entry: ModuleEntry, policy: Policy | undefined): RemoteMember {
-  const remote = openAsyncModule(entry, { policy });
+function openRemote(entry: ModuleEntry, policy: Policy | undefined, tuning: RemoteTuning = {}): RemoteMember {
+  const remote = openAsyncModule(entry, { ...tuning, policy });
   if (!(remote instanceof RemoteModule)) throw new Error(`module '${entry.name}' did not open as a remote module`);
   return new RemoteMember(entry, remote);
 }

@@ -5,6 +5,7 @@ import type { SlotInfo, TokenInfo } from '../bridge/info.js';
 import type { ModuleState, Policy } from '../lifecycle/machine.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
 import type { HostState } from '../rpc/host.js';
+import type { RemoteTuning } from '../rpc/open.js';
 
 export interface OpenProxyOptions {
   /**
@@ -16,6 +17,8 @@ export interface OpenProxyOptions {
   modules?: ModuleEntry[];
   /** Re-entry policy after a generation change, for every module; default each module's `x-reinit-policy`. */
   policy?: Policy;
+  /** Deadlines, reply limit and restart back-off of every `remote:` module; default each module's `x-rpc-*` options. */
+  remote?: RemoteTuning;
   /**
    * How many modules may park a blocking C_WaitForSlotEvent on a dedicated thread at once
    * (default 2, leaving the bridge's other dedicated threads to blocking logins and the like);

@@ -100,3 +100,40 @@ function strtoul(s: string, at: number): { value: bigint; end: number } | undefi
   else if (negative) value = (-value) & ULONG_MAX;
   return { value, end: i };
 }
+
+/**
+ * Our `x-` options tuning a remote module's deadlines, limits and restarts (all integers;
+ * times in milliseconds). p11-kit ignores them; they are read where the module is opened.
+ */
+export const REMOTE_TUNING_KEYS = {
+  'x-rpc-call-timeout-ms': 'callTimeoutMs',
+  'x-rpc-connect-timeout-ms': 'connectTimeoutMs',
+  'x-rpc-release-timeout-ms': 'releaseTimeoutMs',
+  'x-rpc-exit-grace-ms': 'exitGraceMs',
+  'x-rpc-max-reply-bytes': 'maxPayload',
+  'x-rpc-restart-delay-ms': 'restartDelayMs',
+  'x-rpc-restart-max-delay-ms': 'restartMaxDelayMs',
+} as const;
+
+type TuningField = (typeof REMOTE_TUNING_KEYS)[keyof typeof REMOTE_TUNING_KEYS];
+export type RemoteTuningValues = Partial<Record<TuningField, number>>;
+
+/** A module option that is not what its key needs. */
+export class RemoteTuningError extends Error {
+  override name = 'RemoteTuningError';
+}
+
+/** The tuning a module's options ask for; throws RemoteTuningError naming a bad value. */
+export function remoteTuning(module: string, options: Record<string, string>): RemoteTuningValues {
+  const out: RemoteTuningValues = {};
+  for (const [key, field] of Object.entries(REMOTE_TUNING_KEYS)) {
+    const text = options[key]?.trim();
+    if (text === undefined) continue;
+    const n = /^\d{1,13}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || (field === 'maxPayload' && (n < 1 || n > 0xffffffff))) {
+      throw new RemoteTuningError(`module '${module}': ${key} must be a non-negative integer${field === 'maxPayload' ? ' from 1 to 4294967295' : ''}, not '${options[key]}'`);
+    }
+    out[field] = n;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
 // still waiting is rejected at that moment; nothing waits forever on a dead pipe.
 import { describeAddress, type RemoteAddress } from './address.js';
 import type { CallSpec } from './calls.js';
-import { HostConnectError, HostLostError, RpcProtocolError } from './errors.js';
+import { HostConnectError, HostLostError, RpcProtocolError, RpcReplyTooLargeError } from './errors.js';
 import { DEFAULT_LIMITS, FrameDecoder, FramingError, PROTOCOL_VERSION, encodeFrame, type Frame, type FrameLimits } from './frame.js';
 import { openTransport, type Transport } from './transport.js';
 
@@ -17,7 +17,7 @@ export interface ConnectionOptions {
   generation: number;
   /** Give up on a host that has not answered the handshake within this time. */
   connectTimeoutMs: number;
-  /** Tear the connection down when a reply takes longer than this; none by default. */
+  /** Tear the connection down when a reply takes longer than this; 0 or undefined: no deadline. */
   callTimeoutMs?: number;
   limits?: FrameLimits;
   env?: NodeJS.ProcessEnv;
@@ -46,7 +46,8 @@ export class RpcConnection {
     readonly address: RemoteAddress,
     private readonly opts: ConnectionOptions,
   ) {
-    this.decoder = new FrameDecoder(opts.limits ?? DEFAULT_LIMITS);
+    // An oversized reply fails its own call; its bytes are dropped as they arrive, unbuffered.
+    this.decoder = new FrameDecoder(opts.limits ?? DEFAULT_LIMITS, 'skip');
     this.options = new TextEncoder().encode(opts.name);
     this.transport = openTransport(
       address,
@@ -79,7 +80,7 @@ export class RpcConnection {
   private handshakeDone(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const where = describeAddress(this.address);
-      const timer = setTimeout(() => this.die(`no handshake within ${this.opts.connectTimeoutMs} ms`, 'lost'), this.opts.connectTimeoutMs);
+      const timer = setTimeout(() => this.die(`no handshake within ${this.opts.connectTimeoutMs} ms`, 'unresponsive'), this.opts.connectTimeoutMs);
       this.handshake = {
         resolve: () => (clearTimeout(timer), resolve()),
         reject: (err) => (clearTimeout(timer), reject(new HostConnectError('C_Initialize', where, err.message, this.opts.label))),
@@ -88,15 +89,17 @@ export class RpcConnection {
     });
   }
 
-  /** Sends one request; resolves with the reply payload (still to be parsed by the caller). */
-  call(spec: CallSpec, payload: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Sends one request; resolves with the reply payload (still to be parsed by the caller).
+   * `timeoutMs` overrides the connection's call deadline for this call.
+   */
+  call(spec: CallSpec, payload: Uint8Array, timeoutMs = this.opts.callTimeoutMs): Promise<Uint8Array> {
     if (this.dead !== undefined) return Promise.reject(new HostLostError(spec.name, this.opts.generation, this.dead, false, this.opts.label));
     const code = this.nextCode;
     this.nextCode = this.nextCode === 0xffffffff ? 1 : this.nextCode + 1;
     return new Promise<Uint8Array>((resolve, reject) => {
       const entry: Pending = { fn: spec.name, resolve, reject };
-      const limit = this.opts.callTimeoutMs;
-      if (limit !== undefined) entry.timer = setTimeout(() => this.die(`${spec.name} got no reply within ${limit} ms`, 'lost'), limit);
+      if (timeoutMs) entry.timer = setTimeout(() => this.die(`${spec.name} got no reply within ${timeoutMs} ms`, 'unresponsive'), timeoutMs);
       if (this.pending.size === 0) this.transport.hold(true);
       this.pending.set(code, entry);
       this.transport.write(encodeFrame(code, this.options, payload));
@@ -126,13 +129,14 @@ export class RpcConnection {
       this.pending.delete(frame.code);
       clearTimeout(entry.timer);
       if (this.pending.size === 0) this.transport.hold(false);
-      entry.resolve(frame.payload);
+      if (frame.oversized !== undefined) entry.reject(new RpcReplyTooLargeError(entry.fn, frame.oversized, this.decoder.maxPayload, this.opts.label));
+      else entry.resolve(frame.payload);
     }
   }
 
-  private die(reason: string, kind: 'lost' | 'protocol' | 'closed'): void {
+  private die(reason: string, kind: 'lost' | 'unresponsive' | 'protocol' | 'closed'): void {
     if (this.dead !== undefined) return;
-    const partial = kind === 'lost' && this.decoder.midFrame ? ' (in the middle of a reply)' : '';
+    const partial = kind !== 'protocol' && kind !== 'closed' && this.decoder.midFrame ? ' (in the middle of a reply)' : '';
     this.dead = reason + partial;
     if (this.handshake) {
       this.handshake.reject(new Error(this.dead));
@@ -148,14 +152,14 @@ export class RpcConnection {
     }
     this.pending.clear();
     if (kind !== 'closed') {
-      void this.transport.close();
+      void this.transport.close(kind === 'unresponsive');
       this.opts.onLost(this.dead);
     }
   }
 
   /** Ends the connection on purpose: waiting calls fail, and a spawned host is reaped. */
-  async close(reason = 'connection closed'): Promise<void> {
+  async close(reason = 'connection closed', unresponsive = false): Promise<void> {
     this.die(reason, 'closed');
-    await this.transport.close();
+    await this.transport.close(unresponsive);
   }
 }

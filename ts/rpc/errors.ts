@@ -82,8 +82,28 @@ export class RpcUsageError extends Pkcs11Error {
 
 /** No host could be reached: the command would not run, the socket would not connect, or the handshake failed. */
 export class HostConnectError extends Pkcs11Error {
-  constructor(fn: string, readonly address: string, readonly reason: string, module = REMOTE) {
+  constructor(
+    fn: string,
+    readonly address: string,
+    readonly reason: string,
+    module = REMOTE,
+    /** Starts tried in a row, this one included (the auto policy's restarts count up). */
+    readonly attempts = 1,
+    options?: ErrorOptions,
+  ) {
     super(CKR.CKR_DEVICE_ERROR, fn, module, `cannot reach host ${address}: ${reason}`);
+    if (options?.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false, configurable: true, writable: true });
     rename(this, 'HostConnectError');
+  }
+}
+
+/**
+ * A reply larger than the client accepts (RemoteOptions.limits): that call fails, the reply's
+ * bytes are read and dropped, and the host serves its other calls and sessions on.
+ */
+export class RpcReplyTooLargeError extends Pkcs11Error {
+  constructor(fn: string, readonly size: number, readonly limit: number, module = REMOTE) {
+    super(CKR.CKR_HOST_MEMORY, fn, module, `reply of ${size} bytes exceeds the limit of ${limit} (raise limits.maxPayload or x-rpc-max-reply-bytes)`);
+    rename(this, 'RpcReplyTooLargeError');
   }
 }

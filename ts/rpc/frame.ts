@@ -10,7 +10,12 @@ export interface Frame {
   code: number;
   options: Uint8Array;
   payload: Uint8Array;
+  /** Set, with empty options and payload, for a frame over maxPayload whose bytes are being dropped. */
+  oversized?: number;
 }
+
+/** What a decoder does with a payload over maxPayload: refuse the stream, or drop that frame's bytes. */
+export type OversizedFrames = 'refuse' | 'skip';
 
 export interface FrameLimits {
   /** Largest options field accepted from the peer (p11-kit servers send none). */
@@ -45,8 +50,17 @@ export class FrameDecoder {
   private chunks: Uint8Array[] = [];
   private buffered = 0;
   private handshake: number | undefined;
+  /** Bytes of an oversized frame still to drop as they arrive (never buffered). */
+  private skipping = 0;
 
-  constructor(private readonly limits: FrameLimits = DEFAULT_LIMITS) {}
+  constructor(
+    private readonly limits: FrameLimits = DEFAULT_LIMITS,
+    private readonly oversized: OversizedFrames = 'refuse',
+  ) {}
+
+  get maxPayload(): number {
+    return this.limits.maxPayload;
+  }
 
   /** The server's handshake byte, once it has arrived. */
   get version(): number | undefined {
@@ -55,10 +69,15 @@ export class FrameDecoder {
 
   /** True while a partial frame (or the handshake) is waiting for more bytes. */
   get midFrame(): boolean {
-    return this.buffered > 0;
+    return this.buffered > 0 || this.skipping > 0;
   }
 
   push(chunk: Uint8Array): Frame[] {
+    if (this.skipping > 0 && this.buffered === 0) {
+      const dropped = Math.min(this.skipping, chunk.length);
+      this.skipping -= dropped;
+      chunk = chunk.subarray(dropped);
+    }
     if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
@@ -77,13 +96,33 @@ export class FrameDecoder {
       const plen = view.getUint32(8);
       if (code === 0) throw new FramingError('frame with code 0 (not p11-kit RPC?)');
       if (olen > this.limits.maxOptions) throw new FramingError(`frame options of ${olen} bytes exceed the limit of ${this.limits.maxOptions}`);
-      if (plen > this.limits.maxPayload) throw new FramingError(`frame payload of ${plen} bytes exceeds the limit of ${this.limits.maxPayload}`);
+      if (plen > this.limits.maxPayload) {
+        if (this.oversized === 'refuse') throw new FramingError(`frame payload of ${plen} bytes exceeds the limit of ${this.limits.maxPayload}`);
+        this.take(HEADER_BYTES);
+        frames.push({ code, options: new Uint8Array(0), payload: new Uint8Array(0), oversized: plen });
+        this.skip(olen + plen);
+        if (this.skipping > 0) return frames;
+        continue;
+      }
       if (this.buffered < HEADER_BYTES + olen + plen) return frames;
       this.take(HEADER_BYTES);
       const options = this.take(olen);
       const payload = this.take(plen);
       frames.push({ code, options, payload });
     }
+  }
+
+  /** Drops `n` bytes: what is buffered now, the rest as it arrives. */
+  private skip(n: number): void {
+    while (n > 0 && this.chunks.length) {
+      const first = this.chunks[0]!;
+      const part = Math.min(first.length, n);
+      if (part === first.length) this.chunks.shift();
+      else this.chunks[0] = first.subarray(part);
+      this.buffered -= part;
+      n -= part;
+    }
+    this.skipping = n;
   }
 
   private peek(n: number): Uint8Array {

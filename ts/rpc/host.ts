@@ -2,13 +2,15 @@
 // starts with C_Initialize and ends with C_Finalize, close(), or loss. Loss retires every
 // handle, fails what was in flight, and is announced; what happens next is the policy's:
 // 'explicit' refuses calls until initialize() starts a new host, 'auto' starts one (with the
-// same initialize arguments) on the next call that carries no stale handle.
+// same initialize arguments) on the next call that carries no stale handle; a restart that
+// fails leaves the host lost, and the next call tries again after a back-off (RESTART_BACKOFF).
+// Every exchange has a deadline, release included: a host that stops answering is killed.
 import { EventEmitter } from 'node:events';
 import { parseRemote, describeAddress, type RemoteAddress } from './address.js';
 import { callSpec, type CallName } from './calls.js';
 import { RpcConnection } from './connection.js';
 import { CKR } from './constants.js';
-import { HostLostError, Pkcs11Error } from './errors.js';
+import { HostConnectError, HostLostError, Pkcs11Error } from './errors.js';
 import { DEFAULT_LIMITS, type FrameLimits } from './frame.js';
 import { HandleMap } from './handles.js';
 import { RequestBuilder, ResponseParser } from './message.js';
@@ -26,12 +28,35 @@ export interface RemoteOptions {
   env?: NodeJS.ProcessEnv;
   /** Handshake deadline (default 10 s). */
   connectTimeoutMs?: number;
-  /** Per-call reply deadline; a late reply counts as host loss (default: none). */
+  /** Per-call reply deadline; a late reply counts as host loss (default 300 s; 0: none). */
   callTimeoutMs?: number;
+  /** Deadline of C_Finalize when the host is let go; then it is killed (default 3 s). */
+  releaseTimeoutMs?: number;
+  /** Largest frame accepted from the host (default: REPLY_LIMITS); a larger reply fails its call alone. */
   limits?: Partial<FrameLimits>;
   /** How long a spawned host may take to exit on its own before it is terminated (default 3 s). */
   exitGraceMs?: number;
+  /** Auto policy: the wait before the second restart attempt, doubled for each further one (default 250 ms). */
+  restartDelayMs?: number;
+  /** Auto policy: the longest wait between restart attempts (default 5 s). */
+  restartMaxDelayMs?: number;
 }
+
+/** Defaults of the deadlines above. */
+export const REMOTE_DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  callTimeoutMs: 300_000,
+  releaseTimeoutMs: 3_000,
+  restartDelayMs: 250,
+  restartMaxDelayMs: 5_000,
+} as const;
+
+/**
+ * Replies p11-kit's client takes are bounded only by its allocator (a frame's u32 length) and
+ * a byte array's 2^31-1; we accept up to 1 GiB by default so that a hostile length field costs
+ * at most that, and a larger reply fails its own call while the host serves the others.
+ */
+export const REPLY_LIMITS: FrameLimits = { ...DEFAULT_LIMITS, maxPayload: 1024 * 1024 * 1024 };
 
 export interface InitializeArgs {
   /** CK_C_INITIALIZE_ARGS.pReserved (a module's `x-init-reserved`), passed through to the host. */
@@ -69,6 +94,9 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
   private gen = 0;
   private lostReason = '';
   private initArgs: InitializeArgs = {};
+  /** Auto policy: restarts that failed in a row, and when the next may be tried. */
+  private restartFailures = 0;
+  private nextRestartAt = 0;
 
   constructor(opts: RemoteOptions) {
     super();
@@ -104,7 +132,8 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
       return;
     }
     this.initArgs = { ...args };
-    await this.start();
+    this.restartFailures = 0;
+    await this.start(false);
   }
 
   /** C_Finalize, then the host is let go. After a loss there is nothing to finalize. */
@@ -112,10 +141,13 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
     if (this.hostState === 'connecting') await this.starting!.catch(() => undefined);
     if (this.hostState === 'closed') throw new Pkcs11Error(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_Finalize', this.name);
     if (this.hostState === 'ready') {
+      const conn = this.conn!;
+      const deadline = this.opts.releaseTimeoutMs ?? REMOTE_DEFAULTS.releaseTimeoutMs;
       try {
-        await this.call('C_Finalize', () => undefined, () => undefined);
+        await this.call('C_Finalize', () => undefined, () => undefined, deadline);
       } finally {
-        await this.disconnect('finalized');
+        // A host that missed the deadline is being killed; this waits until it is reaped.
+        await this.disconnect('finalized', conn);
       }
       return;
     }
@@ -132,13 +164,13 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
    * One call: the request is built first (so bad arguments and stale handles are refused
    * without starting anything), then sent to the current host, and the reply read in full.
    */
-  async call<T>(name: CallName, build: (b: RequestBuilder) => void, read: (p: ResponseParser) => T): Promise<T> {
+  async call<T>(name: CallName, build: (b: RequestBuilder) => void, read: (p: ResponseParser) => T, timeoutMs?: number): Promise<T> {
     const spec = callSpec(name);
     const request = new RequestBuilder(spec, this.name);
     build(request);
     const payload = request.finish();
     const conn = await this.ready(name);
-    const reply = new ResponseParser(await conn.call(spec, payload), spec, this.name);
+    const reply = new ResponseParser(await conn.call(spec, payload, timeoutMs), spec, this.name);
     const out = read(reply);
     reply.done();
     return out;
@@ -152,13 +184,22 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
         return this.starting!;
       case 'lost':
         if (this.opts.policy !== 'auto') throw new HostLostError(name, this.gen, this.lostReason, false, this.name);
-        return this.start();
+        return this.restart(name);
       case 'closed':
         throw new Pkcs11Error(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, name, this.name);
     }
   }
 
-  private start(): Promise<RpcConnection> {
+  /** Auto policy: a new host, once the back-off after failed restarts has passed. */
+  private async restart(name: CallName): Promise<RpcConnection> {
+    if (this.starting) return this.starting;
+    const wait = this.nextRestartAt - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    // Another call may have restarted it meanwhile, or close() ended it.
+    return this.hostState === 'lost' && !this.starting ? this.start(true) : this.ready(name);
+  }
+
+  private start(auto: boolean): Promise<RpcConnection> {
     if (this.starting) return this.starting;
     const generation = ++this.gen;
     this.hostState = 'connecting';
@@ -170,9 +211,9 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
           name: this.opts.name ?? 'client',
           label: this.name,
           generation,
-          connectTimeoutMs: this.opts.connectTimeoutMs ?? 10_000,
-          callTimeoutMs: this.opts.callTimeoutMs,
-          limits: { ...DEFAULT_LIMITS, ...this.opts.limits },
+          connectTimeoutMs: this.opts.connectTimeoutMs ?? REMOTE_DEFAULTS.connectTimeoutMs,
+          callTimeoutMs: this.opts.callTimeoutMs ?? REMOTE_DEFAULTS.callTimeoutMs,
+          limits: { ...REPLY_LIMITS, ...this.opts.limits },
           env: this.opts.env,
           exitGraceMs: this.opts.exitGraceMs,
           onLost: (reason) => this.lost(conn, reason),
@@ -183,17 +224,34 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
         new ResponseParser(await conn.call(spec, request.finish()), spec, this.name).done();
       } catch (err) {
         await conn?.close('C_Initialize failed');
-        this.hostState = 'closed';
-        throw err;
-      } finally {
         this.starting = undefined;
+        if (!auto) {
+          this.hostState = 'closed';
+          throw err;
+        }
+        throw this.restartFailed(err);
       }
+      this.starting = undefined;
+      this.restartFailures = 0;
       this.conn = conn;
       this.hostState = 'ready';
       this.emit('connected', { generation, pid: conn.pid });
       return conn;
     })();
     return this.starting;
+  }
+
+  /** The host stays lost; the next call tries again once the back-off has passed. */
+  private restartFailed(err: unknown): HostConnectError {
+    const attempts = ++this.restartFailures;
+    const base = this.opts.restartDelayMs ?? REMOTE_DEFAULTS.restartDelayMs;
+    const max = this.opts.restartMaxDelayMs ?? REMOTE_DEFAULTS.restartMaxDelayMs;
+    const delay = Math.min(base * 2 ** Math.min(attempts - 1, 30), max);
+    this.nextRestartAt = Date.now() + delay;
+    this.hostState = 'lost';
+    const why = err instanceof HostConnectError ? err.reason : err instanceof Error ? err.message : String(err);
+    this.lostReason = `restart attempt ${attempts} failed: ${why}`;
+    return new HostConnectError('C_Initialize', this.description, `${this.lostReason}; the next call tries again after ${delay} ms`, this.name, attempts, { cause: err });
   }
 
   private lost(conn: RpcConnection | undefined, reason: string): void {
@@ -205,8 +263,7 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
     this.emit('hostLost', { generation: this.gen, reason });
   }
 
-  private async disconnect(reason: string): Promise<void> {
-    const conn = this.conn;
+  private async disconnect(reason: string, conn = this.conn): Promise<void> {
     this.conn = undefined;
     this.hostState = 'closed';
     this.handles.retireAll(this.gen);

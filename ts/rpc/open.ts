@@ -3,12 +3,19 @@
 // `p11-kit remote <path>` with `isolate: true` — a crash in it then takes down that child, not
 // this process. Everything else is loaded in-process by the bridge.
 import { loadModule } from '../bridge/modules.js';
+import { remoteTuning } from '../registry/remote.js';
 import type { ModuleEntry } from '../registry/types.js';
 import { isolatedModuleAddress } from './address.js';
-import type { ReinitPolicy } from './host.js';
+import type { ReinitPolicy, RemoteOptions } from './host.js';
 import { RemoteModule, type AsyncModule } from './remote-module.js';
 
-export interface OpenModuleOptions {
+/** Deadlines, limits and restart back-off of a remote or isolated module (see RemoteOptions). */
+export type RemoteTuning = Pick<
+  RemoteOptions,
+  'callTimeoutMs' | 'connectTimeoutMs' | 'releaseTimeoutMs' | 'exitGraceMs' | 'limits' | 'restartDelayMs' | 'restartMaxDelayMs'
+>;
+
+export interface OpenModuleOptions extends RemoteTuning {
   /** Run a local module out of process, hosted by `p11-kit remote` (default false). */
   isolate?: boolean;
   /** What the first call after a host loss does (remote and isolated modules); default: the
@@ -18,8 +25,24 @@ export interface OpenModuleOptions {
   env?: NodeJS.ProcessEnv;
   /** The p11-kit program that hosts isolated modules (default 'p11-kit', found on PATH). */
   p11kit?: string;
-  /** Per-call reply deadline for remote and isolated modules; a late reply counts as host loss. */
-  callTimeoutMs?: number;
+}
+
+const tuningOf = (o: RemoteTuning): RemoteTuning => ({
+  callTimeoutMs: o.callTimeoutMs,
+  connectTimeoutMs: o.connectTimeoutMs,
+  releaseTimeoutMs: o.releaseTimeoutMs,
+  exitGraceMs: o.exitGraceMs,
+  limits: o.limits,
+  restartDelayMs: o.restartDelayMs,
+  restartMaxDelayMs: o.restartMaxDelayMs,
+});
+
+/** A module's `x-rpc-*` options, overridden by what the caller passed. */
+function entryTuning(entry: ModuleEntry, opts: RemoteTuning): RemoteTuning {
+  const { maxPayload, ...times } = remoteTuning(entry.name, entry.options);
+  const given = Object.fromEntries(Object.entries(tuningOf(opts)).filter(([, v]) => v !== undefined));
+  const limits = maxPayload === undefined ? opts.limits : { maxPayload, ...opts.limits };
+  return { ...times, ...given, limits };
 }
 
 /** A local module (absolute path, or as the bridge resolves it) hosted in its own `p11-kit remote` child. */
@@ -30,8 +53,8 @@ export function isolateModule(path: string, opts: Omit<OpenModuleOptions, 'isola
     path,
     policy: opts.policy,
     env: opts.env,
-    callTimeoutMs: opts.callTimeoutMs,
     initReserved: opts.initReserved,
+    ...tuningOf(opts),
   });
 }
 
@@ -43,9 +66,9 @@ export function openAsyncModule(entry: ModuleEntry, opts: OpenModuleOptions = {}
   const { remote, initReserved, reinitPolicy } = entry.settings;
   const policy = opts.policy ?? reinitPolicy;
   if (remote !== undefined) {
-    return new RemoteModule({ remote, name: entry.name, policy, env: opts.env, callTimeoutMs: opts.callTimeoutMs, initReserved });
+    return new RemoteModule({ remote, name: entry.name, policy, env: opts.env, initReserved, ...entryTuning(entry, opts) });
   }
   if (!entry.path) throw new Error(`module ${entry.name} has neither a path nor a remote`);
-  if (opts.isolate) return isolateModule(entry.path, { ...opts, policy, name: entry.name, initReserved });
+  if (opts.isolate) return isolateModule(entry.path, { ...opts, ...entryTuning(entry, opts), policy, name: entry.name, initReserved });
   return loadModule(entry.path, { name: entry.name });
 }

@@ -1,7 +1,10 @@
 // Byte pipes to a host: a spawned command over its stdin/stdout, or a unix socket. A transport
-// reports its end exactly once (child exit, socket close, spawn/connect failure) and never
-// throws into the event loop. close() tears it down and, for a child, reaps it: end its
-// stdin, wait, then SIGTERM and finally SIGKILL, so no child outlives its transport.
+// reports its end exactly once, at the first sign of it (the child's exit even while a
+// grandchild still holds its stdout, end of output, a failed write, a socket close, a spawn or
+// connect failure) and never throws into the event loop. close() tears it down in bounded time
+// and, for a child, reaps it: end its stdin, wait, then SIGTERM and finally SIGKILL (at once
+// for a host that stopped answering), so no child outlives its transport and nothing of it
+// keeps this process alive.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { describeAddress, type RemoteAddress } from './address.js';
@@ -22,7 +25,8 @@ export interface Transport {
    * close a client still exits, and its host then sees end-of-input and exits too.
    */
   hold(active: boolean): void;
-  close(): Promise<void>;
+  /** `unresponsive`: the host stopped answering, so it gets no grace to exit on its own. */
+  close(unresponsive?: boolean): Promise<void>;
 }
 
 type Refable = { ref(): unknown; unref(): unknown };
@@ -36,6 +40,15 @@ export interface TransportOptions {
   /** How long close() waits for a child to exit on its own before SIGTERM (p11-kit waits 3 s). */
   exitGraceMs?: number;
 }
+
+/** After SIGTERM, how long a child has before SIGKILL. */
+const KILL_GRACE_MS = 1000;
+/** After SIGKILL, how long we wait for the exit status before we stop waiting (a child stuck in the kernel). */
+const REAP_WAIT_MS = 2000;
+/** After the child's exit, how long its output may still drain (a grandchild may hold it open for ever). */
+const EXIT_DRAIN_MS = 100;
+
+const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
 
 /** The last bytes a child wrote to stderr, for error messages (hosts never see PINs there). */
 class StderrTail {
@@ -54,25 +67,30 @@ class ExecTransport implements Transport {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   private ended = false;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  private readonly end: (reason: string) => void;
   private readonly stderr = new StderrTail();
 
   constructor(argv: string[], events: TransportEvents, private readonly opts: TransportOptions) {
     this.description = describeAddress({ kind: 'exec', argv });
     this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    const end = (reason: string) => {
+    const end = (this.end = (reason: string) => {
       if (this.ended) return;
       this.ended = true;
       events.onEnd(reason);
-    };
-    // The end is declared once stdout has drained (a last reply may still be in it) and the
-    // exit status is known, or shortly after stdout closes if the child lingers.
+    });
+    // The end is declared at the child's exit (once its last reply has had a moment to drain
+    // from the pipe: a grandchild holding stdout must not hide the exit), at the end of its
+    // output (a moment later, for the exit status), or at a failed write — whichever is first.
     let exitReason: string | undefined;
     let outputClosed = false;
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         exitReason = signal ? `host process killed by ${signal}` : `host process exited with status ${code}`;
-        if (outputClosed) end(exitReason + this.stderr.summary);
         resolve();
+        if (outputClosed) end(exitReason + this.stderr.summary);
+        else setTimeout(() => end(exitReason + this.stderr.summary), EXIT_DRAIN_MS).unref();
       });
       this.child.once('error', (err) => {
         end(`could not run ${argv[0]}: ${err.message}`);
@@ -83,11 +101,12 @@ class ExecTransport implements Transport {
     this.child.stdout!.once('close', () => {
       outputClosed = true;
       if (exitReason) return end(exitReason + this.stderr.summary);
-      setTimeout(() => end((exitReason ?? 'host closed its output') + this.stderr.summary), 100).unref();
+      setTimeout(() => end((exitReason ?? 'host closed its output') + this.stderr.summary), EXIT_DRAIN_MS).unref();
     });
     this.child.stderr!.on('data', (chunk: Buffer) => this.stderr.add(chunk));
-    // Writes to a dead child fail with EPIPE; the exit event already tells the story.
-    this.child.stdin!.on('error', () => {});
+    this.child.stdin!.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.closing) end((exitReason ?? `writing to the host failed (${err.code ?? err.message})`) + this.stderr.summary);
+    });
   }
 
   get pid(): number | undefined {
@@ -95,7 +114,7 @@ class ExecTransport implements Transport {
   }
 
   write(bytes: Uint8Array): void {
-    if (!this.child.stdin!.writable) return;
+    if (!this.child.stdin!.writable) return this.end(`the host's input is closed${this.stderr.summary}`);
     this.child.stdin!.write(bytes);
   }
 
@@ -104,18 +123,27 @@ class ExecTransport implements Transport {
     setRef([c, c.stdin as unknown as Refable, c.stdout as unknown as Refable, c.stderr as unknown as Refable], active);
   }
 
-  async close(): Promise<void> {
+  close(unresponsive = false): Promise<void> {
+    return (this.closed ??= this.shutdown(unresponsive));
+  }
+
+  private async shutdown(unresponsive: boolean): Promise<void> {
     const child = this.child;
+    this.closing = true;
     this.hold(true); // until the child is reaped
     child.stdin!.end();
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return this.exited;
-    const grace = this.opts.exitGraceMs ?? 3000;
-    const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
-    if ((await Promise.race([this.exited.then(() => 'exited' as const), timer(grace)])) === 'exited') return;
-    child.kill('SIGTERM');
-    if ((await Promise.race([this.exited.then(() => 'exited' as const), timer(1000)])) === 'exited') return;
-    child.kill('SIGKILL');
-    await this.exited;
+    const exited = () => child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
+    const within = async (ms: number) => exited() || (await Promise.race([this.exited.then(() => 'exited' as const), timer(ms)])) === 'exited';
+    if (!(await within(unresponsive ? 0 : (this.opts.exitGraceMs ?? 3000)))) {
+      child.kill('SIGTERM');
+      if (!(await within(KILL_GRACE_MS))) {
+        child.kill('SIGKILL');
+        await within(REAP_WAIT_MS);
+      }
+    }
+    // A grandchild may hold the pipes open: they are ours to drop, so they keep nothing alive.
+    for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+    this.hold(false);
   }
 }
 
@@ -150,7 +178,7 @@ class UnixTransport implements Transport {
   }
 
   close(): Promise<void> {
-    this.socket.destroy();
+    this.socket.destroy(); // a socket has no grace to give
     return this.closed;
   }
 }
