@@ -8,6 +8,10 @@
 // most `blockingWaits` modules at once), and the others are polled every `pollIntervalMs`.
 // A parked wait ends with an event or with the module's C_Finalize: an event that arrives
 // after the last waiter left is queued for the next one.
+//
+// A module that errs is reported and asked again after a back-off (errors: 50 ms doubling to
+// 1 s; blocking waits that come back empty at once: 10 ms doubling to 1 s), never dropped: its
+// events are late by at most that, never withheld.
 import { CKF_MISC } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import { proxyRv } from './errors.js';
@@ -34,6 +38,19 @@ interface Waiter {
 /** Events taken from one module per poll at most: a module that never says CKR_NO_EVENT cannot hold us. */
 const MAX_DRAIN = 64;
 
+/** Back-off after consecutive errors, and after consecutive empty returns of a blocking wait. */
+const ERROR_BACKOFF = { first: 50, max: 1000 };
+const IDLE_BACKOFF = { first: 10, max: 1000 };
+
+/** When a module may be asked again, after how many errors or empty blocking waits in a row. */
+interface Backoff {
+  errors: number;
+  idle: number;
+  until: number;
+}
+
+const delay = (b: { first: number; max: number }, n: number) => Math.min(b.first * 2 ** Math.min(n - 1, 20), b.max);
+
 const rvOf = (err: unknown): number | undefined => {
   const rv = (err as { rv?: unknown } | null)?.rv;
   return typeof rv === 'number' ? rv : undefined;
@@ -43,6 +60,8 @@ export class SlotEvents {
   private readonly queue: number[] = [];
   private readonly waiters: Waiter[] = [];
   private timer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private readonly backoff = new Map<Member, Backoff>();
   private blocking = 0;
   private closed = false;
 
@@ -100,7 +119,7 @@ export class SlotEvents {
 
   /** Takes what a module has queued, without blocking. Learns whether it has events at all. */
   private drain(m: Member): void {
-    if (this.closed || !m.usable || m.events === 'none' || m.events === 'faulty') return;
+    if (this.closed || !m.usable || m.events === 'none' || this.resting(m)) return;
     for (let i = 0; i < MAX_DRAIN; i++) {
       let real: number | null;
       try {
@@ -110,16 +129,49 @@ export class SlotEvents {
         else this.fault(m, err);
         return;
       }
+      this.answered(m, real !== null);
       if (m.events === 'unprobed') m.events = 'candidate';
       if (real === null) return;
       this.queue.push(this.host.translate(m, real));
     }
   }
 
+  /** Whether the module is in a back-off now. */
+  private resting(m: Member): boolean {
+    const b = this.backoff.get(m);
+    return b !== undefined && b.until > Date.now();
+  }
+
+  /** An answer that was not an error (`event`: it carried one). */
+  private answered(m: Member, event: boolean, blockingEmpty = false): void {
+    const b = this.backoff.get(m);
+    if (!b) {
+      if (blockingEmpty) this.backoff.set(m, { errors: 0, idle: 1, until: Date.now() + delay(IDLE_BACKOFF, 1) });
+      return;
+    }
+    b.errors = 0;
+    if (event) b.idle = 0;
+    else if (blockingEmpty) b.until = Date.now() + delay(IDLE_BACKOFF, ++b.idle);
+    if (!b.errors && !b.idle) this.backoff.delete(m);
+  }
+
   private fault(m: Member, err: unknown): void {
-    // Left alone until the proxy re-initializes it: retrying at once would spin on the error.
-    m.events = 'faulty';
+    // Reported, then asked again after a back-off: retrying at once would spin on the error.
+    const b = this.backoff.get(m) ?? { errors: 0, idle: 0, until: 0 };
+    b.until = Date.now() + delay(ERROR_BACKOFF, ++b.errors);
+    this.backoff.set(m, b);
     this.host.report(m, err);
+  }
+
+  /** While anyone waits, wakes up when the first resting module may be asked again. */
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    let next = Infinity;
+    for (const b of this.backoff.values()) if (b.until > Date.now()) next = Math.min(next, b.until);
+    if (next === Infinity) return;
+    // Referenced on purpose, like the poll timer: someone is waiting for an event.
+    this.retryTimer = setTimeout(() => this.tick(), Math.max(1, next - Date.now()));
   }
 
   /** Hands queued events to waiters, then makes sure every module that can is being watched while anyone waits. */
@@ -128,8 +180,13 @@ export class SlotEvents {
     if (this.closed || !this.waiters.length) return this.stopTimer();
     let poll = false;
     let watched = false;
+    let resting = false;
     for (const m of this.host.members()) {
-      if (!m.usable) continue;
+      if (!m.usable || m.events === 'none') continue;
+      if (this.resting(m)) {
+        watched = resting = true;
+        continue;
+      }
       if (m.events === 'unprobed') this.drain(m);
       if (m.events === 'candidate' || m.events === 'block') {
         watched = true;
@@ -142,6 +199,7 @@ export class SlotEvents {
     }
     this.deliver();
     if (!this.waiters.length) return this.stopTimer();
+    if (resting) this.scheduleRetry();
     if (!watched) {
       this.stopTimer();
       const err = proxyRv(CKR.CKR_FUNCTION_NOT_SUPPORTED, 'C_WaitForSlotEvent');
@@ -149,7 +207,7 @@ export class SlotEvents {
       return;
     }
     if (poll) this.startTimer();
-    else this.stopTimer();
+    else this.stopTimer(false);
   }
 
   private block(m: Member): void {
@@ -160,6 +218,7 @@ export class SlotEvents {
         this.unpark(m);
         if (this.closed) return;
         if (m.events === 'candidate') m.events = 'block';
+        this.answered(m, real !== null, real === null);
         if (real !== null) this.queue.push(this.host.translate(m, real));
         this.kick();
       },
@@ -189,14 +248,18 @@ export class SlotEvents {
     this.timer = setInterval(() => this.tick(), this.opts.pollIntervalMs);
   }
 
-  private stopTimer(): void {
+  /** Stops polling, and (unless `retries` is false) the wake-up for resting modules. */
+  private stopTimer(retries = true): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (!retries) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private tick(): void {
     for (const m of this.host.members()) {
-      const polled = m.events === 'poll' || ((m.events === 'candidate' || m.events === 'block') && !m.waiting);
+      const polled = m.events === 'poll' || ((m.events === 'candidate' || m.events === 'block' || m.events === 'unprobed') && !m.waiting);
       if (polled) this.drain(m);
     }
     this.kick();

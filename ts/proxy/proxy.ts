@@ -173,7 +173,6 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     for (const m of this.members) {
       if (module !== undefined ? m.name !== module : m.usable || m.asyncOnly) continue;
       m.local('proxy.async.reinitialize()').reinitialize();
-      if (m.events === 'faulty') m.events = 'unprobed';
     }
   }
 
@@ -425,7 +424,6 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     for (const m of this.members) {
       if (module !== undefined ? m.name !== module : m.usable) continue;
       await m.reinitialize();
-      if (m.events === 'faulty') m.events = 'unprobed';
     }
   }
 

@@ -58,7 +58,7 @@ export interface ProxyModuleStatus {
   host?: HostState;
 }
 
-export type SlotEventMode = 'unprobed' | 'none' | 'candidate' | 'block' | 'poll' | 'faulty';
+export type SlotEventMode = 'unprobed' | 'none' | 'candidate' | 'block' | 'poll';
 
 /** A token found by URI. */
 export interface ProxyToken {
