@@ -23,6 +23,9 @@
  *                     (slot: what the proxy wrote; 0 when it wrote nothing)
  *   wait-block        C_WaitForSlotEvent(0)           {"step":"wait-block","rv":n,"slot":n}
  *   finalize          C_Finalize(NULL)                {"step":"finalize","rv":n}
+ *   mechs             each slot's C_GetMechanismList and every mechanism's C_GetMechanismInfo
+ *                     {"step":"mechs","rv":n,"slots":[{"id":n,"rv":n,
+ *                      "mechs":[[type,minKeySize,maxKeySize,flags]]}]}
  * Texts are the blank-padded fields with the padding removed.
  */
 #define P11_KIT_FUTURE_UNSTABLE_API 1
@@ -135,6 +138,32 @@ static void step_raise(const char *spec)
 	printf("{\"step\":\"raise\",\"result\":%d}\n", result);
 }
 
+#define MAX_MECHS 1024
+
+static void step_mechs(CK_FUNCTION_LIST *p)
+{
+	CK_SLOT_ID ids[MAX_SLOTS];
+	CK_ULONG n = MAX_SLOTS;
+	CK_RV rv = p->C_GetSlotList(CK_FALSE, ids, &n);
+	printf("{\"step\":\"mechs\",\"rv\":%lu,\"slots\":[", (unsigned long)rv);
+	for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+		static CK_MECHANISM_TYPE types[MAX_MECHS];
+		CK_ULONG count = MAX_MECHS;
+		CK_RV lrv = p->C_GetMechanismList(ids[i], types, &count);
+		printf("%s{\"id\":%lu,\"rv\":%lu,\"mechs\":[", i ? "," : "", (unsigned long)ids[i], (unsigned long)lrv);
+		for (CK_ULONG m = 0; lrv == CKR_OK && m < count; m++) {
+			CK_MECHANISM_INFO mi = { 0, 0, 0 };
+			CK_RV mrv = p->C_GetMechanismInfo(ids[i], types[m], &mi);
+			if (mrv != CKR_OK)
+				mi.flags = ~0UL; /* shown as an impossible flag set */
+			printf("%s[%lu,%lu,%lu,%lu]", m ? "," : "", (unsigned long)types[m], (unsigned long)mi.ulMinKeySize,
+			       (unsigned long)mi.ulMaxKeySize, (unsigned long)mi.flags);
+		}
+		fputs("]}", stdout);
+	}
+	puts("]}");
+}
+
 static void step_wait(CK_FUNCTION_LIST *p, CK_FLAGS flags, const char *name)
 {
 	CK_SLOT_ID slot = 0;
@@ -193,6 +222,8 @@ int main(int argc, char **argv)
 			step_wait(p, CKF_DONT_BLOCK, "wait-nb");
 		else if (!strcmp(s, "wait-block"))
 			step_wait(p, 0, "wait-block");
+		else if (!strcmp(s, "mechs"))
+			step_mechs(p);
 		else {
 			fprintf(stderr, "proxy-oracle: unknown step %s\n", s);
 			return 2;

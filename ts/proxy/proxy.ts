@@ -31,6 +31,7 @@ import { LocalMember, type Member } from './members.js';
 import { RemoteMember } from './remote.js';
 import { SessionTable, type InnerSession, type ProxySession } from './sessions.js';
 import { SlotTable, type SlotRoute } from './slots.js';
+import { asV2Mechanism } from './version.js';
 import type { FindObjectsOptions, ModuleFailure, OpenProxyOptions, ProxyModuleStatus, ProxyObject, ProxyStage, ProxyToken } from './types.js';
 
 /** p11-kit-proxy's CK_INFO, kept so that programs that recognise the proxy by it still do. */
@@ -105,7 +106,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
       getSlotInfo: async (slot) => this.routeOf(slot, 'C_GetSlotInfo').member.async.getSlotInfo(this.realOf(slot)),
       getTokenInfo: async (slot) => this.routeOf(slot, 'C_GetTokenInfo').member.async.getTokenInfo(this.realOf(slot)),
       getMechanismList: async (slot) => this.routeOf(slot, 'C_GetMechanismList').member.async.getMechanismList(this.realOf(slot)),
-      getMechanismInfo: async (slot, type) => this.routeOf(slot, 'C_GetMechanismInfo').member.async.getMechanismInfo(this.realOf(slot), type),
+      getMechanismInfo: async (slot, type) => asV2Mechanism(await this.routeOf(slot, 'C_GetMechanismInfo').member.async.getMechanismInfo(this.realOf(slot), type)),
       openSession: async (target, opts) => {
         const r = await this.sessionRouteAsync(target);
         return this.adopt(r, await r.member.async.openSession(r.real, opts));
@@ -216,7 +217,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   getMechanismInfo(slot: number, type: number): MechanismInfo {
     const r = this.routeOf(slot, 'C_GetMechanismInfo');
-    return r.member.local('proxy.async.getMechanismInfo()').getMechanismInfo(r.real, type);
+    return asV2Mechanism(r.member.local('proxy.async.getMechanismInfo()').getMechanismInfo(r.real, type));
   }
 
   initToken(slot: number, soPin: Secret, label: string): void {
