@@ -7,7 +7,7 @@ export * from './bridge/index.js';
 export * from './managed/index.js';
 export { ModuleLifecycle, Owner, LifecycleError, type LifecycleTarget, type LifecycleChange, type SessionRef, type CallOptions } from './lifecycle/manager.js';
 export type { ModuleState, Phase, Policy } from './lifecycle/machine.js';
-export { RpcClient, RemoteModule, openAsyncModule, isolateModule, parseRemote, HostLostError, HostConnectError, StaleHandleError, RpcProtocolError, RpcUnsupportedError, RpcUsageError, type AsyncModule, type ModuleCalls, type RemoteOptions, type ReinitPolicy } from './rpc/index.js';
+export { RpcClient, RemoteModule, openAsyncModule, isolateModule, parseRemote, HostLostError, HostConnectError, StaleHandleError, RpcProtocolError, RpcReplyTooLargeError, RpcUnsupportedError, RpcUsageError, type AsyncModule, type ModuleCalls, type RemoteOptions, type ReinitPolicy } from './rpc/index.js';
 export * from './service/index.js';
 export * from './proxy/index.js';
 export * from './trace/index.js';
