@@ -51,6 +51,19 @@ describe('release is bounded (D1)', () => {
     expect(pidAlive(pid)).toBe(false);
   }, 20_000);
 
+  it('openProxyAsync({ remote }) passes the deadlines on: a stopped host misses callTimeoutMs and is lost', async () => {
+    const proxy = await openProxyAsync({ registry: tree.registry, remote: { callTimeoutMs: 500 } });
+    const pid = await hostPid();
+    const [slot] = await proxy.async.getSlotList(true);
+    process.kill(pid, 'SIGSTOP');
+    const started = Date.now();
+    await expect(proxy.async.getTokenInfo(slot!)).rejects.toMatchObject({ name: 'HostLostError', message: expect.stringMatching(/no reply within 500 ms/) });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(proxy.failures.map((f) => f.stage)).toContain('host-lost');
+    expect(await waitFor(() => !pidAlive(pid), 5000)).toBe(true);
+    await proxy.async.release();
+  }, 20_000);
+
   it('a script ending in release() exits although its host is stopped', async () => {
     const script = `
       import { openProxyAsync } from ${JSON.stringify(join(process.cwd(), 'dist/lib/index.js'))};
