@@ -80,6 +80,31 @@ describe('frames', () => {
     expect(() => new FrameDecoder({ maxOptions: 16, maxPayload: 1024 }).push(unhex('00 00000010 00000011 00000000'))).toThrow(/options/);
   });
 
+  it("skip mode: a frame over the limit becomes a marker and its bytes are dropped, wherever the chunks break", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ size: fc.integer({ min: 0, max: 300 }), options: fc.integer({ min: 0, max: 8 }) }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 8 }),
+        (frames, cuts) => {
+          const stream = Buffer.concat([
+            Uint8Array.of(0),
+            ...frames.map((f, i) => encodeFrame(i + 1, new Uint8Array(f.options).fill(1), new Uint8Array(f.size).fill(i + 1))),
+          ]);
+          const d = new FrameDecoder({ maxOptions: 16, maxPayload: 100 }, 'skip');
+          const got: { code: number; size: number; oversized?: number }[] = [];
+          let at = 0;
+          for (let i = 0; at < stream.length; i++) {
+            const next = Math.min(stream.length, at + cuts[i % cuts.length]!);
+            for (const f of d.push(stream.subarray(at, next))) got.push({ code: f.code, size: f.payload.length, ...(f.oversized !== undefined && { oversized: f.oversized }) });
+            at = next;
+          }
+          expect(got).toEqual(frames.map((f, i) => (f.size > 100 ? { code: i + 1, size: 0, oversized: f.size } : { code: i + 1, size: f.size })));
+          expect(d.midFrame).toBe(false);
+        },
+      ),
+    );
+  });
+
   it('turns arbitrary byte streams into frames or a FramingError, nothing else', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 6 }), (chunks) => {
