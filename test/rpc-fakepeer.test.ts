@@ -135,6 +135,20 @@ describe('malformed replies', () => {
     expect(losses).toHaveLength(1);
   });
 
+  it('a blocking C_WaitForSlotEvent has no call deadline; a CKF_DONT_BLOCK one has', async () => {
+    const { client, losses } = await connected({ callTimeoutMs: 200 });
+    peer.script = () => {}; // never answers
+    let settled = false;
+    const blocking = client.waitForSlotEvent(0).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(settled).toBe(false);
+    expect(losses).toHaveLength(0);
+    const err = await failure(client.waitForSlotEvent(1));
+    expect(err.message).toMatch(/C_WaitForSlotEvent got no reply within 200 ms/);
+    // The loss ends the blocking wait too.
+    await expect(blocking).rejects.toBeInstanceOf(HostLostError);
+  });
+
   it('a reply with a code no call is waiting for breaks the connection', async () => {
     const { client } = await connected();
     peer.script = (f, s) => s.write(frame(f.code + 1000, reply(3, 'vsusv')));

@@ -4,7 +4,7 @@
 // two-call convention allows; session and object handles are this client's (see handles.ts).
 import { fixedCapacity, wireKind, type Attribute, type ReadAttribute, type WireAttribute } from './attributes.js';
 import type { CallName } from './calls.js';
-import { CKR } from './constants.js';
+import { CKF, CKR } from './constants.js';
 import { RpcProtocolError, RpcUsageError } from './errors.js';
 import { RemoteHost, type InitializeArgs, type RemoteOptions } from './host.js';
 import { readInfo, readMechanismInfo, readSessionInfo, readSlotInfo, readTokenInfo } from './info.js';
@@ -147,8 +147,10 @@ export class RpcClient extends RemoteHost {
     return this.call(fn, (b) => b.ulong(slot, 'slot').bytesOrNull(secret(fn, soPin, this.name)).zeroString(paddedLabel(fn, label, this.name)), () => undefined);
   }
 
+  /** A blocking wait (no CKF_DONT_BLOCK) may rightly last for ever: it has no call deadline. */
   waitForSlotEvent(flags = 0): Promise<number> {
-    return this.call('C_WaitForSlotEvent', (b) => b.ulong(flags, 'flags'), (p) => p.ulong('slot'));
+    const blocking = (flags & CKF.CKF_DONT_BLOCK) === 0;
+    return this.call('C_WaitForSlotEvent', (b) => b.ulong(flags, 'flags'), (p) => p.ulong('slot'), blocking ? 0 : undefined);
   }
 
   // ---- sessions --------------------------------------------------------------------------
