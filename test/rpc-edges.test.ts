@@ -112,6 +112,24 @@ describe('host loss (D2)', () => {
   }, 15_000);
 });
 
+describe('a failed write (D2)', () => {
+  it('a host that stops reading is lost at the first write, not at a deadline', async () => {
+    // The host closes its input and lingers: our handshake byte cannot be written (EPIPE).
+    const client = new RpcClient({ remote: `|sh -c "exec 0<&-; exec sleep 20"`, env: token.env, connectTimeoutMs: 15_000 });
+    clients.push(client);
+    const started = Date.now();
+    const err = await client.initialize().then(
+      () => new Error('resolved'),
+      (e: Error) => e,
+    );
+    // Well before the 15 s handshake deadline (the lingering child gets its 3 s exit grace).
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(err).toBeInstanceOf(HostConnectError);
+    expect(err.message).toMatch(/writing to the host failed \(EPIPE\)/);
+    expect(client.state).toBe('closed');
+  }, 20_000);
+});
+
 describe('big replies (D3)', () => {
   it('65 MiB of random bytes through isolateModule', async () => {
     const m = isolateModule(SOFTHSM, { env: token.env });
