@@ -4,7 +4,7 @@
 // trust module: every slot's mechanism list and every mechanism's info, flags included, as
 // the real p11-kit-proxy reports them for the same tree.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openProxy } from '../ts/index.js';
+import { CKR, loadModule, openProxy } from '../ts/index.js';
 import { createNssDb, NSS_SOFTOKN_MODULE, type NssDb } from './helpers/nss.js';
 import { createConfTree, runOracle, type ConfTree } from './helpers/proxy-tree.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
@@ -12,6 +12,7 @@ import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.j
 let hsm: SoftHsm;
 let nss: NssDb;
 let tree: ConfTree;
+let v3Path: string;
 
 beforeAll(() => {
   hsm = createSoftHsm();
@@ -20,7 +21,8 @@ beforeAll(() => {
   tree = createConfTree();
   tree.module('Nss', `module: ${NSS_SOFTOKN_MODULE}\nx-init-reserved: ${nss.reservedString}\n`);
   tree.module('softhsm', `module: ${SOFTHSM_MODULE}\n`);
-  tree.module('v3', `module: ${tree.copyFixture('v3-module.so', 'v3.so')}\n`);
+  v3Path = tree.copyFixture('v3-module.so', 'v3.so');
+  tree.module('v3', `module: ${v3Path}\n`);
   tree.module('trust', 'module: p11-kit-trust.so\n', 'package');
 });
 
@@ -64,6 +66,26 @@ describe('one PKCS#11 version, as p11-kit-proxy', () => {
       const nssSlots = oracle.filter(({ id }) => proxy.slotOwner(id).module === 'Nss');
       const gcm = nssSlots.flatMap((s) => s.mechs).find(([t]) => t === 0x1087);
       expect(gcm?.[3]).toBe(0x300);
+    } finally {
+      proxy.release();
+    }
+  });
+
+  it('no 3.0 session calls: C_LoginUser and C_SessionCancel are not offered, even by a 3.0 module', async () => {
+    const proxy = openProxy({ registry: tree.registry });
+    try {
+      const slot = proxy.getSlotList().find((id) => proxy.slotOwner(id).module === 'v3')!;
+      const session = proxy.openSession(slot);
+      const sync = session as unknown as { loginUser(t: number, pin: string, user: string): void; sessionCancel(flags: number): void };
+      expect(() => sync.loginUser(1, '1234', 'alice')).toThrow(expect.objectContaining({ rv: CKR.CKR_FUNCTION_NOT_SUPPORTED, fn: 'C_LoginUser' }));
+      expect(() => sync.sessionCancel(0)).toThrow(expect.objectContaining({ rv: CKR.CKR_FUNCTION_NOT_SUPPORTED, fn: 'C_SessionCancel' }));
+      await expect(session.async.loginUser(1, '1234', 'alice')).rejects.toMatchObject({ rv: CKR.CKR_FUNCTION_NOT_SUPPORTED });
+      session.close();
+      // The module itself takes the call: the refusal is the proxy's version, not the module's.
+      const direct = loadModule(v3Path);
+      const own = direct.openSession(proxy.slotOwner(slot).moduleSlot);
+      expect(() => direct.loginUser(own, 1, '1234', 'alice')).not.toThrow();
+      direct.closeSession(own);
     } finally {
       proxy.release();
     }

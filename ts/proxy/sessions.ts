@@ -8,6 +8,7 @@ import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from '../man
 import type { ManagedSession } from '../managed/session.js';
 import { asyncOnly, proxyRv } from './errors.js';
 import { RemoteSession } from './remote.js';
+import { V3_ONLY_CALLS } from './version.js';
 
 /** A module's session behind a proxy session. */
 export type InnerSession = ManagedSession | RemoteSession;
@@ -93,6 +94,8 @@ export class ProxySession {
 
   /** @internal */
   check(method: string): void {
+    const v3 = V3_ONLY_CALLS.get(method);
+    if (v3) throw proxyRv(CKR.CKR_FUNCTION_NOT_SUPPORTED, v3);
     if (this.closed) throw proxyRv(CKR.CKR_SESSION_HANDLE_INVALID, cName(method));
   }
 
