@@ -3,7 +3,7 @@
 // handle, fails what was in flight, and is announced; what happens next is the policy's:
 // 'explicit' refuses calls until initialize() starts a new host, 'auto' starts one (with the
 // same initialize arguments) on the next call that carries no stale handle; a restart that
-// fails leaves the host lost, and the next call tries again after a back-off (RESTART_BACKOFF).
+// fails leaves the host lost, and the next call tries again after a back-off (REMOTE_DEFAULTS).
 // Every exchange has a deadline, release included: a host that stops answering is killed.
 import { EventEmitter } from 'node:events';
 import { parseRemote, describeAddress, type RemoteAddress } from './address.js';
