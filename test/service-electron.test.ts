@@ -29,10 +29,11 @@ const lib = pathToFileURL(join(new URL('..', import.meta.url).pathname, 'dist/li
 // parentPort standing in for Electron's process.parentPort.
 const UTILITY = `
 import { parentPort } from 'node:worker_threads';
-import { Pkcs11Service, servePkcs11, portMainEndpoint, portMainFromNodePort } from '${lib}/service/index.js';
-const service = new Pkcs11Service();
+import { servePkcs11, portMainEndpoint, portMainFromNodePort, FULL_GRANT } from '${lib}/service/index.js';
+// The main process is trusted; a renderer may use the one module the host allows, nothing more.
+const grants = { main: FULL_GRANT, renderer: { operations: ['read', 'use'], paths: ['/usr/lib/softhsm/libsofthsm2.so'] } };
 parentPort.on('message', (m) => {
-  if (m && m.type === 'pkcs11-connect') servePkcs11(portMainEndpoint(portMainFromNodePort(m.port)), service);
+  if (m && m.type === 'pkcs11-connect') servePkcs11(portMainEndpoint(portMainFromNodePort(m.port)), { grant: grants[m.role] });
 });
 parentPort.postMessage('ready');
 `;
@@ -50,14 +51,14 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
   it('main-process and renderer clients share one utility-process service; its death rejects both', async () => {
     const utility = new Worker(new URL(`data:text/javascript,${encodeURIComponent(UTILITY)}`));
     await new Promise((r) => utility.once('message', r));
-    const connect = () => {
+    const connect = (role: 'main' | 'renderer') => {
       const { port1, port2 } = new MessageChannel();
-      utility.postMessage({ type: 'pkcs11-connect', port: port2 }, [port2]);
+      utility.postMessage({ type: 'pkcs11-connect', port: port2, role }, [port2]);
       return port1;
     };
     // The main process talks MessagePortMain; the renderer gets a DOM-style MessagePort from its preload.
-    const main = connectPkcs11(portMainEndpoint(portMainFromNodePort(connect())));
-    const renderer = connectPkcs11(webPortEndpoint(connect() as unknown as MessagePort));
+    const main = connectPkcs11(portMainEndpoint(portMainFromNodePort(connect('main'))));
+    const renderer = connectPkcs11(webPortEndpoint(connect('renderer') as unknown as MessagePort));
 
     const mm = await main.openModule(SOFTHSM_MODULE);
     const ms = await mm.openSession(slot, { rw: true, pin: '1234' });
@@ -77,7 +78,13 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
     );
 
     const rm = await renderer.openModule(SOFTHSM_MODULE);
-    expect(rm.id).not.toBe(mm.id); // each client holds its own module reference in the one service
+    // Each client has its own service (own ids) in the one utility process: the renderer cannot
+    // touch the main process's session by guessing its id.
+    expect(rm.id).toBe(mm.id);
+    await expect(renderer.supervisor.call('sign', ms.id, CKM.CKM_ECDSA, kp.privateKey, new Uint8Array(32))).rejects.toMatchObject({
+      code: 'CKR_SESSION_HANDLE_INVALID',
+    });
+    await expect(rm.openSession(slot, { rw: true })).rejects.toMatchObject({ name: 'ServiceRefusedError', needs: 'manage' });
     const rs = await rm.openSession(slot, { pin: '1234' });
     const [key] = await rs.findAndRead(
       [
@@ -152,7 +159,7 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
       const src = readFileSync(join(dir, f), 'utf8');
       const names = [...src.matchAll(/\{([^{}]*)\}\s*(?:=\s*await lib|from 'p11kit-wasm[^']*')/g)].flatMap((m) => m[1].split(',').map((n) => n.trim()));
       expect(names.length, f).toBeGreaterThan(1);
-      for (const n of names) expect(typeof (mod as Record<string, unknown>)[n], `${f}: ${n}`).toBe('function');
+      for (const n of names) expect(typeof (mod as Record<string, unknown>)[n], `${f}: ${n}`).toMatch(/^(function|object)$/);
     }
   });
 });

@@ -26,18 +26,18 @@ function startHost() {
 }
 
 /** A new channel to the utility process: one end there, the other end returned. */
-function channelTo(child) {
+function channelTo(child, role) {
   const { port1, port2 } = new MessageChannelMain();
-  child.postMessage({ type: 'pkcs11-connect' }, [port2]);
+  child.postMessage({ type: 'pkcs11-connect', role }, [port2]);
   return port1;
 }
 
 async function connectAll(child) {
   const { connectPkcs11, portMainEndpoint } = await lib;
   // The main process: a MessagePortMain, through the adapter.
-  service = connectPkcs11(portMainEndpoint(channelTo(child)));
+  service = connectPkcs11(portMainEndpoint(channelTo(child, 'main')));
   // The renderer: the port travels through the preload script (contextIsolation on, sandbox on).
-  if (win) win.webContents.postMessage('pkcs11-port', { generation }, [channelTo(child)]);
+  if (win) win.webContents.postMessage('pkcs11-port', { generation }, [channelTo(child, 'renderer')]);
 }
 
 app.whenReady().then(async () => {

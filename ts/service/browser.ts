@@ -4,6 +4,6 @@
 export { connectPkcs11, type ConnectOptions } from './connect.js';
 export { Pkcs11Client, RemoteModule, RemoteSession } from './pkcs11-client.js';
 export { webPortEndpoint, portMainEndpoint, type ServiceEndpoint, type MessagePortMainLike } from './endpoint.js';
-export { ServiceDeadError, registerErrorClass, installErrorTransfer } from './errors.js';
+export { ServiceDeadError, ServiceRefusedError, UnknownModuleError, registerErrorClass, installErrorTransfer } from './errors.js';
 export { Supervisor, type ServiceDeath } from './supervisor.js';
 export type * from './pkcs11-types.js';

@@ -6,9 +6,15 @@
 // rather than raw handles cross the boundary.
 import { CKF_SLOT, CKR, CKU, Pkcs11Error } from '../bridge/index.js';
 import { openModule, type ManagedModule, type ManagedSession } from '../managed/index.js';
+import { loadRegistry } from '../registry/load.js';
+import { serveBatches } from './batch.js';
+import { compactResult } from './compact.js';
 import type { ServiceEndpoint } from './endpoint.js';
+import { installErrorTransfer, ServiceRefusedError } from './errors.js';
+import { classOf, Grant, MODULE_CALL_CLASS, SESSION_CALL_CLASS, SLOW_SESSION_CALLS, type ClientGrant, type OperationClass } from './grant.js';
+import { exposeMethods } from './guarded-expose.js';
 import './known-errors.js';
-import { serveService } from './host.js';
+import { serveStreams } from './stream.js';
 import { slotEventSource } from './slot-events.js';
 import type {
   Attribute,
@@ -45,17 +51,27 @@ const plain = <T>(v: T): T => {
   const toJSON = (v as { toJSON?: () => T } | null)?.toJSON;
   return typeof toJSON === 'function' ? toJSON.call(v) : v;
 };
+const plainDeep = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : plain(v));
 
 export class Pkcs11Service {
+  /** What this service's client may do (see grant.ts); the default is a renderer's: 'use' only, no paths. */
+  readonly grant: Grant;
   private readonly modules = new Map<number, OpenModule>();
   private readonly sessions = new Map<number, OpenSession>();
   private readonly streams = new Set<AbortController>();
   private nextId = 1;
 
+  constructor(grant: ClientGrant | Grant = {}) {
+    this.grant = grant instanceof Grant ? grant : new Grant(grant);
+  }
+
   // ---- modules --------------------------------------------------------------------------
 
   /** Loads the module and holds it (the process's first holder makes the real C_Initialize). */
   openModule(spec: ModuleSpec): ModuleRef {
+    if (typeof spec !== 'object' || spec === null) throw new ServiceRefusedError('openModule', 'a module spec is { source }');
+    this.grant.checkModule(spec.source, spec.initReserved, () => loadRegistry().modules.map((m) => m.name));
+    if (spec.policy !== undefined && spec.policy !== 'auto' && spec.policy !== 'explicit') throw new TypeError(`openModule: unknown policy '${String(spec.policy)}'`);
     const managed = openModule(spec.source, { policy: spec.policy, initReserved: spec.initReserved });
     try {
       const m = managed.module;
@@ -237,6 +253,37 @@ export class Pkcs11Service {
     return this.exclusive(sid, 'C_GenerateKey', (s) => s.async.generateKey(mechanism, template));
   }
 
+  // ---- every other PKCS#11 call of the in-thread API, by name (grant.ts classifies them) ----
+
+  /**
+   * A session call of ManagedSession by name, e.g. ('signUpdate', [chunk]). Slow ones (login,
+   * key generation, PIN changes) run off the service's thread.
+   */
+  sessionCall(sid: number, name: string, args: unknown[] = []): unknown {
+    if (!Array.isArray(args)) throw new TypeError(`${String(name)}: arguments are an array`);
+    if (classOf(SESSION_CALL_CLASS, name, args) === undefined) throw new ServiceRefusedError(String(name).slice(0, 64), 'no such session call');
+    const fn = `C_${name[0].toUpperCase()}${name.slice(1)}`;
+    if (SLOW_SESSION_CALLS.has(name)) {
+      return this.exclusive(sid, fn, (s) => (s.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args));
+    }
+    return this.run(sid, fn, (s) => (s as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args));
+  }
+
+  /** A module-level call of ManagedModule by name (info, slot and mechanism lists, initToken, closeAllSessions). */
+  moduleCall(id: number, name: string, args: unknown[] = []): unknown {
+    if (!Array.isArray(args)) throw new TypeError(`${String(name)}: arguments are an array`);
+    if (classOf(MODULE_CALL_CLASS, name, args) === undefined) throw new ServiceRefusedError(String(name).slice(0, 64), 'no such module call');
+    const held = this.module(id, name);
+    const r = (held.managed as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+    if (name === 'closeAllSessions') for (const sid of [...held.sessions]) if (!this.sessions.get(sid)?.managed.open) this.forget(sid);
+    return plainDeep(r);
+  }
+
+  /** What this client was granted. */
+  whoami(): ReturnType<Grant['describe']> {
+    return this.grant.describe();
+  }
+
   // ---- events and shutdown --------------------------------------------------------------
 
   /** Slot events of a module, for as long as the client iterates (see slot-events.ts). */
@@ -281,6 +328,12 @@ export class Pkcs11Service {
     return held;
   }
 
+  private forget(sid: number): void {
+    const s = this.sessions.get(sid);
+    this.sessions.delete(sid);
+    s?.held.sessions.delete(sid);
+  }
+
   /** Drops a module's sessions from the service's books (their handles are gone or going with it). */
   private forgetSessions(held: OpenModule): void {
     for (const s of held.sessions) this.sessions.delete(s);
@@ -322,6 +375,52 @@ export class Pkcs11Service {
   }
 }
 
+const CKU_SO = 0;
+type Classify = OperationClass | 'any' | ((args: readonly unknown[]) => OperationClass);
+const optsClass = (args: readonly unknown[]): OperationClass => {
+  const o = args[2] as SessionOptions | undefined;
+  return o && typeof o === 'object' && (o.rw || (o.pin !== undefined && o.userType === CKU_SO)) ? 'manage' : 'use';
+};
+const bySessionCall = (args: readonly unknown[]): OperationClass => classOf(SESSION_CALL_CLASS, String(args[1]), (args[2] as unknown[]) ?? []) ?? 'manage';
+const byModuleCall = (args: readonly unknown[]): OperationClass => classOf(MODULE_CALL_CLASS, String(args[1]), (args[2] as unknown[]) ?? []) ?? 'manage';
+
+/**
+ * The service's face, one entry per method a client can call, with the class of operation it
+ * needs. Nothing else of a Pkcs11Service is reachable from a client.
+ */
+export const SERVICE_METHODS = {
+  openModule: 'use',
+  closeModule: 'use',
+  listModules: 'any',
+  moduleState: 'read',
+  reinitialize: 'use',
+  slots: 'read',
+  mechanisms: 'read',
+  openSession: optsClass,
+  closeSession: 'use',
+  login: (args) => (args[2] === CKU_SO ? 'manage' : 'use'),
+  logout: 'use',
+  findObjects: 'use',
+  getAttributes: 'use',
+  findAndRead: 'use',
+  createObject: 'manage',
+  destroyObject: 'manage',
+  sign: 'use',
+  verify: 'use',
+  digest: 'use',
+  encrypt: 'use',
+  decrypt: 'use',
+  generateRandom: 'use',
+  generateKeyPair: 'manage',
+  generateKey: 'manage',
+  sessionCall: bySessionCall,
+  moduleCall: byModuleCall,
+  whoami: 'any',
+  drain: 'any',
+  ping: 'any',
+} as const satisfies Partial<Record<keyof Pkcs11Service, Classify>>;
+export type ServiceMethodName = keyof typeof SERVICE_METHODS;
+
 /** The methods a client may batch: short, synchronous, one message for many (batch.ts). */
 export const BATCHED = [
   'sign',
@@ -333,14 +432,46 @@ export const BATCHED = [
   'findObjects',
   'getAttributes',
   'findAndRead',
-] as const satisfies readonly (keyof Pkcs11Service)[];
+  'sessionCall',
+] as const satisfies readonly ServiceMethodName[];
 
-/** Serves a new Pkcs11Service on `ep`; returns it (several endpoints may share one service). */
-export function servePkcs11(ep: ServiceEndpoint, service: Pkcs11Service = new Pkcs11Service()): Pkcs11Service {
-  const batched = Object.fromEntries(BATCHED.map((name) => [name, (service[name] as (...a: never[]) => unknown).bind(service)]));
-  serveService(service, ep, {
-    batched,
-    streams: { slotEvents: (signal: AbortSignal, id: number, opts?: SlotEventOptions) => service.slotEvents(signal, id, opts) },
+/** The service's methods behind its grant: each checks the class it needs before it runs. */
+function guardedMethods(service: Pkcs11Service, names: readonly ServiceMethodName[]): Record<string, (...args: unknown[]) => unknown> {
+  const out: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
+  for (const name of names) {
+    const cls: Classify = SERVICE_METHODS[name];
+    const fn = service[name] as (...a: unknown[]) => unknown;
+    out[name] = (...args: unknown[]) => {
+      const needs = typeof cls === 'function' ? cls(args) : cls;
+      if (needs !== 'any') service.grant.require(name === 'sessionCall' || name === 'moduleCall' ? String(args[1]) : name, needs);
+      return compactResult(fn.apply(service, args));
+    };
+  }
+  return out;
+}
+
+export interface ServePkcs11Options {
+  /** What this endpoint's client may do (default: 'use' only, configured modules by name, no paths). */
+  readonly grant?: ClientGrant;
+  /** The service to serve (default: a new one, so that clients never see each other's ids). */
+  readonly service?: Pkcs11Service;
+}
+
+/**
+ * Serves a PKCS#11 service on `ep` for one client and returns it. Each client gets its own
+ * service (its own modules, sessions and ids) with its own grant; modules are still shared
+ * process-wide through the lifecycle (one C_Initialize).
+ */
+export function servePkcs11(ep: ServiceEndpoint, opts: ServePkcs11Options = {}): Pkcs11Service {
+  installErrorTransfer();
+  const service = opts.service ?? new Pkcs11Service(opts.grant);
+  exposeMethods(guardedMethods(service, Object.keys(SERVICE_METHODS) as ServiceMethodName[]), ep);
+  serveBatches(ep, guardedMethods(service, BATCHED) as never);
+  serveStreams(ep, {
+    slotEvents: (signal: AbortSignal, id: number, o?: SlotEventOptions) => {
+      service.grant.require('slotEvents', 'read');
+      return service.slotEvents(signal, id, o);
+    },
   });
   return service;
 }
