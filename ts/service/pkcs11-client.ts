@@ -2,8 +2,11 @@
 // and the service generation they were made in. Short operations go batched (one message for
 // everything called in the same tick), long or rare ones as single comlink calls. Nothing
 // here loads koffi: an Electron renderer can use it over its MessagePort.
+import { SESSION_CALLS, type AsyncModuleReads, type AsyncSessionCalls } from '../managed/calls.js';
 import { ServiceDeadError } from './errors.js';
+import { MODULE_CALLS, SLOW_SESSION_CALLS } from './grant.js';
 import type { Pkcs11Service } from './pkcs11-host.js';
+import { feed, feedEach, type ByteSource, type StreamOptions } from './chunks.js';
 import type {
   Attribute,
   AttributeResult,
@@ -25,6 +28,10 @@ import type { ArgsOf, MethodOf, ResultOf, Supervisor, SupervisorEvents } from '.
 
 type Api = Pkcs11Service;
 
+// Symbol.asyncDispose where the engine has it (Node 20), the registry symbol TypeScript's
+// downlevel `await using` looks up otherwise.
+const asyncDispose: typeof Symbol.asyncDispose = (Symbol as { asyncDispose?: typeof Symbol.asyncDispose }).asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose);
+
 export interface ClientHooks {
   /** Called in the client's thread before the service opens a module (createPkcs11Worker maps it here first). */
   moduleOpening?(spec: ModuleSpec): void;
@@ -36,6 +43,30 @@ export interface ClientHooks {
 function staleGeneration(made: number, now: number, method: string): ServiceDeadError {
   return new ServiceDeadError(made, `the service restarted as generation ${now}; open the module and session again`, false, method);
 }
+
+/**
+ * Appends the caller's own stack to an error that comes back from the service (its stack is
+ * the service's). `site` is captured when the call is made, before any await.
+ */
+function withCallSite<T>(p: Promise<T>, site: { stack?: string }): Promise<T> {
+  return p.catch((e: unknown) => {
+    if (e instanceof Error && typeof site.stack === 'string') {
+      const caller = site.stack.split('\n').slice(1).join('\n');
+      try {
+        Object.defineProperty(e, 'stack', { value: `${e.stack ?? `${e.name}: ${e.message}`}\n    --- called from ---\n${caller}`, configurable: true, writable: true });
+      } catch {
+        // a frozen error keeps its stack
+      }
+    }
+    throw e;
+  });
+}
+
+/** The module-level calls of ManagedModule, answered by the service. */
+export type RemoteModuleCalls = AsyncModuleReads & {
+  initToken(slot: number, soPin: string | Uint8Array, label: string): Promise<void>;
+  closeAllSessions(slot: number): Promise<void>;
+};
 
 abstract class Stamped {
   /** The service generation this handle belongs to. */
@@ -55,13 +86,15 @@ abstract class Stamped {
   }
 
   protected call<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
+    const site = new Error();
     const err = this.stale(method);
-    return err ? Promise.reject(err) : this.sup.call(method, ...args);
+    return withCallSite(err ? Promise.reject(err) : this.sup.call(method, ...args), site);
   }
 
   protected batch<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
+    const site = new Error();
     const err = this.stale(method);
-    return err ? Promise.reject(err) : this.sup.batch(method, ...args);
+    return withCallSite(err ? Promise.reject(err) : this.sup.batch(method, ...args), site);
   }
 }
 
@@ -70,6 +103,12 @@ export class RemoteSession extends Stamped {
   readonly slot: number;
   /** The PKCS#11 session handle in the service (diagnostics only). */
   readonly handle: number;
+  /**
+   * Every session call of the in-thread API (ManagedSession), by the same name and arguments,
+   * answered by the service: `await s.calls.signInit(m, key); await s.calls.signUpdate(part)`.
+   * Short ones travel batched; slow ones (login, key generation, PIN changes) alone.
+   */
+  readonly calls: AsyncSessionCalls;
 
   constructor(
     sup: Supervisor<Pkcs11Service>,
@@ -80,6 +119,69 @@ export class RemoteSession extends Stamped {
     this.id = ref.id;
     this.slot = ref.slot;
     this.handle = ref.handle;
+    const calls: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const name of SESSION_CALLS) {
+      calls[name] = SLOW_SESSION_CALLS.has(name)
+        ? (...args) => this.call('sessionCall', this.id, name, args)
+        : (...args) => this.batch('sessionCall', this.id, name, args);
+    }
+    this.calls = Object.freeze(calls) as unknown as AsyncSessionCalls;
+  }
+
+  // ---- streams: large data in bounded chunks, a few in flight (memory bounded whatever the size)
+
+  /** C_SignInit, C_SignUpdate per chunk of `data`, C_SignFinal. */
+  async signStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
+    await this.calls.signInit(mechanism, key);
+    await feed(data, (part) => this.calls.signUpdate(part), () => this.calls.signFinal(), opts);
+    return this.calls.signFinal();
+  }
+
+  /** C_VerifyInit, C_VerifyUpdate per chunk, C_VerifyFinal: false for a signature that does not verify. */
+  async verifyStream(mechanism: MechanismArg, key: number, data: ByteSource, signature: Uint8Array, opts?: StreamOptions): Promise<boolean> {
+    await this.calls.verifyInit(mechanism, key);
+    await feed(data, (part) => this.calls.verifyUpdate(part), () => this.calls.verifyFinal(new Uint8Array(0)), opts);
+    return this.calls.verifyFinal(signature);
+  }
+
+  /** C_DigestInit, C_DigestUpdate per chunk, C_DigestFinal. */
+  async digestStream(mechanism: MechanismArg, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
+    await this.calls.digestInit(mechanism);
+    await feed(data, (part) => this.calls.digestUpdate(part), () => this.calls.digestFinal(), opts);
+    return this.calls.digestFinal();
+  }
+
+  /** C_EncryptInit, then the ciphertext as it comes (C_EncryptUpdate per chunk, C_EncryptFinal last). */
+  encryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
+    return this.transform(() => this.calls.encryptInit(mechanism, key), (p) => this.calls.encryptUpdate(p), () => this.calls.encryptFinal(), data, opts);
+  }
+
+  /** C_DecryptInit, then the plaintext as it comes. */
+  decryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
+    return this.transform(() => this.calls.decryptInit(mechanism, key), (p) => this.calls.decryptUpdate(p), () => this.calls.decryptFinal(), data, opts);
+  }
+
+  private async *transform(
+    init: () => Promise<void>,
+    update: (part: Uint8Array) => Promise<Uint8Array>,
+    final: () => Promise<Uint8Array>,
+    data: ByteSource,
+    opts?: StreamOptions,
+  ): AsyncGenerator<Uint8Array> {
+    await init();
+    // Output is handed on one update at a time: the consumer's pace is the producer's.
+    let finished = false;
+    try {
+      for await (const part of feedEach(data, opts)) {
+        const out = await update(part);
+        if (out.length) yield out;
+      }
+      finished = true;
+      const last = await final();
+      if (last.length) yield last;
+    } finally {
+      if (!finished) await final().catch(() => undefined);
+    }
   }
 
   /** C_SignInit + C_Sign in one step. */
@@ -156,6 +258,8 @@ export class RemoteModule extends Stamped {
   readonly path: string;
   readonly identity: string;
   readonly info: ModuleInfo;
+  /** The module-level calls of the in-thread API (ManagedModule), by the same names. */
+  readonly calls: RemoteModuleCalls;
 
   constructor(sup: Supervisor<Pkcs11Service>, ref: ModuleRef) {
     super(sup);
@@ -164,6 +268,14 @@ export class RemoteModule extends Stamped {
     this.path = ref.path;
     this.identity = ref.identity;
     this.info = ref.info;
+    const calls: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const name of MODULE_CALLS) calls[name] = (...args) => this.call('moduleCall', this.id, name, args);
+    this.calls = Object.freeze(calls) as unknown as RemoteModuleCalls;
+  }
+
+  /** This client's open sessions on the module (ManagedModule.sessions()). */
+  async sessions(): Promise<RemoteSession[]> {
+    return (await this.call('sessionsOf', this.id)).map((ref) => new RemoteSession(this.sup, this, ref));
   }
 
   /** Slots with their info, and token info where a token is present. */
@@ -241,10 +353,11 @@ export class Pkcs11Client {
 
   /** Opens a module in the service by registry name or path (a string), or with options. */
   async openModule(spec: ModuleSpec | string): Promise<RemoteModule> {
+    const site = new Error();
     const generation = this.supervisor.generation;
     const full = typeof spec === 'string' ? { source: spec } : spec;
     this.hooks.moduleOpening?.(full);
-    const ref = await this.supervisor.call('openModule', full);
+    const ref = await withCallSite(this.supervisor.call('openModule', full), site);
     this.hooks.moduleOpened?.(ref);
     if (generation !== this.supervisor.generation) throw staleGeneration(generation, this.supervisor.generation, 'openModule');
     return new RemoteModule(this.supervisor, ref);
@@ -268,5 +381,10 @@ export class Pkcs11Client {
   /** Lets the service release everything, then stops it; pending calls reject. */
   close(): Promise<void> {
     return this.supervisor.close();
+  }
+
+  /** `await using p11 = createPkcs11Worker()`: closed when the scope ends. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

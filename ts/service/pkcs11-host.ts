@@ -153,6 +153,14 @@ export class Pkcs11Service {
     return ref;
   }
 
+  /** This client's open sessions on module `id`. */
+  sessionsOf(id: number): ServiceSessionRef[] {
+    return [...this.module(id, 'sessions').sessions].flatMap((sid) => {
+      const s = this.sessions.get(sid);
+      return s && s.managed.open ? [s.ref] : [];
+    });
+  }
+
   closeSession(sid: number): void {
     const s = this.session(sid, 'C_CloseSession');
     this.sessions.delete(sid);
@@ -264,9 +272,9 @@ export class Pkcs11Service {
     if (classOf(SESSION_CALL_CLASS, name, args) === undefined) throw new ServiceRefusedError(String(name).slice(0, 64), 'no such session call');
     const fn = `C_${name[0].toUpperCase()}${name.slice(1)}`;
     if (SLOW_SESSION_CALLS.has(name)) {
-      return this.exclusive(sid, fn, (s) => (s.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args));
+      return this.exclusive(sid, fn, async (s) => plainDeep(await (s.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args)));
     }
-    return this.run(sid, fn, (s) => (s as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args));
+    return this.run(sid, fn, (s) => plainDeep((s as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args)));
   }
 
   /** A module-level call of ManagedModule by name (info, slot and mechanism lists, initToken, closeAllSessions). */
@@ -398,6 +406,7 @@ export const SERVICE_METHODS = {
   mechanisms: 'read',
   openSession: optsClass,
   closeSession: 'use',
+  sessionsOf: 'use',
   login: (args) => (args[2] === CKU_SO ? 'manage' : 'use'),
   logout: 'use',
   findObjects: 'use',
