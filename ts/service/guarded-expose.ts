@@ -10,12 +10,21 @@ import { encodeError, ServiceRefusedError } from './errors.js';
 
 type Method = (...args: unknown[]) => unknown;
 
+const transferOnReply = new WeakMap<object, Transferable[]>();
+
+/** Marks a result whose buffers travel back transferred, not copied (the stream pool's pieces). */
+export function replyTransfer<T extends object>(value: T, list: Transferable[]): T {
+  transferOnReply.set(value, list);
+  return value;
+}
+
 /** Answers comlink calls on `ep` from `methods` (a null-prototype table); returns a stop function. */
 export function exposeMethods(methods: Readonly<Record<string, Method>>, ep: Endpoint): () => void {
   const reply = (id: unknown, value: unknown, failed: boolean) => {
     const wire = failed ? { type: 'HANDLER', name: 'throw', value: { p11w: encodeError(value) } } : { type: 'RAW', value };
     try {
-      ep.postMessage({ ...wire, id });
+      const list = !failed && typeof value === 'object' && value !== null ? transferOnReply.get(value) : undefined;
+      ep.postMessage({ ...wire, id }, list ?? []);
     } catch (e) {
       // An answer that cannot be cloned: the caller still gets an answer.
       ep.postMessage({ type: 'HANDLER', name: 'throw', value: { p11w: encodeError(new TypeError(`unserializable result: ${(e as Error).message}`)) }, id });

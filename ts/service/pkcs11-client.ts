@@ -2,11 +2,12 @@
 // and the service generation they were made in. Short operations go batched (one message for
 // everything called in the same tick), long or rare ones as single comlink calls. Nothing
 // here loads koffi: an Electron renderer can use it over its MessagePort.
+import * as Comlink from 'comlink';
 import { SESSION_CALLS, type AsyncModuleReads, type AsyncSessionCalls } from '../managed/calls.js';
 import { ServiceDeadError } from './errors.js';
 import { MODULE_CALLS, SLOW_SESSION_CALLS } from './grant.js';
 import type { Pkcs11Service } from './pkcs11-host.js';
-import { feed, feedEach, type ByteSource, type StreamOptions } from './chunks.js';
+import { feed, transform, type ByteSource, type SendPiece, type StreamOptions } from './chunks.js';
 import type {
   Attribute,
   AttributeResult,
@@ -128,54 +129,56 @@ export class RemoteSession extends Stamped {
     this.calls = Object.freeze(calls) as unknown as AsyncSessionCalls;
   }
 
-  // ---- streams: large data in bounded chunks, a few in flight (memory bounded whatever the size)
+  // ---- streams: large data in bounded pieces, a few in flight (chunks.ts: memory bounded whatever the size)
 
-  /** C_SignInit, C_SignUpdate per chunk of `data`, C_SignFinal. */
+  /** Sends one stream piece to `name` (an update call), its buffer transferred both ways. */
+  private piece<R>(name: string): SendPiece<R> {
+    return (buf, len) => this.call('sessionFeed', this.id, name, Comlink.transfer(buf, [buf]), len) as Promise<{ buf: ArrayBuffer; out: R }>;
+  }
+
+  /** C_SignInit, C_SignUpdate per piece of `data`, C_SignFinal. */
   async signStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
     await this.calls.signInit(mechanism, key);
-    await feed(data, (part) => this.calls.signUpdate(part), () => this.calls.signFinal(), opts);
+    await feed(data, this.piece('signUpdate'), () => this.calls.signFinal(), opts);
     return this.calls.signFinal();
   }
 
-  /** C_VerifyInit, C_VerifyUpdate per chunk, C_VerifyFinal: false for a signature that does not verify. */
+  /** C_VerifyInit, C_VerifyUpdate per piece, C_VerifyFinal: false for a signature that does not verify. */
   async verifyStream(mechanism: MechanismArg, key: number, data: ByteSource, signature: Uint8Array, opts?: StreamOptions): Promise<boolean> {
     await this.calls.verifyInit(mechanism, key);
-    await feed(data, (part) => this.calls.verifyUpdate(part), () => this.calls.verifyFinal(new Uint8Array(0)), opts);
+    await feed(data, this.piece('verifyUpdate'), () => this.calls.verifyFinal(new Uint8Array(0)), opts);
     return this.calls.verifyFinal(signature);
   }
 
-  /** C_DigestInit, C_DigestUpdate per chunk, C_DigestFinal. */
+  /** C_DigestInit, C_DigestUpdate per piece, C_DigestFinal. */
   async digestStream(mechanism: MechanismArg, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
     await this.calls.digestInit(mechanism);
-    await feed(data, (part) => this.calls.digestUpdate(part), () => this.calls.digestFinal(), opts);
+    await feed(data, this.piece('digestUpdate'), () => this.calls.digestFinal(), opts);
     return this.calls.digestFinal();
   }
 
-  /** C_EncryptInit, then the ciphertext as it comes (C_EncryptUpdate per chunk, C_EncryptFinal last). */
+  /** C_EncryptInit, then the ciphertext as it comes (C_EncryptUpdate per piece, C_EncryptFinal last). */
   encryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
-    return this.transform(() => this.calls.encryptInit(mechanism, key), (p) => this.calls.encryptUpdate(p), () => this.calls.encryptFinal(), data, opts);
+    return this.transformStream(() => this.calls.encryptInit(mechanism, key), 'encryptUpdate', () => this.calls.encryptFinal(), data, opts);
   }
 
   /** C_DecryptInit, then the plaintext as it comes. */
   decryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
-    return this.transform(() => this.calls.decryptInit(mechanism, key), (p) => this.calls.decryptUpdate(p), () => this.calls.decryptFinal(), data, opts);
+    return this.transformStream(() => this.calls.decryptInit(mechanism, key), 'decryptUpdate', () => this.calls.decryptFinal(), data, opts);
   }
 
-  private async *transform(
+  private async *transformStream(
     init: () => Promise<void>,
-    update: (part: Uint8Array) => Promise<Uint8Array>,
+    update: string,
     final: () => Promise<Uint8Array>,
     data: ByteSource,
     opts?: StreamOptions,
   ): AsyncGenerator<Uint8Array> {
     await init();
-    // Output is handed on one update at a time: the consumer's pace is the producer's.
+    // One piece at a time, each output handed on before the next is read: the consumer's pace is the producer's.
     let finished = false;
     try {
-      for await (const part of feedEach(data, opts)) {
-        const out = await update(part);
-        if (out.length) yield out;
-      }
+      for await (const out of transform<Uint8Array>(data, this.piece(update), opts)) if (out.length) yield out;
       finished = true;
       const last = await final();
       if (last.length) yield last;

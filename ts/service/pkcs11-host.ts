@@ -8,11 +8,11 @@ import { CKF_SLOT, CKR, CKU, Pkcs11Error } from '../bridge/index.js';
 import { openModule, type ManagedModule, type ManagedSession } from '../managed/index.js';
 import { loadRegistry } from '../registry/load.js';
 import { serveBatches } from './batch.js';
-import { compactResult } from './compact.js';
+import { compact, compactResult } from './compact.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import { installErrorTransfer, ServiceRefusedError } from './errors.js';
 import { classOf, Grant, MODULE_CALL_CLASS, SESSION_CALL_CLASS, SLOW_SESSION_CALLS, type ClientGrant, type OperationClass } from './grant.js';
-import { exposeMethods } from './guarded-expose.js';
+import { exposeMethods, replyTransfer } from './guarded-expose.js';
 import './known-errors.js';
 import { serveStreams } from './stream.js';
 import { slotEventSource } from './slot-events.js';
@@ -51,6 +51,8 @@ const plain = <T>(v: T): T => {
   const toJSON = (v as { toJSON?: () => T } | null)?.toJSON;
   return typeof toJSON === 'function' ? toJSON.call(v) : v;
 };
+/** The multi-part updates a stream feeds. */
+const FEEDABLE: ReadonlySet<string> = new Set(['signUpdate', 'verifyUpdate', 'digestUpdate', 'encryptUpdate', 'decryptUpdate']);
 const plainDeep = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : plain(v));
 
 export class Pkcs11Service {
@@ -277,6 +279,19 @@ export class Pkcs11Service {
     return this.run(sid, fn, (s) => plainDeep((s as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args)));
   }
 
+  /**
+   * One piece of a stream (chunks.ts): `buf` arrives transferred from the client's pool, the
+   * update runs on its first `len` bytes, and `buf` goes back transferred with the update's output.
+   */
+  sessionFeed(sid: number, name: string, buf: ArrayBuffer, len: number): { buf: ArrayBuffer; out: unknown } {
+    if (!FEEDABLE.has(name)) throw new ServiceRefusedError(String(name).slice(0, 64), 'not a call that takes a stream');
+    if (!(buf instanceof ArrayBuffer) || !Number.isInteger(len) || len < 0 || len > buf.byteLength) {
+      throw new TypeError(`${name}: a stream piece is an ArrayBuffer and a length within it`);
+    }
+    const out = compact(this.sessionCall(sid, name, [new Uint8Array(buf, 0, len)]));
+    return replyTransfer({ buf, out }, [buf]);
+  }
+
   /** A module-level call of ManagedModule by name (info, slot and mechanism lists, initToken, closeAllSessions). */
   moduleCall(id: number, name: string, args: unknown[] = []): unknown {
     if (!Array.isArray(args)) throw new TypeError(`${String(name)}: arguments are an array`);
@@ -423,6 +438,7 @@ export const SERVICE_METHODS = {
   generateKeyPair: 'manage',
   generateKey: 'manage',
   sessionCall: bySessionCall,
+  sessionFeed: bySessionCall,
   moduleCall: byModuleCall,
   whoami: 'any',
   drain: 'any',
@@ -452,7 +468,7 @@ function guardedMethods(service: Pkcs11Service, names: readonly ServiceMethodNam
     const fn = service[name] as (...a: unknown[]) => unknown;
     out[name] = (...args: unknown[]) => {
       const needs = typeof cls === 'function' ? cls(args) : cls;
-      if (needs !== 'any') service.grant.require(name === 'sessionCall' || name === 'moduleCall' ? String(args[1]) : name, needs);
+      if (needs !== 'any') service.grant.require(name === 'sessionCall' || name === 'sessionFeed' || name === 'moduleCall' ? String(args[1]) : name, needs);
       return compactResult(fn.apply(service, args));
     };
   }
