@@ -4,7 +4,8 @@
 // start(), close) play the main process's ports, and a plain port through the DOM-style
 // EventTarget API plays the renderer's MessagePort. The protocol on the wire is the same.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve, dirname, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -147,7 +148,7 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
   it('the example app (examples/electron) parses and imports only what the library exports', async () => {
     const dir = new URL('../examples/electron/', import.meta.url).pathname;
     const files = readdirSync(dir).filter((f) => /\.m?js$/.test(f));
-    expect(files.sort()).toEqual(['main.js', 'pkcs11-host.mjs', 'preload.js', 'renderer.mjs']);
+    expect(files.sort()).toEqual(['build.mjs', 'main.js', 'pkcs11-host.mjs', 'preload.js', 'renderer.mjs']);
     for (const f of files) execFileSync(process.execPath, ['--check', join(dir, f)]);
     const main = await import('../dist/lib/index.js' as string);
     const browser = await import('../dist/lib/service/browser.js' as string);
@@ -160,6 +161,51 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
       const names = [...src.matchAll(/\{([^{}]*)\}\s*(?:=\s*await lib|from 'p11kit-wasm[^']*')/g)].flatMap((m) => m[1].split(',').map((n) => n.trim()));
       expect(names.length, f).toBeGreaterThan(1);
       for (const n of names) expect(typeof (mod as Record<string, unknown>)[n], `${f}: ${n}`).toMatch(/^(function|object)$/);
+    }
+  });
+
+  it("the example type-checks against Electron's own type definitions (and the type-check catches a wrong API)", () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    for (const config of ['tsconfig.json', 'tsconfig.renderer.json']) {
+      execFileSync(process.execPath, [tsc, '-p', join(root, 'examples/electron', config)], { cwd: root, stdio: 'pipe' });
+    }
+    const electronTypes = readFileSync(join(root, 'node_modules/electron/electron.d.ts'), 'utf8');
+    expect(electronTypes).toContain('utilityProcess');
+    expect(electronTypes).toContain('parentPort');
+    // The same check on a copy of main.js that uses an API Electron does not have fails.
+    const bad = join(root, 'examples/electron/.typecheck-bad.js');
+    const badConfig = join(root, 'examples/electron/.typecheck-bad.json');
+    try {
+      writeFileSync(bad, "const { app } = require('electron');\napp.whenReady().then(() => app.openTheWindow());\n");
+      writeFileSync(badConfig, JSON.stringify({ extends: './tsconfig.json', files: ['.typecheck-bad.js', '../../node_modules/electron/electron.d.ts'] }));
+      const r = (() => {
+        try {
+          execFileSync(process.execPath, [tsc, '-p', badConfig], { cwd: root, stdio: 'pipe' });
+          return '';
+        } catch (e) {
+          return String((e as { stdout?: Buffer }).stdout);
+        }
+      })();
+      expect(r).toContain("Property 'openTheWindow' does not exist on type 'App'");
+    } finally {
+      rmSync(bad, { force: true });
+      rmSync(badConfig, { force: true });
+    }
+  }, 120_000);
+
+  it('the renderer bundle (make build: esbuild, browser platform) holds no Node built-in and no native code', async () => {
+    const { bundleRenderer } = await import('../examples/electron/build.mjs' as string);
+    const outfile = join(tmpdir(), `p11kit-renderer-${process.pid}.js`);
+    try {
+      const { inputs } = (await bundleRenderer({ outfile })) as { inputs: string[] };
+      expect(inputs.some((i) => i.includes('service/browser.js'))).toBe(true);
+      expect(inputs.filter((i) => /^node:|koffi|bridge\/(loader|module|modules)\.js/.test(i))).toEqual([]);
+      const code = readFileSync(outfile, 'utf8');
+      expect(code).not.toMatch(/from\s*['"]node:|require\(['"]/);
+    } finally {
+      rmSync(outfile, { force: true });
+      rmSync(`${outfile}.map`, { force: true });
     }
   });
 });

@@ -11,6 +11,7 @@ let host; // the running utility process
 let generation = 0;
 let win;
 let service; // the main process's own client
+let quitting = false;
 
 function startHost() {
   generation++;
@@ -20,7 +21,7 @@ function startHost() {
     console.error(`pkcs11 utility process (generation ${myGeneration}) exited with ${code}`);
     // Ports to a dead process close: every pending call of every client rejects with
     // ServiceDeadError. Start a new generation and hand out new ports.
-    if (!app.isQuitting) connectAll(startHost());
+    if (!quitting) connectAll(startHost());
   });
   return host;
 }
@@ -52,12 +53,13 @@ app.whenReady().then(async () => {
     const mod = await service.openModule('/usr/lib/softhsm/libsofthsm2.so');
     for (const s of await mod.slots()) console.log(`slot ${s.slot}: ${s.token ? s.token.label : '(no token)'}`);
   } catch (err) {
-    console.error('pkcs11:', err.name, err.message); // Pkcs11Error, ModuleLoadError... with rv/fn/module
+    const e = /** @type {Error} */ (err);
+    console.error('pkcs11:', e.name, e.message); // Pkcs11Error, ModuleLoadError... with rv/fn/module
   }
 });
 
 app.on('before-quit', () => {
-  app.isQuitting = true;
+  quitting = true;
   // Lets the service close its sessions and finalize what it initialized, then ends it.
   host?.postMessage({ type: 'pkcs11-drain' });
 });
