@@ -29,6 +29,7 @@ let slot: number;
 let work: string;
 let bundle: string;
 let bundleInputs: string[];
+let shim: string;
 let server: Server;
 let wss: WebSocketServer;
 let origin: string;
@@ -91,6 +92,9 @@ beforeAll(async () => {
     alias: { 'p11kit-wasm/service/browser': join(ROOT, 'dist/lib/service/browser.js') },
   });
   bundle = readFileSync(join(work, 'page.js'), 'utf8');
+  shim = (await build({ entryPoints: [join(ROOT, 'test/browser/preload-shim.ts')], bundle: true, format: 'iife', platform: 'browser', write: false, logLevel: 'silent' })).outputFiles[0].text;
+  const { bundleRenderer } = await import('../examples/electron/build.mjs' as string);
+  await bundleRenderer(); // what `make build` does (examples/electron/dist/renderer.js)
   bundleInputs = Object.keys(built.metafile.inputs);
 
   // One loopback server: the page and its script over HTTP, the relay over WebSocket.
@@ -99,6 +103,11 @@ beforeAll(async () => {
     if (req.url === '/') {
       res.writeHead(200, { 'content-type': 'text/html', 'content-security-policy': csp(wsOrigin) });
       res.end('<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="/page.js"></script>');
+    } else if (req.url === '/electron/index.html' || req.url === '/electron/dist/renderer.js') {
+      // The example as shipped: its own index.html (with its own CSP) and the bundle make build made.
+      const file = join(ROOT, 'examples', req.url);
+      res.writeHead(200, { 'content-type': req.url.endsWith('.html') ? 'text/html' : 'text/javascript' });
+      res.end(readFileSync(file));
     } else if (req.url === '/page.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' });
       res.end(bundle);
@@ -166,6 +175,28 @@ function relay(ws: WebSocket): void {
 type P11Test = typeof import('./browser/page.js') extends never ? never : Record<string, (...a: unknown[]) => Promise<unknown>>;
 const call = <T>(name: string, ...args: unknown[]): Promise<T> =>
   page.evaluate(([n, a]) => (globalThis as unknown as { p11test: P11Test }).p11test[n as string](...(a as unknown[])), [name, args] as const) as Promise<T>;
+
+describe('the Electron example page in headless Chromium', () => {
+  it('index.html and its renderer bundle run as shipped, under their own CSP, with a port from a preload stand-in', async () => {
+    const example = await context.newPage();
+    const violations: string[] = [];
+    example.on('console', (m) => /Content Security Policy/i.test(m.text()) && violations.push(m.text()));
+    try {
+      await example.addInitScript({ content: shim });
+      await example.goto(`${origin}/electron/index.html`);
+      await example.waitForFunction(() => /refused as expected|Error:/.test(document.getElementById('out')?.textContent ?? ''), undefined, { timeout: 60_000 });
+      const out = await example.textContent('#out');
+      expect(out).toMatch(/connected to service generation 1/);
+      expect(out).toMatch(/token "chromium": 16 random bytes [0-9a-f]{32}/);
+      expect(out).toContain(`SHA-256("hello") = ${createHash('sha256').update('hello').digest('hex')}`);
+      expect(out).toMatch(/0 private key\(s\) visible without logging in/);
+      expect(out).toMatch(/refused as expected: .*not granted 'manage'/);
+      expect(violations).toEqual([]);
+    } finally {
+      await example.close();
+    }
+  });
+});
 
 describe('the browser entry in headless Chromium, against a real service host', () => {
   it('the bundle and the page hold no Node built-in; the page loads only from its own origin', async () => {
