@@ -213,6 +213,11 @@ describe('service grants: a hostile client', () => {
       sup.call('generateKey', s.id, CKM.CKM_AES_KEY_GEN, [{ type: CKA.CKA_TOKEN, value: true }, { type: CKA.CKA_VALUE_LEN, value: 16 }]),
       sup.call('generateKeyPair', s.id, CKM.CKM_EC_KEY_PAIR_GEN, [], []),
       sup.call('login', s.id, SO_PIN, CKU.CKU_SO),
+      sup.call('login', s.id, SO_PIN, '0' as never), // not a number: not "user" either
+      sup.call('openSession', m.id, slot, { pin: SO_PIN, userType: 0n as never }),
+      sup.call('openSession', m.id, slot, 'rw' as never),
+      sup.call('sessionCall', s.id, 'login', ['0', SO_PIN]),
+      sup.call('sessionCall', s.id, 'login', [undefined, SO_PIN]),
       sup.call('openSession', m.id, slot, { pin: SO_PIN, userType: CKU.CKU_SO }),
       sup.call('slots', m.id),
       sup.call('mechanisms', m.id, slot),

@@ -31,8 +31,12 @@ export interface ClientGrant {
 /** What a client of the library's own worker gets: the worker is the application itself. */
 export const FULL_GRANT: ClientGrant = Object.freeze({ modules: 'configured', paths: true, operations: ['read', 'use', 'manage'] as OperationClass[] });
 
-const CKU_SO = 0;
-const loginClass = (args: readonly unknown[]): OperationClass => (args[0] === CKU_SO ? 'manage' : 'use');
+/**
+ * Logging in as user (CKU_USER) or re-authenticating for one operation (CKU_CONTEXT_SPECIFIC) is
+ * use; anything else — CKU_SO, or a value that is not one of those numbers — needs manage.
+ */
+export const userTypeClass = (userType: unknown): OperationClass => (userType === undefined || userType === 1 || userType === 2 ? 'use' : 'manage');
+const loginClass = (args: readonly unknown[]): OperationClass => (args[0] === undefined ? 'manage' : userTypeClass(args[0]));
 
 type Classify = OperationClass | ((args: readonly unknown[]) => OperationClass);
 

@@ -11,7 +11,7 @@ import { serveBatches } from './batch.js';
 import { compact, compactResult } from './compact.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import { installErrorTransfer, ServiceRefusedError } from './errors.js';
-import { classOf, Grant, MODULE_CALL_CLASS, SESSION_CALL_CLASS, SLOW_SESSION_CALLS, type ClientGrant, type OperationClass } from './grant.js';
+import { classOf, Grant, MODULE_CALL_CLASS, userTypeClass, SESSION_CALL_CLASS, SLOW_SESSION_CALLS, type ClientGrant, type OperationClass } from './grant.js';
 import { exposeMethods, replyTransfer } from './guarded-expose.js';
 import './known-errors.js';
 import { serveStreams } from './stream.js';
@@ -398,11 +398,12 @@ export class Pkcs11Service {
   }
 }
 
-const CKU_SO = 0;
 type Classify = OperationClass | 'any' | ((args: readonly unknown[]) => OperationClass);
 const optsClass = (args: readonly unknown[]): OperationClass => {
   const o = args[2] as SessionOptions | undefined;
-  return o && typeof o === 'object' && (o.rw || (o.pin !== undefined && o.userType === CKU_SO)) ? 'manage' : 'use';
+  if (o === undefined) return 'use';
+  if (typeof o !== 'object' || o === null || o.rw) return 'manage';
+  return o.pin !== undefined ? userTypeClass(o.userType) : 'use';
 };
 const bySessionCall = (args: readonly unknown[]): OperationClass => classOf(SESSION_CALL_CLASS, String(args[1]), (args[2] as unknown[]) ?? []) ?? 'manage';
 const byModuleCall = (args: readonly unknown[]): OperationClass => classOf(MODULE_CALL_CLASS, String(args[1]), (args[2] as unknown[]) ?? []) ?? 'manage';
@@ -422,7 +423,7 @@ export const SERVICE_METHODS = {
   openSession: optsClass,
   closeSession: 'use',
   sessionsOf: 'use',
-  login: (args) => (args[2] === CKU_SO ? 'manage' : 'use'),
+  login: (args) => userTypeClass(args[2]),
   logout: 'use',
   findObjects: 'use',
   getAttributes: 'use',
