@@ -248,6 +248,13 @@ describe('service grants: a hostile client', () => {
     // A raw batch naming methods that are not batched is refused call by call.
     const reply = await raw(port, { p11wBatch: 77, methods: ['openModule', 'drain'], calls: [0, 1, { source: TATTLETALE }, 1, 0] }, (d) => d.p11wBatchDone === 77);
     expect((reply.failed as unknown[]).length).toBe(2);
+    // Raw stream messages: an unknown source, a known one out of grant, cancels of streams that do not exist.
+    for (const [id, name] of [[501, 'constructor'], [502, 'slotEvents'], [503, '__proto__']] as const) {
+      const end = await raw(port, { p11wStreamOpen: id, name, args: [m.id] }, (d) => d.p11wStreamEnd === id);
+      expect((end.error as { name: string }).name).toMatch(/TypeError|ServiceRefusedError/);
+    }
+    port.postMessage({ p11wStreamCancel: 999 });
+    port.postMessage({ p11wStreamCancel: 'x' });
 
     // Nothing happened: same objects, same label, the key intact (this process is logged in as user).
     expect(tokenSnapshot()).toEqual(before);
