@@ -2,7 +2,8 @@
 // pieces for other transports (Electron's MessagePortMain, a renderer's MessagePort).
 export { createPkcs11Worker, type Pkcs11WorkerOptions } from './create-worker.js';
 export { Pkcs11Client, RemoteModule, RemoteSession, type ClientHooks } from './pkcs11-client.js';
-export { Pkcs11Service, servePkcs11, BATCHED, SERVICE_METHODS, type ServePkcs11Options, type ServiceMethodName } from './pkcs11-host.js';
+export { Pkcs11Service } from './pkcs11-host.js';
+export { servePkcs11, BATCHED, SERVICE_METHODS, type ServePkcs11Options, type ServiceMethodName } from './serve-pkcs11.js';
 export { FULL_GRANT, SESSION_CALL_CLASS, MODULE_CALL_CLASS, type ClientGrant, type OperationClass } from './grant.js';
 export type * from './pkcs11-types.js';
 export { Supervisor, type ServiceHost, type SupervisorOptions, type RestartPolicy, type ServiceDeath, type SupervisorEvents } from './supervisor.js';

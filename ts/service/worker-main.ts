@@ -3,7 +3,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { nodePortEndpoint } from './endpoint.js';
 import { FULL_GRANT, type ClientGrant } from './grant.js';
-import { servePkcs11 } from './pkcs11-host.js';
+import { servePkcs11 } from './serve-pkcs11.js';
 
 if (isMainThread || !parentPort) throw new Error('p11kit-wasm: worker-main.js is the entry of a service worker thread');
 // The worker is the application's own (createPkcs11Worker): it says what the service may do.
