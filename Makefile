@@ -30,14 +30,14 @@ WASM_FLAGS := -O2 -DNDEBUG -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -sSTANDA
 NATIVE_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps build wasm native ts demo test test-only fuzz bench clean
+.PHONY: all deps build wasm native ts example demo test test-only fuzz bench clean
 
 all: build
 
 deps:
 	@bash build/ensure-deps.sh
 
-build: wasm native ts
+build: wasm native ts example
 
 wasm: $(WASM)
 $(WASM): $(CORE_SRC) $(CORE_HDR)
@@ -67,6 +67,10 @@ $(OUT)/native/fuzz/%: wasm/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
 ts:
 	@echo "== compiling TypeScript -> $(OUT)/lib"
 	npx tsc -p tsconfig.json
+
+# The Electron example's renderer bundle (esbuild), which the Chromium test loads.
+example: ts
+	@node examples/electron/build.mjs
 
 demo: deps build
 	@bash build/demo.sh

@@ -4,7 +4,8 @@
 // start(), close) play the main process's ports, and a plain port through the DOM-style
 // EventTarget API plays the renderer's MessagePort. The protocol on the wire is the same.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve, dirname, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -29,10 +30,11 @@ const lib = pathToFileURL(join(new URL('..', import.meta.url).pathname, 'dist/li
 // parentPort standing in for Electron's process.parentPort.
 const UTILITY = `
 import { parentPort } from 'node:worker_threads';
-import { Pkcs11Service, servePkcs11, portMainEndpoint, portMainFromNodePort } from '${lib}/service/index.js';
-const service = new Pkcs11Service();
+import { servePkcs11, portMainEndpoint, portMainFromNodePort, FULL_GRANT } from '${lib}/service/index.js';
+// The main process is trusted; a renderer may use the one module the host allows, nothing more.
+const grants = { main: FULL_GRANT, renderer: { operations: ['read', 'use'], paths: ['/usr/lib/softhsm/libsofthsm2.so'] } };
 parentPort.on('message', (m) => {
-  if (m && m.type === 'pkcs11-connect') servePkcs11(portMainEndpoint(portMainFromNodePort(m.port)), service);
+  if (m && m.type === 'pkcs11-connect') servePkcs11(portMainEndpoint(portMainFromNodePort(m.port)), { grant: grants[m.role] });
 });
 parentPort.postMessage('ready');
 `;
@@ -50,14 +52,14 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
   it('main-process and renderer clients share one utility-process service; its death rejects both', async () => {
     const utility = new Worker(new URL(`data:text/javascript,${encodeURIComponent(UTILITY)}`));
     await new Promise((r) => utility.once('message', r));
-    const connect = () => {
+    const connect = (role: 'main' | 'renderer') => {
       const { port1, port2 } = new MessageChannel();
-      utility.postMessage({ type: 'pkcs11-connect', port: port2 }, [port2]);
+      utility.postMessage({ type: 'pkcs11-connect', port: port2, role }, [port2]);
       return port1;
     };
     // The main process talks MessagePortMain; the renderer gets a DOM-style MessagePort from its preload.
-    const main = connectPkcs11(portMainEndpoint(portMainFromNodePort(connect())));
-    const renderer = connectPkcs11(webPortEndpoint(connect() as unknown as MessagePort));
+    const main = connectPkcs11(portMainEndpoint(portMainFromNodePort(connect('main'))));
+    const renderer = connectPkcs11(webPortEndpoint(connect('renderer') as unknown as MessagePort));
 
     const mm = await main.openModule(SOFTHSM_MODULE);
     const ms = await mm.openSession(slot, { rw: true, pin: '1234' });
@@ -77,7 +79,13 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
     );
 
     const rm = await renderer.openModule(SOFTHSM_MODULE);
-    expect(rm.id).not.toBe(mm.id); // each client holds its own module reference in the one service
+    // Each client has its own service (own ids) in the one utility process: the renderer cannot
+    // touch the main process's session by guessing its id.
+    expect(rm.id).toBe(mm.id);
+    await expect(renderer.supervisor.call('sign', ms.id, CKM.CKM_ECDSA, kp.privateKey, new Uint8Array(32))).rejects.toMatchObject({
+      code: 'CKR_SESSION_HANDLE_INVALID',
+    });
+    await expect(rm.openSession(slot, { rw: true })).rejects.toMatchObject({ name: 'ServiceRefusedError', needs: 'manage' });
     const rs = await rm.openSession(slot, { pin: '1234' });
     const [key] = await rs.findAndRead(
       [
@@ -140,7 +148,7 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
   it('the example app (examples/electron) parses and imports only what the library exports', async () => {
     const dir = new URL('../examples/electron/', import.meta.url).pathname;
     const files = readdirSync(dir).filter((f) => /\.m?js$/.test(f));
-    expect(files.sort()).toEqual(['main.js', 'pkcs11-host.mjs', 'preload.js', 'renderer.mjs']);
+    expect(files.sort()).toEqual(['build.mjs', 'main.js', 'pkcs11-host.mjs', 'preload.js', 'renderer.mjs']);
     for (const f of files) execFileSync(process.execPath, ['--check', join(dir, f)]);
     const main = await import('../dist/lib/index.js' as string);
     const browser = await import('../dist/lib/service/browser.js' as string);
@@ -152,7 +160,52 @@ describe('Electron adapter (MessagePortMain shape over Node MessageChannel)', ()
       const src = readFileSync(join(dir, f), 'utf8');
       const names = [...src.matchAll(/\{([^{}]*)\}\s*(?:=\s*await lib|from 'p11kit-wasm[^']*')/g)].flatMap((m) => m[1].split(',').map((n) => n.trim()));
       expect(names.length, f).toBeGreaterThan(1);
-      for (const n of names) expect(typeof (mod as Record<string, unknown>)[n], `${f}: ${n}`).toBe('function');
+      for (const n of names) expect(typeof (mod as Record<string, unknown>)[n], `${f}: ${n}`).toMatch(/^(function|object)$/);
+    }
+  });
+
+  it("the example type-checks against Electron's own type definitions (and the type-check catches a wrong API)", () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    for (const config of ['tsconfig.json', 'tsconfig.renderer.json']) {
+      execFileSync(process.execPath, [tsc, '-p', join(root, 'examples/electron', config)], { cwd: root, stdio: 'pipe' });
+    }
+    const electronTypes = readFileSync(join(root, 'node_modules/electron/electron.d.ts'), 'utf8');
+    expect(electronTypes).toContain('utilityProcess');
+    expect(electronTypes).toContain('parentPort');
+    // The same check on a copy of main.js that uses an API Electron does not have fails.
+    const bad = join(root, 'examples/electron/.typecheck-bad.js');
+    const badConfig = join(root, 'examples/electron/.typecheck-bad.json');
+    try {
+      writeFileSync(bad, "const { app } = require('electron');\napp.whenReady().then(() => app.openTheWindow());\n");
+      writeFileSync(badConfig, JSON.stringify({ extends: './tsconfig.json', files: ['.typecheck-bad.js', '../../node_modules/electron/electron.d.ts'] }));
+      const r = (() => {
+        try {
+          execFileSync(process.execPath, [tsc, '-p', badConfig], { cwd: root, stdio: 'pipe' });
+          return '';
+        } catch (e) {
+          return String((e as { stdout?: Buffer }).stdout);
+        }
+      })();
+      expect(r).toContain("Property 'openTheWindow' does not exist on type 'App'");
+    } finally {
+      rmSync(bad, { force: true });
+      rmSync(badConfig, { force: true });
+    }
+  }, 120_000);
+
+  it('the renderer bundle (make build: esbuild, browser platform) holds no Node built-in and no native code', async () => {
+    const { bundleRenderer } = await import('../examples/electron/build.mjs' as string);
+    const outfile = join(tmpdir(), `p11kit-renderer-${process.pid}.js`);
+    try {
+      const { inputs } = (await bundleRenderer({ outfile })) as { inputs: string[] };
+      expect(inputs.some((i) => i.includes('service/browser.js'))).toBe(true);
+      expect(inputs.filter((i) => /^node:|koffi|bridge\/(loader|module|modules)\.js/.test(i))).toEqual([]);
+      const code = readFileSync(outfile, 'utf8');
+      expect(code).not.toMatch(/from\s*['"]node:|require\(['"]/);
+    } finally {
+      rmSync(outfile, { force: true });
+      rmSync(`${outfile}.map`, { force: true });
     }
   });
 });

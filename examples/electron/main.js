@@ -11,6 +11,7 @@ let host; // the running utility process
 let generation = 0;
 let win;
 let service; // the main process's own client
+let quitting = false;
 
 function startHost() {
   generation++;
@@ -20,24 +21,24 @@ function startHost() {
     console.error(`pkcs11 utility process (generation ${myGeneration}) exited with ${code}`);
     // Ports to a dead process close: every pending call of every client rejects with
     // ServiceDeadError. Start a new generation and hand out new ports.
-    if (!app.isQuitting) connectAll(startHost());
+    if (!quitting) connectAll(startHost());
   });
   return host;
 }
 
 /** A new channel to the utility process: one end there, the other end returned. */
-function channelTo(child) {
+function channelTo(child, role) {
   const { port1, port2 } = new MessageChannelMain();
-  child.postMessage({ type: 'pkcs11-connect' }, [port2]);
+  child.postMessage({ type: 'pkcs11-connect', role }, [port2]);
   return port1;
 }
 
 async function connectAll(child) {
   const { connectPkcs11, portMainEndpoint } = await lib;
   // The main process: a MessagePortMain, through the adapter.
-  service = connectPkcs11(portMainEndpoint(channelTo(child)));
+  service = connectPkcs11(portMainEndpoint(channelTo(child, 'main')));
   // The renderer: the port travels through the preload script (contextIsolation on, sandbox on).
-  if (win) win.webContents.postMessage('pkcs11-port', { generation }, [channelTo(child)]);
+  if (win) win.webContents.postMessage('pkcs11-port', { generation }, [channelTo(child, 'renderer')]);
 }
 
 app.whenReady().then(async () => {
@@ -52,12 +53,13 @@ app.whenReady().then(async () => {
     const mod = await service.openModule('/usr/lib/softhsm/libsofthsm2.so');
     for (const s of await mod.slots()) console.log(`slot ${s.slot}: ${s.token ? s.token.label : '(no token)'}`);
   } catch (err) {
-    console.error('pkcs11:', err.name, err.message); // Pkcs11Error, ModuleLoadError... with rv/fn/module
+    const e = /** @type {Error} */ (err);
+    console.error('pkcs11:', e.name, e.message); // Pkcs11Error, ModuleLoadError... with rv/fn/module
   }
 });
 
 app.on('before-quit', () => {
-  app.isQuitting = true;
+  quitting = true;
   // Lets the service close its sessions and finalize what it initialized, then ends it.
   host?.postMessage({ type: 'pkcs11-drain' });
 });

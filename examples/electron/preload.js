@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Preload (sandboxed, context-isolated): a MessagePort cannot go through contextBridge, but
 // window.postMessage can transfer it to the page.
 const { ipcRenderer } = require('electron');

@@ -9,6 +9,7 @@ import type { WorkerOptions } from 'node:worker_threads';
 import { loadModule } from '../bridge/modules.js';
 import { ModuleLifecycle } from '../lifecycle/manager.js';
 import { lifecycleTarget } from '../managed/target.js';
+import { FULL_GRANT, type ClientGrant } from './grant.js';
 import './known-errors.js';
 import { Pkcs11Client } from './pkcs11-client.js';
 import type { Pkcs11Service } from './pkcs11-host.js';
@@ -25,6 +26,11 @@ export interface Pkcs11WorkerOptions {
   readonly drainTimeoutMs?: number;
   /** Passed to `new Worker()` (resourceLimits, env, name...). */
   readonly worker?: Omit<WorkerOptions, 'eval'>;
+  /**
+   * What the service in the worker may do (grant.ts). Default: everything, by name or path — the
+   * worker runs the application's own code. Narrow it when the client is less trusted.
+   */
+  readonly grant?: ClientGrant;
   /** The worker's entry; default the compiled worker-main.js next to this file (or under dist/lib when running from ts/). */
   readonly entry?: URL | string;
 }
@@ -43,7 +49,7 @@ export function createPkcs11Worker(opts: Pkcs11WorkerOptions = {}): Pkcs11Client
   const entry = opts.entry ?? defaultEntry();
   const lifecycles = new Map<string, ModuleLifecycle>();
   const supervisor = new Supervisor<Pkcs11Service>({
-    spawn: () => spawnWorkerHost(entry, opts.worker),
+    spawn: () => spawnWorkerHost(entry, { ...opts.worker, workerData: { p11wGrant: opts.grant ?? FULL_GRANT } }),
     restart: opts.restart,
     drain: 'drain',
     drainTimeoutMs: opts.drainTimeoutMs,

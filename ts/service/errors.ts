@@ -24,6 +24,35 @@ export class ServiceDeadError extends Error {
   }
 }
 
+/**
+ * The host refused a call: outside what it granted this client (a module, a path, a class of
+ * operation), or not a call the service offers at all. Nothing reached a module.
+ */
+export class ServiceRefusedError extends Error {
+  override readonly name = 'ServiceRefusedError';
+  constructor(
+    readonly method: string,
+    /** Why, in words (never echoes secrets). */
+    readonly reason: string,
+    /** The class of operation the call needed, when that was what was missing. */
+    readonly needs?: string,
+  ) {
+    super(`${method}: refused by the PKCS#11 service: ${reason}`);
+  }
+}
+
+/** openModule with a name the service does not know (or does not offer this client). */
+export class UnknownModuleError extends Error {
+  override readonly name = 'UnknownModuleError';
+  constructor(
+    readonly module: string,
+    /** The names this client could have opened. */
+    readonly available: readonly string[],
+  ) {
+    super(`no module named '${module}' is configured for this client; configured: ${available.length ? available.join(', ') : '(none)'}`);
+  }
+}
+
 /** An error as it travels: plain data only, so structured clone keeps all of it. */
 export interface WireError {
   readonly p11wError: 1;
@@ -53,6 +82,8 @@ export function registerErrorClass(cls: ErrorClass, key: string = cls.name): voi
 
 for (const cls of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError]) registerErrorClass(cls);
 registerErrorClass(ServiceDeadError);
+registerErrorClass(ServiceRefusedError);
+registerErrorClass(UnknownModuleError);
 
 const MAX_CAUSE_DEPTH = 4;
 // Fields an Error carries natively; the codec sends them explicitly.

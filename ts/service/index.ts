@@ -2,7 +2,9 @@
 // pieces for other transports (Electron's MessagePortMain, a renderer's MessagePort).
 export { createPkcs11Worker, type Pkcs11WorkerOptions } from './create-worker.js';
 export { Pkcs11Client, RemoteModule, RemoteSession, type ClientHooks } from './pkcs11-client.js';
-export { Pkcs11Service, servePkcs11, BATCHED } from './pkcs11-host.js';
+export { Pkcs11Service } from './pkcs11-host.js';
+export { servePkcs11, BATCHED, SERVICE_METHODS, type ServePkcs11Options, type ServiceMethodName } from './serve-pkcs11.js';
+export { FULL_GRANT, SESSION_CALL_CLASS, MODULE_CALL_CLASS, type ClientGrant, type OperationClass } from './grant.js';
 export type * from './pkcs11-types.js';
 export { Supervisor, type ServiceHost, type SupervisorOptions, type RestartPolicy, type ServiceDeath, type SupervisorEvents } from './supervisor.js';
 export {
@@ -14,7 +16,7 @@ export {
   type ServiceEndpoint,
   type MessagePortMainLike,
 } from './endpoint.js';
-export { ServiceDeadError, registerErrorClass, installErrorTransfer, encodeError, decodeError, type WireError, type WireThrown } from './errors.js';
+export { ServiceDeadError, ServiceRefusedError, UnknownModuleError, registerErrorClass, installErrorTransfer, encodeError, decodeError, type WireError, type WireThrown } from './errors.js';
 export { serveService, type ServeOptions } from './host.js';
 export { spawnWorkerHost } from './worker-host.js';
 export { connectPkcs11 } from './connect.js';

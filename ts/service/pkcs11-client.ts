@@ -2,8 +2,12 @@
 // and the service generation they were made in. Short operations go batched (one message for
 // everything called in the same tick), long or rare ones as single comlink calls. Nothing
 // here loads koffi: an Electron renderer can use it over its MessagePort.
+import * as Comlink from 'comlink';
+import { SESSION_CALLS, type AsyncModuleReads, type AsyncSessionCalls } from '../managed/calls.js';
 import { ServiceDeadError } from './errors.js';
+import { MODULE_CALLS, SLOW_SESSION_CALLS } from './grant.js';
 import type { Pkcs11Service } from './pkcs11-host.js';
+import { feed, transform, type ByteSource, type SendPiece, type StreamOptions } from './chunks.js';
 import type {
   Attribute,
   AttributeResult,
@@ -25,6 +29,10 @@ import type { ArgsOf, MethodOf, ResultOf, Supervisor, SupervisorEvents } from '.
 
 type Api = Pkcs11Service;
 
+// Symbol.asyncDispose where the engine has it (Node 20), the registry symbol TypeScript's
+// downlevel `await using` looks up otherwise.
+const asyncDispose: typeof Symbol.asyncDispose = (Symbol as { asyncDispose?: typeof Symbol.asyncDispose }).asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose);
+
 export interface ClientHooks {
   /** Called in the client's thread before the service opens a module (createPkcs11Worker maps it here first). */
   moduleOpening?(spec: ModuleSpec): void;
@@ -36,6 +44,30 @@ export interface ClientHooks {
 function staleGeneration(made: number, now: number, method: string): ServiceDeadError {
   return new ServiceDeadError(made, `the service restarted as generation ${now}; open the module and session again`, false, method);
 }
+
+/**
+ * Appends the caller's own stack to an error that comes back from the service (its stack is
+ * the service's). `site` is captured when the call is made, before any await.
+ */
+function withCallSite<T>(p: Promise<T>, site: { stack?: string }): Promise<T> {
+  return p.catch((e: unknown) => {
+    if (e instanceof Error && typeof site.stack === 'string') {
+      const caller = site.stack.split('\n').slice(1).join('\n');
+      try {
+        Object.defineProperty(e, 'stack', { value: `${e.stack ?? `${e.name}: ${e.message}`}\n    --- called from ---\n${caller}`, configurable: true, writable: true });
+      } catch {
+        // a frozen error keeps its stack
+      }
+    }
+    throw e;
+  });
+}
+
+/** The module-level calls of ManagedModule, answered by the service. */
+export type RemoteModuleCalls = AsyncModuleReads & {
+  initToken(slot: number, soPin: string | Uint8Array, label: string): Promise<void>;
+  closeAllSessions(slot: number): Promise<void>;
+};
 
 abstract class Stamped {
   /** The service generation this handle belongs to. */
@@ -55,13 +87,15 @@ abstract class Stamped {
   }
 
   protected call<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
+    const site = new Error();
     const err = this.stale(method);
-    return err ? Promise.reject(err) : this.sup.call(method, ...args);
+    return withCallSite(err ? Promise.reject(err) : this.sup.call(method, ...args), site);
   }
 
   protected batch<K extends MethodOf<Api>>(method: K, ...args: ArgsOf<Api, K>): Promise<ResultOf<Api, K>> {
+    const site = new Error();
     const err = this.stale(method);
-    return err ? Promise.reject(err) : this.sup.batch(method, ...args);
+    return withCallSite(err ? Promise.reject(err) : this.sup.batch(method, ...args), site);
   }
 }
 
@@ -70,6 +104,12 @@ export class RemoteSession extends Stamped {
   readonly slot: number;
   /** The PKCS#11 session handle in the service (diagnostics only). */
   readonly handle: number;
+  /**
+   * Every session call of the in-thread API (ManagedSession), by the same name and arguments,
+   * answered by the service: `await s.calls.signInit(m, key); await s.calls.signUpdate(part)`.
+   * Short ones travel batched; slow ones (login, key generation, PIN changes) alone.
+   */
+  readonly calls: AsyncSessionCalls;
 
   constructor(
     sup: Supervisor<Pkcs11Service>,
@@ -80,6 +120,71 @@ export class RemoteSession extends Stamped {
     this.id = ref.id;
     this.slot = ref.slot;
     this.handle = ref.handle;
+    const calls: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const name of SESSION_CALLS) {
+      calls[name] = SLOW_SESSION_CALLS.has(name)
+        ? (...args) => this.call('sessionCall', this.id, name, args)
+        : (...args) => this.batch('sessionCall', this.id, name, args);
+    }
+    this.calls = Object.freeze(calls) as unknown as AsyncSessionCalls;
+  }
+
+  // ---- streams: large data in bounded pieces, a few in flight (chunks.ts: memory bounded whatever the size)
+
+  /** Sends one stream piece to `name` (an update call), its buffer transferred both ways. */
+  private piece<R>(name: string): SendPiece<R> {
+    return (buf, len) => this.call('sessionFeed', this.id, name, Comlink.transfer(buf, [buf]), len) as Promise<{ buf: ArrayBuffer; out: R }>;
+  }
+
+  /** C_SignInit, C_SignUpdate per piece of `data`, C_SignFinal. */
+  async signStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
+    await this.calls.signInit(mechanism, key);
+    await feed(data, this.piece('signUpdate'), () => this.calls.signFinal(), opts);
+    return this.calls.signFinal();
+  }
+
+  /** C_VerifyInit, C_VerifyUpdate per piece, C_VerifyFinal: false for a signature that does not verify. */
+  async verifyStream(mechanism: MechanismArg, key: number, data: ByteSource, signature: Uint8Array, opts?: StreamOptions): Promise<boolean> {
+    await this.calls.verifyInit(mechanism, key);
+    await feed(data, this.piece('verifyUpdate'), () => this.calls.verifyFinal(new Uint8Array(0)), opts);
+    return this.calls.verifyFinal(signature);
+  }
+
+  /** C_DigestInit, C_DigestUpdate per piece, C_DigestFinal. */
+  async digestStream(mechanism: MechanismArg, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
+    await this.calls.digestInit(mechanism);
+    await feed(data, this.piece('digestUpdate'), () => this.calls.digestFinal(), opts);
+    return this.calls.digestFinal();
+  }
+
+  /** C_EncryptInit, then the ciphertext as it comes (C_EncryptUpdate per piece, C_EncryptFinal last). */
+  encryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
+    return this.transformStream(() => this.calls.encryptInit(mechanism, key), 'encryptUpdate', () => this.calls.encryptFinal(), data, opts);
+  }
+
+  /** C_DecryptInit, then the plaintext as it comes. */
+  decryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
+    return this.transformStream(() => this.calls.decryptInit(mechanism, key), 'decryptUpdate', () => this.calls.decryptFinal(), data, opts);
+  }
+
+  private async *transformStream(
+    init: () => Promise<void>,
+    update: string,
+    final: () => Promise<Uint8Array>,
+    data: ByteSource,
+    opts?: StreamOptions,
+  ): AsyncGenerator<Uint8Array> {
+    await init();
+    // One piece at a time, each output handed on before the next is read: the consumer's pace is the producer's.
+    let finished = false;
+    try {
+      for await (const out of transform<Uint8Array>(data, this.piece(update), opts)) if (out.length) yield out;
+      finished = true;
+      const last = await final();
+      if (last.length) yield last;
+    } finally {
+      if (!finished) await final().catch(() => undefined);
+    }
   }
 
   /** C_SignInit + C_Sign in one step. */
@@ -156,6 +261,8 @@ export class RemoteModule extends Stamped {
   readonly path: string;
   readonly identity: string;
   readonly info: ModuleInfo;
+  /** The module-level calls of the in-thread API (ManagedModule), by the same names. */
+  readonly calls: RemoteModuleCalls;
 
   constructor(sup: Supervisor<Pkcs11Service>, ref: ModuleRef) {
     super(sup);
@@ -164,6 +271,14 @@ export class RemoteModule extends Stamped {
     this.path = ref.path;
     this.identity = ref.identity;
     this.info = ref.info;
+    const calls: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const name of MODULE_CALLS) calls[name] = (...args) => this.call('moduleCall', this.id, name, args);
+    this.calls = Object.freeze(calls) as unknown as RemoteModuleCalls;
+  }
+
+  /** This client's open sessions on the module (ManagedModule.sessions()). */
+  async sessions(): Promise<RemoteSession[]> {
+    return (await this.call('sessionsOf', this.id)).map((ref) => new RemoteSession(this.sup, this, ref));
   }
 
   /** Slots with their info, and token info where a token is present. */
@@ -241,10 +356,11 @@ export class Pkcs11Client {
 
   /** Opens a module in the service by registry name or path (a string), or with options. */
   async openModule(spec: ModuleSpec | string): Promise<RemoteModule> {
+    const site = new Error();
     const generation = this.supervisor.generation;
     const full = typeof spec === 'string' ? { source: spec } : spec;
     this.hooks.moduleOpening?.(full);
-    const ref = await this.supervisor.call('openModule', full);
+    const ref = await withCallSite(this.supervisor.call('openModule', full), site);
     this.hooks.moduleOpened?.(ref);
     if (generation !== this.supervisor.generation) throw staleGeneration(generation, this.supervisor.generation, 'openModule');
     return new RemoteModule(this.supervisor, ref);
@@ -268,5 +384,10 @@ export class Pkcs11Client {
   /** Lets the service release everything, then stops it; pending calls reject. */
   close(): Promise<void> {
     return this.supervisor.close();
+  }
+
+  /** `await using p11 = createPkcs11Worker()`: closed when the scope ends. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -1,14 +1,19 @@
 // The PKCS#11 service itself: runs in a worker (or an Electron utility process) and answers
 // whole operations — open a module, list slots, open a session and log in, sign a buffer,
 // find objects and read their attributes, generate a key pair — so that one message does one
-// job. Modules are the managed API's (one lifecycle owner per module per service, so several
-// services and in-thread users share one C_Initialize), sessions are that owner's, and ids
-// rather than raw handles cross the boundary.
+// job — and every other call of the in-thread API by name (sessionCall / moduleCall / the stream
+// pieces of sessionFeed). Modules are the managed API's (one lifecycle owner per module per
+// service, so several services and in-thread users share one C_Initialize), sessions are that
+// owner's, and ids rather than raw handles cross the boundary. One instance serves one client;
+// serve-pkcs11.ts checks the client's grant before any method here runs.
 import { CKF_SLOT, CKR, CKU, Pkcs11Error } from '../bridge/index.js';
 import { openModule, type ManagedModule, type ManagedSession } from '../managed/index.js';
-import type { ServiceEndpoint } from './endpoint.js';
+import { loadRegistry } from '../registry/load.js';
+import { compact } from './compact.js';
+import { ServiceRefusedError } from './errors.js';
+import { classOf, Grant, MODULE_CALL_CLASS, SESSION_CALL_CLASS, SLOW_SESSION_CALLS, type ClientGrant } from './grant.js';
+import { replyTransfer } from './guarded-expose.js';
 import './known-errors.js';
-import { serveService } from './host.js';
 import { slotEventSource } from './slot-events.js';
 import type {
   Attribute,
@@ -45,17 +50,29 @@ const plain = <T>(v: T): T => {
   const toJSON = (v as { toJSON?: () => T } | null)?.toJSON;
   return typeof toJSON === 'function' ? toJSON.call(v) : v;
 };
+/** The multi-part updates a stream feeds. */
+const FEEDABLE: ReadonlySet<string> = new Set(['signUpdate', 'verifyUpdate', 'digestUpdate', 'encryptUpdate', 'decryptUpdate']);
+const plainDeep = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : plain(v));
 
 export class Pkcs11Service {
+  /** What this service's client may do (see grant.ts); the default is a renderer's: 'use' only, no paths. */
+  readonly grant: Grant;
   private readonly modules = new Map<number, OpenModule>();
   private readonly sessions = new Map<number, OpenSession>();
   private readonly streams = new Set<AbortController>();
   private nextId = 1;
 
+  constructor(grant: ClientGrant | Grant = {}) {
+    this.grant = grant instanceof Grant ? grant : new Grant(grant);
+  }
+
   // ---- modules --------------------------------------------------------------------------
 
   /** Loads the module and holds it (the process's first holder makes the real C_Initialize). */
   openModule(spec: ModuleSpec): ModuleRef {
+    if (typeof spec !== 'object' || spec === null) throw new ServiceRefusedError('openModule', 'a module spec is { source }');
+    this.grant.checkModule(spec.source, spec.initReserved, () => loadRegistry().modules.map((m) => m.name));
+    if (spec.policy !== undefined && spec.policy !== 'auto' && spec.policy !== 'explicit') throw new TypeError(`openModule: unknown policy '${String(spec.policy)}'`);
     const managed = openModule(spec.source, { policy: spec.policy, initReserved: spec.initReserved });
     try {
       const m = managed.module;
@@ -135,6 +152,14 @@ export class Pkcs11Service {
       }
     }
     return ref;
+  }
+
+  /** This client's open sessions on module `id`. */
+  sessionsOf(id: number): ServiceSessionRef[] {
+    return [...this.module(id, 'sessions').sessions].flatMap((sid) => {
+      const s = this.sessions.get(sid);
+      return s && s.managed.open ? [s.ref] : [];
+    });
   }
 
   closeSession(sid: number): void {
@@ -237,6 +262,50 @@ export class Pkcs11Service {
     return this.exclusive(sid, 'C_GenerateKey', (s) => s.async.generateKey(mechanism, template));
   }
 
+  // ---- every other PKCS#11 call of the in-thread API, by name (grant.ts classifies them) ----
+
+  /**
+   * A session call of ManagedSession by name, e.g. ('signUpdate', [chunk]). Slow ones (login,
+   * key generation, PIN changes) run off the service's thread.
+   */
+  sessionCall(sid: number, name: string, args: unknown[] = []): unknown {
+    if (!Array.isArray(args)) throw new TypeError(`${String(name)}: arguments are an array`);
+    if (classOf(SESSION_CALL_CLASS, name, args) === undefined) throw new ServiceRefusedError(String(name).slice(0, 64), 'no such session call');
+    const fn = `C_${name[0].toUpperCase()}${name.slice(1)}`;
+    if (SLOW_SESSION_CALLS.has(name)) {
+      return this.exclusive(sid, fn, async (s) => plainDeep(await (s.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args)));
+    }
+    return this.run(sid, fn, (s) => plainDeep((s as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args)));
+  }
+
+  /**
+   * One piece of a stream (chunks.ts): `buf` arrives transferred from the client's pool, the
+   * update runs on its first `len` bytes, and `buf` goes back transferred with the update's output.
+   */
+  sessionFeed(sid: number, name: string, buf: ArrayBuffer, len: number): { buf: ArrayBuffer; out: unknown } {
+    if (!FEEDABLE.has(name)) throw new ServiceRefusedError(String(name).slice(0, 64), 'not a call that takes a stream');
+    if (!(buf instanceof ArrayBuffer) || !Number.isInteger(len) || len < 0 || len > buf.byteLength) {
+      throw new TypeError(`${name}: a stream piece is an ArrayBuffer and a length within it`);
+    }
+    const out = compact(this.sessionCall(sid, name, [new Uint8Array(buf, 0, len)]));
+    return replyTransfer({ buf, out }, [buf]);
+  }
+
+  /** A module-level call of ManagedModule by name (info, slot and mechanism lists, initToken, closeAllSessions). */
+  moduleCall(id: number, name: string, args: unknown[] = []): unknown {
+    if (!Array.isArray(args)) throw new TypeError(`${String(name)}: arguments are an array`);
+    if (classOf(MODULE_CALL_CLASS, name, args) === undefined) throw new ServiceRefusedError(String(name).slice(0, 64), 'no such module call');
+    const held = this.module(id, name);
+    const r = (held.managed as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+    if (name === 'closeAllSessions') for (const sid of [...held.sessions]) if (!this.sessions.get(sid)?.managed.open) this.forget(sid);
+    return plainDeep(r);
+  }
+
+  /** What this client was granted. */
+  whoami(): ReturnType<Grant['describe']> {
+    return this.grant.describe();
+  }
+
   // ---- events and shutdown --------------------------------------------------------------
 
   /** Slot events of a module, for as long as the client iterates (see slot-events.ts). */
@@ -281,6 +350,12 @@ export class Pkcs11Service {
     return held;
   }
 
+  private forget(sid: number): void {
+    const s = this.sessions.get(sid);
+    this.sessions.delete(sid);
+    s?.held.sessions.delete(sid);
+  }
+
   /** Drops a module's sessions from the service's books (their handles are gone or going with it). */
   private forgetSessions(held: OpenModule): void {
     for (const s of held.sessions) this.sessions.delete(s);
@@ -320,27 +395,4 @@ export class Pkcs11Service {
     mine.then(clear, clear);
     return mine;
   }
-}
-
-/** The methods a client may batch: short, synchronous, one message for many (batch.ts). */
-export const BATCHED = [
-  'sign',
-  'verify',
-  'digest',
-  'encrypt',
-  'decrypt',
-  'generateRandom',
-  'findObjects',
-  'getAttributes',
-  'findAndRead',
-] as const satisfies readonly (keyof Pkcs11Service)[];
-
-/** Serves a new Pkcs11Service on `ep`; returns it (several endpoints may share one service). */
-export function servePkcs11(ep: ServiceEndpoint, service: Pkcs11Service = new Pkcs11Service()): Pkcs11Service {
-  const batched = Object.fromEntries(BATCHED.map((name) => [name, (service[name] as (...a: never[]) => unknown).bind(service)]));
-  serveService(service, ep, {
-    batched,
-    streams: { slotEvents: (signal: AbortSignal, id: number, opts?: SlotEventOptions) => service.slotEvents(signal, id, opts) },
-  });
-  return service;
 }
