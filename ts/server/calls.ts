@@ -6,6 +6,7 @@ import type { AttributeResult } from '../bridge/attributes.js';
 import { CKA } from '../bridge/cka.js';
 import { CKF_SESSION } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
+import { Pkcs11Error } from '../bridge/errors.js';
 import type { ProxySession } from '../proxy/sessions.js';
 import type { CallName } from '../rpc/calls.js';
 import { HANDSHAKE_MAGIC } from './magic.js';
@@ -192,7 +193,13 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
     const pin = req.bytes('PIN');
     req.done();
     const s = client.session(h);
-    await s.async.login(userType, pin);
+    try {
+      await s.async.login(userType, pin);
+    } catch (err) {
+      // Another client's login is this one's too (one login per process): it counts as logged in.
+      if (err instanceof Pkcs11Error && err.rv === CKR.CKR_USER_ALREADY_LOGGED_IN) client.loggedIn(s.slot);
+      throw err;
+    }
     client.loggedIn(s.slot);
     return empty(req);
   },
@@ -200,8 +207,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
     const h = req.ulong('session');
     req.done();
     const s = client.session(h);
-    await s.async.logout();
-    client.loggedOut(s.slot);
+    if (client.logoutReaches(s.slot)) await s.async.logout();
     return empty(req);
   },
   async C_CreateObject(req, client) {

@@ -57,16 +57,19 @@ export class ClientConnection {
   private receive(chunk: Uint8Array): void {
     if (this.ended) return;
     const hadVersion = this.decoder.version !== undefined;
-    let frames: Frame[];
+    let frames: Frame[] = [];
+    let broken: string | undefined;
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
-      return this.violation((err as Error).message);
+      broken = (err as Error).message;
     }
+    // The handshake is answered even when the frame after it in the same chunk is refused.
     if (!hadVersion && this.decoder.version !== undefined) {
       this.socket.write(Uint8Array.of(PROTOCOL_VERSION));
       if (this.decoder.version !== PROTOCOL_VERSION) return this.violation(`client asked for protocol version ${this.decoder.version}`);
     }
+    if (broken !== undefined) return this.violation(broken);
     if (frames.length === 0) return;
     this.queue.push(...frames);
     // Nothing more is read until these are answered: a client cannot queue unbounded work.
@@ -122,7 +125,8 @@ export class ClientConnection {
 
   private violation(reason: string): void {
     this.events.onViolation?.(reason);
-    this.socket.destroy();
+    this.socket.end(); // what was written (the handshake) still goes out
+    this.socket.destroySoon();
     this.end();
   }
 

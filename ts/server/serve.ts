@@ -43,6 +43,8 @@ export interface TokenServer {
   readonly socketPath: string;
   /** Clients connected now. */
   readonly clients: number;
+  /** Sessions the clients hold open now. */
+  readonly sessions: number;
   /** Stops accepting, ends every connection (closing its sessions), lets the modules go, removes the socket. */
   close(): Promise<void>;
 }
@@ -53,7 +55,12 @@ function selectsEverything(uri: Uri): boolean {
   return TOKEN_KEYS.every((k) => (uri as unknown as Record<string, unknown>)[k] === undefined);
 }
 
-/** Per slot, the clients that logged in there. */
+/**
+ * Per slot, the clients that logged in there. PKCS#11 keeps one login per token for the whole
+ * process, so the token stays logged in while any client that logged in (or was told it
+ * already was) is still there: a client's C_Logout ends the token's login only when it is the
+ * last of them, and a client that goes away without logging out counts as logging out.
+ */
 class Logins implements LoginBook {
   private readonly bySlot = new Map<number, Set<ClientState>>();
 
@@ -65,14 +72,15 @@ class Logins implements LoginBook {
     this.bySlot.set(slot, set);
   }
 
-  loggedOut(slot: number): void {
-    this.bySlot.delete(slot); // C_Logout ends the token's login for every session of this process
+  logoutReaches(client: ClientState, slot: number): boolean {
+    const set = this.bySlot.get(slot);
+    if (!set?.has(client)) return true; // never logged in here: the module answers
+    set.delete(client);
+    if (set.size > 0) return false;
+    this.bySlot.delete(slot);
+    return true;
   }
 
-  /**
-   * A client that logged in is gone. If no other client logged in on that token, its login
-   * must not outlive it for clients that never gave a PIN: log out through a remaining session.
-   */
   async forget(client: ClientState): Promise<void> {
     for (const [slot, set] of this.bySlot) {
       if (!set.delete(client) || set.size > 0) continue;
@@ -177,6 +185,9 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
     socketPath,
     get clients() {
       return connections.size;
+    },
+    get sessions() {
+      return [...states].reduce((n, s) => n + s.handles().length, 0);
     },
     close,
   };

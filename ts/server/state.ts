@@ -13,7 +13,8 @@ const SERVER = 'p11kit server';
 /** Bookkeeping shared by all clients: who logged in where (PKCS#11 login state is per process). */
 export interface LoginBook {
   loggedIn(client: ClientState, slot: number): void;
-  loggedOut(slot: number): void;
+  /** The client logs out: whether the token's login should end (no other client is logged in). */
+  logoutReaches(client: ClientState, slot: number): boolean;
   /** The client is gone: its logins end when no other client logged in on that slot. */
   forget(client: ClientState): Promise<void>;
 }
@@ -77,8 +78,9 @@ export class ClientState {
     this.logins.loggedIn(this, slot);
   }
 
-  loggedOut(slot: number): void {
-    this.logins.loggedOut(slot);
+  /** Whether this client's C_Logout should reach the module (see LoginBook). */
+  logoutReaches(slot: number): boolean {
+    return this.logins.logoutReaches(this, slot);
   }
 
   /** The connection ended: close everything it had. */
