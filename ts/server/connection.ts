@@ -14,6 +14,8 @@ import { Refusal, RequestReader } from './request.js';
 import type { ClientState } from './state.js';
 
 const NO_OPTIONS = new Uint8Array(0);
+/** Requests read ahead of the one being answered before the socket stops being read. */
+const QUEUE_LIMIT = 8;
 
 /** The CK_RV a failed call answers with. */
 function rvOf(err: unknown): number {
@@ -72,8 +74,9 @@ export class ClientConnection {
     if (broken !== undefined) return this.violation(broken);
     if (frames.length === 0) return;
     this.queue.push(...frames);
-    // Nothing more is read until these are answered: a client cannot queue unbounded work.
-    this.socket.pause();
+    // A client cannot queue unbounded work: past a few waiting requests nothing more is read
+    // until they are answered (the frame decoder itself holds at most one partial frame).
+    if (this.queue.length >= QUEUE_LIMIT) this.socket.pause();
     void this.drain();
   }
 
@@ -96,7 +99,7 @@ export class ClientConnection {
     } finally {
       this.busy = false;
       if (this.ended) void this.cleanup();
-      else this.socket.resume();
+      else if (this.socket.isPaused()) this.socket.resume();
     }
   }
 
