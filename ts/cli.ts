@@ -7,6 +7,7 @@ import { registerTokenCommands } from './cli/token-commands.js';
 import { registerCryptoCommands } from './cli/crypto-commands.js';
 import { registerTraceCommand } from './cli/trace-command.js';
 import { registerServerCommand } from './cli/server-command.js';
+import { registerObjectCommands } from './cli/object-commands.js';
 import { EXIT_CODES_HELP } from './cli/exit-codes.js';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerCryptoCommands(program);
   registerTraceCommand(program, buildProgram);
   registerServerCommand(program);
+  registerObjectCommands(program);
   program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

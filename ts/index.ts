@@ -12,3 +12,4 @@ export * from './service/index.js';
 export * from './proxy/index.js';
 export * from './trace/index.js';
 export * from './server/index.js';
+export * from './objects/index.js';

@@ -18,7 +18,7 @@ interface ServerFlags extends RegistryFlags {
 }
 
 /** A module given by path (--provider), outside the configuration: critical, as p11-kit treats it. */
-function providerEntry(path: string): ModuleEntry {
+export function providerEntry(path: string): ModuleEntry {
   return { name: basename(path), options: { module: path }, path, settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0 } };
 }
 
