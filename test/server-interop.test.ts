@@ -39,6 +39,7 @@ async function dump(address: string, pin = USER_PIN, key = KEY): Promise<unknown
 
 beforeAll(async () => {
   store = makeSoftHsmToken('interop');
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'second', '--so-pin', '12345678', '--pin', USER_PIN], { env: store.env, stdio: 'ignore' });
   // Our server loads SoftHSM2 in this process: it reads the same store.
   process.env.SOFTHSM2_CONF = store.conf;
   execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', KEY, '--id', '0102'], { env: store.env, stdio: 'ignore' });
@@ -66,7 +67,7 @@ describe('p11-kit-client.so against our server and against p11-kit server', () =
     const slots = (a as { slots: { token?: { label: string }; objects?: { label: string }[]; signature?: unknown }[] }).slots;
     const token = slots.find((s) => s.token?.label === 'interop')!;
     expect(token.objects!.map((o) => o.label)).toEqual(expect.arrayContaining([KEY, 'secret']));
-    expect(token.signature).toEqual({ length: 64, verifies: true, tamperedVerifies: 'CKR_SIGNATURE_INVALID' });
+    expect(token.signature).toEqual({ length: 64, verifies: true, tamperedVerifies: 'CKR_SIGNATURE_INVALID', smallBuffer: 'CKR_BUFFER_TOO_SMALL', secondCallVerifies: true });
   }, 120_000);
 
   it('serves two clients at once, each with its own sessions (the token\'s login shared, as PKCS#11 has it per process)', async () => {
@@ -78,6 +79,31 @@ describe('p11-kit-client.so against our server and against p11-kit server', () =
     await waitFor(() => ours.clients === 0, 10_000);
     expect(ours.clients).toBe(0);
   }, 120_000);
+});
+
+describe('serving the tokens a URI selects', () => {
+  it('serves only the matching token; the other slots are CKR_SLOT_ID_INVALID', async () => {
+    const all = new RpcClient({ remote: ours.address });
+    const only = await serveTokens({ modules: [softhsm], uri: 'pkcs11:token=second' });
+    const c = new RpcClient({ remote: only.address });
+    try {
+      await all.initialize();
+      await c.initialize();
+      const everything = await all.getSlotList(true);
+      const served = await c.getSlotList(true);
+      expect(everything.length).toBeGreaterThanOrEqual(2);
+      expect(served.length).toBe(1);
+      expect((await c.getTokenInfo(served[0]!)).label).toBe('second');
+      const other = everything.find((s) => s !== served[0])!;
+      await expect(c.getTokenInfo(other)).rejects.toMatchObject({ rv: CKR.CKR_SLOT_ID_INVALID });
+      await expect(c.openSession(other, CKF.CKF_SERIAL_SESSION)).rejects.toMatchObject({ rv: CKR.CKR_SLOT_ID_INVALID });
+    } finally {
+      await c.close();
+      await all.close();
+      await only.close();
+    }
+    expect(existsSync(only.socketPath)).toBe(false);
+  }, 60_000);
 });
 
 describe('p11-kit list-modules through remote: configs', () => {

@@ -54,16 +54,31 @@ for (const slot of p.C_GetSlotList(false)) {
           if (!String(e.message).startsWith('CKR_USER_ALREADY_LOGGED_IN')) throw e;
         }
         entry.objects = objects(session);
+        let priv;
+        let pub;
         if (keyLabel) {
-          const [priv] = (p.C_FindObjectsInit(session, [{ type: CKA_CLASS, value: 3 }, { type: CKA_LABEL, value: keyLabel }]), p.C_FindObjects(session, 1));
+          [priv] = (p.C_FindObjectsInit(session, [{ type: CKA_CLASS, value: 3 }, { type: CKA_LABEL, value: keyLabel }]), p.C_FindObjects(session, 1));
           p.C_FindObjectsFinal(session);
-          const [pub] = (p.C_FindObjectsInit(session, [{ type: CKA_CLASS, value: 2 }, { type: CKA_LABEL, value: keyLabel }]), p.C_FindObjects(session, 1));
+          [pub] = (p.C_FindObjectsInit(session, [{ type: CKA_CLASS, value: 2 }, { type: CKA_LABEL, value: keyLabel }]), p.C_FindObjects(session, 1));
           p.C_FindObjectsFinal(session);
+        }
+        if (keyLabel && priv && pub) {
           const digest = createHash('sha256').update('interop').digest();
           p.C_SignInit(session, { mechanism: 0x1041 /* CKM_ECDSA */ }, priv);
           const sig = p.C_Sign(session, digest, Buffer.alloc(256));
           p.C_VerifyInit(session, { mechanism: 0x1041 }, pub);
           entry.signature = { length: sig.length, verifies: p.C_Verify(session, digest, sig) };
+          // PKCS#11's two-call convention: too small a buffer keeps the operation for a second call.
+          p.C_SignInit(session, { mechanism: 0x1041 }, priv);
+          try {
+            p.C_Sign(session, digest, Buffer.alloc(8));
+            entry.signature.smallBuffer = 'accepted';
+          } catch (e) {
+            entry.signature.smallBuffer = e.message.split(':')[0];
+          }
+          const second = p.C_Sign(session, digest, Buffer.alloc(256));
+          p.C_VerifyInit(session, { mechanism: 0x1041 }, pub);
+          entry.signature.secondCallVerifies = p.C_Verify(session, digest, second);
           p.C_VerifyInit(session, { mechanism: 0x1041 }, pub);
           const bad = Buffer.from(sig);
           bad[5] ^= 1;
