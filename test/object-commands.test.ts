@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKO, openProxyAsync, type ModuleEntry } from '../ts/index.js';
-import { exportObject, importObject, listProfiles, ObjectsError, readObjects } from '../ts/objects/index.js';
+import { deleteObject, exportObject, importObject, listProfiles, ObjectsError, readObjects } from '../ts/objects/index.js';
+import { createNssDb, NSS_SOFTOKN_MODULE } from './helpers/nss.js';
 import { SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
 
 const run = promisify(execFile);
@@ -169,5 +170,30 @@ describe('the library', () => {
     expect(() => readObjects(new Uint8Array(0), { secret: 'generic' })).toThrow('an empty secret');
     expect(() => readObjects(new Uint8Array(5), { secret: 'aes' })).toThrow('16, 24 or 32');
     expect(readObjects(new TextEncoder().encode(certPem + ecPubPem)).map((o) => o.kind)).toEqual(['cert', 'public']);
+  });
+});
+
+describe('NSS softokn', () => {
+  it('imports a certificate into the NSS database (certutil lists it), exports and deletes it', async () => {
+    const db = createNssDb();
+    const nss: ModuleEntry = {
+      name: 'nss',
+      options: { module: NSS_SOFTOKN_MODULE },
+      path: NSS_SOFTOKN_MODULE,
+      settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0, initReserved: db.reservedString },
+    };
+    const proxy = await openProxyAsync({ modules: [nss] });
+    try {
+      const token = 'pkcs11:token=NSS%20Certificate%20DB';
+      const [made] = await importObject(proxy, token, new TextEncoder().encode(certPem), { label: 'nss-cert' });
+      expect(made!.uri).toContain('object=nss-cert;type=cert');
+      expect(execFileSync('certutil', ['-L', '-d', `sql:${db.dir}`], { encoding: 'utf8' })).toContain('nss-cert');
+      expect((await exportObject(proxy, `${token};object=nss-cert;type=cert`)).pem).toBe(certPem);
+      await deleteObject(proxy, `${token};object=nss-cert;type=cert`);
+      expect(execFileSync('certutil', ['-L', '-d', `sql:${db.dir}`], { encoding: 'utf8' })).not.toContain('nss-cert');
+    } finally {
+      await proxy.async.release();
+      db.cleanup();
+    }
   });
 });

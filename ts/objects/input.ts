@@ -35,8 +35,9 @@ function certificate(der: Uint8Array): ObjectInput {
   if (!tbs) throw bad('certificate without tbsCertificate');
   const fields = children(der, tbs, 'tbsCertificate');
   const offset = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version is optional
-  const subject = fields[offset + 4];
+  const [serial, , issuer, , subject] = fields.slice(offset);
   if (!subject || subject.tag !== SEQUENCE) throw bad('certificate without a subject name');
+  if (!serial || !issuer) throw bad('certificate without serial number or issuer');
   return {
     kind: 'cert',
     template: [
@@ -46,6 +47,9 @@ function certificate(der: Uint8Array): ObjectInput {
       { type: CKA.CKA_CERTIFICATE_TYPE, value: CKC.CKC_X_509 },
       { type: CKA.CKA_VALUE, value: der },
       { type: CKA.CKA_SUBJECT, value: der.slice(subject.start, subject.end) },
+      // Not in p11-kit 0.25's template, but NSS softokn refuses a certificate without them.
+      { type: CKA.CKA_ISSUER, value: der.slice(issuer.start, issuer.end) },
+      { type: CKA.CKA_SERIAL_NUMBER, value: der.slice(serial.start, serial.end) },
     ],
   };
 }
