@@ -106,6 +106,30 @@ describe('serving the tokens a URI selects', () => {
   }, 60_000);
 });
 
+describe('limits', () => {
+  it('a client holds at most maxSessions sessions (CKR_SESSION_COUNT beyond), other clients unaffected', async () => {
+    const small = await serveTokens({ modules: [softhsm], limits: { maxSessions: 2 } });
+    const a = new RpcClient({ remote: small.address });
+    const b = new RpcClient({ remote: small.address });
+    try {
+      await a.initialize();
+      await b.initialize();
+      const [slot] = await a.getSlotList(true);
+      const first = await a.openSession(slot!, CKF.CKF_SERIAL_SESSION);
+      await a.openSession(slot!, CKF.CKF_SERIAL_SESSION);
+      await expect(a.openSession(slot!, CKF.CKF_SERIAL_SESSION)).rejects.toMatchObject({ rv: CKR.CKR_SESSION_COUNT });
+      await b.openSession(slot!, CKF.CKF_SERIAL_SESSION);
+      await a.closeSession(first);
+      await a.openSession(slot!, CKF.CKF_SERIAL_SESSION);
+      expect(small.sessions).toBe(3);
+    } finally {
+      await a.close();
+      await b.close();
+      await small.close();
+    }
+  }, 60_000);
+});
+
 describe('p11-kit list-modules through remote: configs', () => {
   it('lists the same tokens behind our server as behind p11-kit server', async () => {
     const tree = join(store.dir, 'conf');

@@ -100,7 +100,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   },
   async C_Finalize(req, client) {
     req.done();
-    await client.closeAll();
+    await client.end(); // its sessions closed, its login given up
     client.initialized = false;
     return empty(req);
   },
