@@ -7,6 +7,7 @@ packages=(
   emscripten clang libclang-rt-14-dev pkg-config        # wasm core, sanitizers, fuzzing
   p11-kit p11-kit-modules libp11-kit-dev                 # the oracle and its trust module
   softhsm2 libnss3 libnss3-tools opensc opensc-pkcs11    # real PKCS#11 modules for the tests
+  openssl                                                # certificates and keys for the object-command tests
 )
 missing=()
 for p in "${packages[@]}"; do
