@@ -31,6 +31,12 @@ let store: SoftHsmToken;
 let theirs: ServerHandle;
 let ours: TokenServer;
 
+/** The slot of the token with this label (SoftHSM2 orders its slots by a random id). */
+async function slotOf(client: RpcClient, label: string): Promise<number> {
+  for (const slot of await client.getSlotList(true)) if ((await client.getTokenInfo(slot)).label === label) return slot;
+  throw new Error(`no token ${label}`);
+}
+
 /** p11-kit-client.so's view of a server, from a child process. */
 async function dump(address: string, pin = USER_PIN, key = KEY): Promise<unknown> {
   const { stdout } = await run(process.execPath, [DUMP, pin, key], { env: { ...store.env, P11_KIT_SERVER_ADDRESS: address }, timeout: 60_000 });
@@ -42,8 +48,8 @@ beforeAll(async () => {
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'second', '--so-pin', '12345678', '--pin', USER_PIN], { env: store.env, stdio: 'ignore' });
   // Our server loads SoftHSM2 in this process: it reads the same store.
   process.env.SOFTHSM2_CONF = store.conf;
-  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', KEY, '--id', '0102'], { env: store.env, stdio: 'ignore' });
-  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--login', '--pin', USER_PIN, '--keygen', '--key-type', 'AES:16', '--label', 'secret', '--id', '03'], { env: store.env, stdio: 'ignore' });
+  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--token-label', 'interop', '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', KEY, '--id', '0102'], { env: store.env, stdio: 'ignore' });
+  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--token-label', 'interop', '--login', '--pin', USER_PIN, '--keygen', '--key-type', 'AES:16', '--label', 'secret', '--id', '03'], { env: store.env, stdio: 'ignore' });
   theirs = await startServer(SOFTHSM, join(store.dir, 'theirs.sock'), store.env);
   ours = await serveTokens({ modules: [softhsm], socketPath: join(store.dir, 'ours.sock') });
 }, 60_000);
@@ -169,8 +175,7 @@ describe('our RPC client against our server', () => {
     try {
       await a.initialize();
       await b.initialize();
-      const [slot] = await a.getSlotList(true);
-      expect((await a.getTokenInfo(slot!)).label).toBe('interop');
+      const slot = await slotOf(a, 'interop');
       const s = await a.openSession(slot!, CKF.CKF_SERIAL_SESSION);
       await a.login(s, CKU.CKU_USER, USER_PIN);
       await a.findObjectsInit(s, [{ type: CKA.CKA_LABEL, value: KEY }, { type: CKA.CKA_CLASS, value: 3 }]);

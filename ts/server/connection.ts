@@ -35,6 +35,7 @@ export class ClientConnection {
   private readonly queue: Frame[] = [];
   private busy = false;
   private ended = false;
+  private cleanedUp = false;
   /** Settles when the connection is over and its sessions are closed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -140,7 +141,6 @@ export class ClientConnection {
     if (!this.busy) void this.cleanup();
   }
 
-  private cleanedUp = false;
   private async cleanup(): Promise<void> {
     if (this.cleanedUp) return;
     this.cleanedUp = true;

@@ -1,7 +1,8 @@
 // A client's request read the way the call table says: the call id and signature are checked
-// first, then each argument in signature order. Counts and capacities are bounded by the
-// server's limits before anything is allocated; a request that does not parse is a
-// RequestError (answered with CKR_DEVICE_ERROR... or the connection closed, by the caller).
+// first, then each argument in signature order. Counts are bounded by the server's limits
+// before anything is allocated for them. A request that does not parse throws
+// RpcProtocolError (the caller closes the connection); one that parses but cannot be served
+// throws a Refusal carrying the CK_RV to answer with.
 import type { Attribute } from '../bridge/attributes.js';
 import { attributeKind } from '../bridge/attribute-kinds.js';
 import { CKM } from '../bridge/ckm.js';
