@@ -7,7 +7,7 @@
 // owner's only.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -359,6 +359,7 @@ describe('p11kit server (the command)', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(existsSync(path)).toBe(false);
+    expect(readdirSync(store.dir).filter((f) => f.startsWith('.p11kit-server-'))).toEqual([]); // the private directory is gone too
   }, 120_000);
 
   it('refuses a socket path that exists (exit 6) and leaves the file alone', async () => {

@@ -153,9 +153,11 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
       linkSync(made, options.socketPath);
       linked = true;
       unlinkSync(made);
+      rmdirSync(privateDir); // nothing is left behind if this process is killed
     }
   } catch (err) {
     server.close();
+    if (linked) unlinkSync(options.socketPath!);
     rmSync(privateDir, { recursive: true, force: true });
     if (ownsProxy) await proxy.async.release();
     throw err;
@@ -176,8 +178,7 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
       } catch {
         // already gone
       }
-      if (linked) rmdirSync(privateDir);
-      else rmSync(privateDir, { recursive: true, force: true });
+      if (!linked) rmSync(privateDir, { recursive: true, force: true });
     })());
 
   return {
