@@ -136,6 +136,22 @@ describe('limits', () => {
   }, 60_000);
 });
 
+describe('clients', () => {
+  it('beyond maxClients a connection is closed at once; the connected client keeps being served', async () => {
+    const one = await serveTokens({ modules: [softhsm], limits: { maxClients: 1 } });
+    const a = new RpcClient({ remote: one.address });
+    try {
+      await a.initialize();
+      const extra = await rawClient(one.socketPath, []);
+      expect(extra).toEqual({ received: Buffer.alloc(0), closed: true });
+      expect((await a.getSlotList(true)).length).toBeGreaterThan(0);
+    } finally {
+      await a.close();
+      await one.close();
+    }
+  }, 60_000);
+});
+
 describe('p11-kit list-modules through remote: configs', () => {
   it('lists the same tokens behind our server as behind p11-kit server', async () => {
     const tree = join(store.dir, 'conf');
