@@ -1,92 +1,19 @@
 // The server's answer to each call of protocol version 0: read the arguments, run the call on
-// the client's own proxy session (or on a served slot), write the reply. Output buffers are
-// answered by p11-kit's two-call convention; because the bridge runs an operation to its end,
-// an answer the client had no room for is kept for that session until the client asks again.
-import type { AttributeResult } from '../bridge/attributes.js';
-import { CKA } from '../bridge/cka.js';
+// the client's own proxy session (or on a served slot), write the reply (shapes.ts holds the
+// shapes most calls share).
 import { CKF_SESSION } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import { Pkcs11Error } from '../bridge/errors.js';
-import type { ProxySession } from '../proxy/sessions.js';
 import type { CallName } from '../rpc/calls.js';
 import { HANDSHAKE_MAGIC } from './magic.js';
-import { ReplyWriter, rawValue, type AnsweredAttribute } from './reply.js';
-import { Refusal, type RequestReader } from './request.js';
-import type { ClientState } from './state.js';
-
-type Handler = (req: RequestReader, client: ClientState) => Promise<Uint8Array>;
-
-/** 'C_SignInit' -> 'signInit': the proxy session's method for a call. */
-const method = (name: string) => name[2]!.toLowerCase() + name.slice(3);
-
-type SessionFn = (...args: unknown[]) => Promise<unknown>;
-const call = (s: ProxySession, name: string): SessionFn => (s.async as unknown as Record<string, SessionFn>)[method(name)]!;
-
-/** Values a token never hands out: their absence means CKR_ATTRIBUTE_SENSITIVE rather than an unknown type. */
-const SENSITIVE = new Set<number>([
-  CKA.CKA_VALUE, CKA.CKA_PRIVATE_EXPONENT, CKA.CKA_PRIME_1, CKA.CKA_PRIME_2, CKA.CKA_EXPONENT_1, CKA.CKA_EXPONENT_2, CKA.CKA_COEFFICIENT,
-]);
-
-const empty = (req: RequestReader) => new ReplyWriter(req.spec).finish();
+import { ReplyWriter } from './reply.js';
+import { Refusal } from './request.js';
+import { answer, empty, feed, final, init, produce, transform, type Handler } from './shapes.js';
 
 function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
   return a !== null && a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** A call producing bytes: answered from the kept result when the client asks again. */
-async function produce(req: RequestReader, client: ClientState, handle: number, capacity: number, run: (s: ProxySession) => Promise<unknown>): Promise<Uint8Array> {
-  const s = client.session(handle);
-  const kept = client.takeKept(handle, req.spec.name);
-  const data = kept ?? ((await run(s)) as Uint8Array);
-  if (capacity === 0 || data.length > capacity) client.keep(handle, req.spec.name, data);
-  return new ReplyWriter(req.spec).output(data, capacity).finish();
-}
-
-/** `uayfy`: session, input, output room. */
-const transform: Handler = async (req, client) => {
-  const h = req.ulong('session');
-  const input = req.bytes('input') ?? new Uint8Array(0);
-  const cap = req.capacity('fy');
-  req.done();
-  return produce(req, client, h, cap, (s) => call(s, req.spec.name)(input));
-};
-
-/** `ufy`: session, output room. */
-const final: Handler = async (req, client) => {
-  const h = req.ulong('session');
-  const cap = req.capacity('fy');
-  req.done();
-  return produce(req, client, h, cap, (s) => call(s, req.spec.name)());
-};
-
-/** `uay` without output (updates, seeds, PINs). */
-const feed: Handler = async (req, client) => {
-  const h = req.ulong('session');
-  const input = req.bytes('input');
-  req.done();
-  await call(client.session(h), req.spec.name)(input ?? (req.spec.name === 'C_InitPIN' ? null : new Uint8Array(0)));
-  return empty(req);
-};
-
-/** `uMu` / `uM`: an operation's init. */
-const init: Handler = async (req, client) => {
-  const h = req.ulong('session');
-  const mech = req.mechanism();
-  const key = req.spec.request === 'uMu' ? req.ulong('key') : undefined;
-  req.done();
-  const s = client.session(h);
-  client.takeKept(h, '');
-  await (key === undefined ? call(s, req.spec.name)(mech) : call(s, req.spec.name)(mech, key));
-  return empty(req);
-};
-
-function answer(a: AttributeResult, capacity: number): { answer: AnsweredAttribute; rv: number } {
-  const bytes = rawValue(a.value);
-  if (bytes === undefined) return { answer: { type: a.type, state: 'unavailable' }, rv: SENSITIVE.has(a.type) ? CKR.CKR_ATTRIBUTE_SENSITIVE : CKR.CKR_ATTRIBUTE_TYPE_INVALID };
-  if (capacity === 0) return { answer: { type: a.type, state: 'length', length: bytes.length }, rv: CKR.CKR_OK };
-  if (bytes.length > capacity) return { answer: { type: a.type, state: 'unavailable' }, rv: CKR.CKR_BUFFER_TOO_SMALL };
-  return { answer: { type: a.type, state: 'value', bytes }, rv: CKR.CKR_OK };
-}
 
 const HANDLERS: Partial<Record<CallName, Handler>> = {
   async C_Initialize(req, client) {
