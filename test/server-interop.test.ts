@@ -152,6 +152,22 @@ describe('clients', () => {
   }, 60_000);
 });
 
+describe('closing', () => {
+  it('close() ends connected clients (their sessions closed) and resolves; their next call fails', async () => {
+    const srv = await serveTokens({ modules: [softhsm] });
+    const c = new RpcClient({ remote: srv.address });
+    await c.initialize();
+    const [slot] = await c.getSlotList(true);
+    await c.openSession(slot!, CKF.CKF_SERIAL_SESSION);
+    expect(srv.sessions).toBe(1);
+    await srv.close();
+    expect(srv.sessions).toBe(0);
+    expect(existsSync(srv.socketPath)).toBe(false);
+    await expect(c.getSlotList(true)).rejects.toThrow();
+    await c.close();
+  }, 60_000);
+});
+
 describe('p11-kit list-modules through remote: configs', () => {
   it('lists the same tokens behind our server as behind p11-kit server', async () => {
     const tree = join(store.dir, 'conf');
@@ -365,17 +381,21 @@ describe('p11kit server (the command)', () => {
     const path = join(store.dir, 'cli.sock');
     const child = spawn(process.execPath, [join(process.cwd(), 'dist/lib/cli.js'), 'server', '-f', '-p', SOFTHSM, '-n', path], { env: store.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    expect(await waitFor(() => out.includes('P11_KIT_SERVER_PID'), 30_000)).toBe(true);
-    expect(out).toBe(`P11_KIT_SERVER_ADDRESS=unix:path=${path}; export P11_KIT_SERVER_ADDRESS;\nP11_KIT_SERVER_PID=${child.pid}; export P11_KIT_SERVER_PID;\n`);
-    expect(statSync(path).mode & 0o777).toBe(0o600);
-    const view = (await dump(`unix:path=${path}`)) as { slots: { signature?: { verifies: boolean } }[] };
-    expect(view.slots.some((s) => s.signature?.verifies)).toBe(true);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(existsSync(path)).toBe(false);
-    expect(readdirSync(store.dir).filter((f) => f.startsWith('.p11kit-server-'))).toEqual([]); // the private directory is gone too
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      expect(await waitFor(() => out.includes('P11_KIT_SERVER_PID'), 30_000)).toBe(true);
+      expect(out).toBe(`P11_KIT_SERVER_ADDRESS=unix:path=${path}; export P11_KIT_SERVER_ADDRESS;\nP11_KIT_SERVER_PID=${child.pid}; export P11_KIT_SERVER_PID;\n`);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      const view = (await dump(`unix:path=${path}`)) as { slots: { signature?: { verifies: boolean } }[] };
+      expect(view.slots.some((s) => s.signature?.verifies)).toBe(true);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(existsSync(path)).toBe(false);
+      expect(readdirSync(store.dir).filter((f) => f.startsWith('.p11kit-server-'))).toEqual([]); // the private directory is gone too
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // a failed assertion must not leave the server running
+    }
   }, 120_000);
 
   it('refuses a socket path that exists (exit 6) and leaves the file alone', async () => {

@@ -167,10 +167,11 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop accepting; net.Server's close callback waits for the connections, so end them now.
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       const pending = [...connections].map((c) => c.finished);
       for (const c of connections) c.close();
-      await Promise.all(pending);
+      await Promise.all([stopped, ...pending]);
       if (ownsProxy) await proxy.async.release();
       // Only our own socket is removed (someone may have replaced a caller's path since).
       try {
