@@ -16,6 +16,7 @@ import { CKA, CKF, CKM, CKR, CKU } from '../ts/rpc/constants.js';
 import { RpcClient } from '../ts/rpc/index.js';
 import { encodeFrame } from '../ts/rpc/frame.js';
 import { serveTokens, type TokenServer } from '../ts/server/index.js';
+import { openProxyAsync } from '../ts/proxy/index.js';
 import type { ModuleEntry } from '../ts/registry/types.js';
 import { startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
@@ -165,6 +166,23 @@ describe('closing', () => {
     expect(existsSync(srv.socketPath)).toBe(false);
     await expect(c.getSlotList(true)).rejects.toThrow();
     await c.close();
+  }, 60_000);
+});
+
+describe('serving a proxy the caller holds', () => {
+  it('serves it, and close() leaves it open for the caller', async () => {
+    const proxy = await openProxyAsync({ modules: [softhsm] });
+    try {
+      const srv = await serveTokens({ proxy });
+      const c = new RpcClient({ remote: srv.address });
+      await c.initialize();
+      expect((await c.getSlotList(true)).length).toBe((await proxy.async.getSlotList(true)).length);
+      await c.close();
+      await srv.close();
+      expect((await proxy.async.getSlotList(true)).length).toBeGreaterThan(0);
+    } finally {
+      await proxy.async.release();
+    }
   }, 60_000);
 });
 
