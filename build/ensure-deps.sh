@@ -8,6 +8,7 @@ packages=(
   p11-kit p11-kit-modules libp11-kit-dev                 # the oracle and its trust module
   softhsm2 libnss3 libnss3-tools opensc opensc-pkcs11    # real PKCS#11 modules for the tests
   chromium                                               # the renderer test's browser engine (playwright-core drives it)
+  openssl                                                # certificates and keys for the object-command tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,8 @@ import { registerUriCommands } from './cli/uri.js';
 import { registerTokenCommands } from './cli/token-commands.js';
 import { registerCryptoCommands } from './cli/crypto-commands.js';
 import { registerTraceCommand } from './cli/trace-command.js';
+import { registerServerCommand } from './cli/server-command.js';
+import { registerObjectCommands } from './cli/object-commands.js';
 import { EXIT_CODES_HELP } from './cli/exit-codes.js';
 
 export function buildProgram(): Command {
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerCryptoCommands(program);
   registerTraceCommand(program, buildProgram);
+  registerServerCommand(program);
+  registerObjectCommands(program);
   program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

@@ -11,3 +11,5 @@ export { RpcClient, RemoteModule, openAsyncModule, isolateModule, parseRemote, H
 export * from './service/index.js';
 export * from './proxy/index.js';
 export * from './trace/index.js';
+export * from './server/index.js';
+export * from './objects/index.js';

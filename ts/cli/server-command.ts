@@ -1,0 +1,88 @@
+// `p11kit server [uri]`: p11-kit server's command — the tokens the URI selects served over
+// p11-kit's RPC protocol on a Unix socket, the address printed as shell assignments. It always
+// runs in the foreground (-f is accepted) and stops cleanly on SIGINT or SIGTERM.
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import type { ModuleEntry } from '../registry/types.js';
+import { serveTokens } from '../server/index.js';
+import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
+
+interface ServerFlags extends RegistryFlags {
+  foreground?: boolean;
+  name?: string;
+  provider?: string;
+  sh?: boolean;
+  csh?: boolean;
+  mode?: string;
+}
+
+/** A module given by path (--provider), outside the configuration: critical, as p11-kit treats it. */
+export function providerEntry(path: string): ModuleEntry {
+  return { name: basename(path), options: { module: path }, path, settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0 } };
+}
+
+function parseMode(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^0?[0-7]{3}$/.test(text)) throw new CliError(EXIT.USAGE, `--mode: '${text}' is not an octal permission like 600 or 660`);
+  const mode = parseInt(text, 8);
+  if (mode & 0o111) throw new CliError(EXIT.USAGE, '--mode: a socket needs no execute bits');
+  return mode;
+}
+
+function announce(address: string, flags: ServerFlags): string {
+  const pid = process.pid;
+  if (flags.json) return `${JSON.stringify({ address, pid })}\n`;
+  if (flags.csh) return `setenv P11_KIT_SERVER_ADDRESS ${address};\nsetenv P11_KIT_SERVER_PID ${pid};\n`;
+  return `P11_KIT_SERVER_ADDRESS=${address}; export P11_KIT_SERVER_ADDRESS;\nP11_KIT_SERVER_PID=${pid}; export P11_KIT_SERVER_PID;\n`;
+}
+
+async function runServer(uri: string | undefined, flags: ServerFlags): Promise<void> {
+  const mode = parseMode(flags.mode);
+  let modules: ModuleEntry[];
+  if (flags.provider) {
+    modules = [providerEntry(flags.provider)];
+  } else {
+    const registry = loadForCommand(flags, { forProxy: true });
+    if (!registry) throw new CliError(EXIT.CONFIG, '');
+    modules = registry.modules;
+  }
+  let server;
+  try {
+    server = await serveTokens({
+      uri: uri ?? 'pkcs11:',
+      socketPath: flags.name,
+      mode,
+      modules,
+      registry: registryOptions(flags),
+      onClientError: flags.verbose ? (reason) => process.stderr.write(`p11kit server: client disconnected: ${reason}\n`) : undefined,
+    });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EEXIST') throw new CliError(EXIT.IO, `socket ${flags.name}: already exists`);
+    throw err;
+  }
+  process.stdout.write(announce(server.address, flags));
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop).on('SIGTERM', stop);
+  });
+  await server.close();
+}
+
+export function registerServerCommand(program: Command): void {
+  withRegistryOptions(program.command('server'))
+    .description('serve the tokens a PKCS#11 URI selects (default all) to other processes over p11-kit\'s RPC protocol')
+    .argument('[uri]', 'PKCS#11 URI selecting the tokens (default pkcs11:, every slot)')
+    .option('-f, --foreground', 'run in the foreground (always the case)')
+    .option('-n, --name <path>', 'socket path (default: a private directory, pkcs11-<pid>)')
+    .option('-p, --provider <module>', 'serve this module (a shared object path) instead of the configured ones')
+    .option('-s, --sh', 'print Bourne shell commands (default)')
+    .option('-c, --csh', 'print C shell commands')
+    .option('--mode <octal>', 'socket permissions (default 600: its owner only)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(cliAction(runServer));
+}

@@ -1,0 +1,153 @@
+// One client on the socket: the version handshake, then request frames answered in order, one
+// at a time. A frame that breaks the protocol (bad header, over the limits, unknown call,
+// arguments that do not parse) closes this connection only; a PKCS#11 failure is an error
+// reply. When the connection ends — the client closed it, died, or the server is stopping —
+// the call in progress finishes, then the client's sessions are closed.
+import type { Socket } from 'node:net';
+import { CKR } from '../bridge/ckr.js';
+import { BridgeError, Pkcs11Error } from '../bridge/errors.js';
+import { FrameDecoder, PROTOCOL_VERSION, encodeFrame, type Frame } from '../rpc/frame.js';
+import { RpcProtocolError } from '../rpc/errors.js';
+import { REFUSED_CALLS, handlerFor } from './calls.js';
+import { errorReply } from './reply.js';
+import { Refusal, RequestReader } from './request.js';
+import type { ClientState } from './state.js';
+
+const NO_OPTIONS = new Uint8Array(0);
+/** Requests read ahead of the one being answered before the socket stops being read. */
+const QUEUE_LIMIT = 8;
+
+/** The CK_RV a failed call answers with. */
+function rvOf(err: unknown): number {
+  if (err instanceof Refusal) return err.rv;
+  if (err instanceof Pkcs11Error) return err.rv;
+  if (err instanceof BridgeError && err.code === 'BAD_ARGUMENT') return CKR.CKR_ARGUMENTS_BAD;
+  return CKR.CKR_DEVICE_ERROR;
+}
+
+export interface ConnectionEvents {
+  /** A protocol violation ended the connection (for the server's log; never carries secrets). */
+  onViolation?(reason: string): void;
+}
+
+export class ClientConnection {
+  private readonly decoder: FrameDecoder;
+  private readonly queue: Frame[] = [];
+  private busy = false;
+  private ended = false;
+  private cleanedUp = false;
+  /** Settles when the connection is over and its sessions are closed. */
+  readonly finished: Promise<void>;
+  private finish!: () => void;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly client: ClientState,
+    private readonly events: ConnectionEvents = {},
+  ) {
+    this.decoder = new FrameDecoder({ maxOptions: client.limits.maxOptions, maxPayload: client.limits.maxPayload });
+    this.finished = new Promise((r) => (this.finish = r));
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', () => undefined); // 'close' follows and tells the story
+    socket.once('close', () => this.end());
+  }
+
+  /** Ends the connection now (server stopping); the call in progress still completes. */
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.ended) return;
+    const hadVersion = this.decoder.version !== undefined;
+    let frames: Frame[] = [];
+    let broken: string | undefined;
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      broken = (err as Error).message;
+    }
+    // The handshake is answered even when the frame after it in the same chunk is refused.
+    if (!hadVersion && this.decoder.version !== undefined) {
+      this.socket.write(Uint8Array.of(PROTOCOL_VERSION));
+      if (this.decoder.version !== PROTOCOL_VERSION) return this.violation(`client asked for protocol version ${this.decoder.version}`);
+    }
+    if (broken !== undefined) return this.violation(broken);
+    if (frames.length === 0) return;
+    this.queue.push(...frames);
+    // A client cannot queue unbounded work: past a few waiting requests nothing more is read
+    // until they are answered (the frame decoder itself holds at most one partial frame).
+    if (this.queue.length >= QUEUE_LIMIT) this.socket.pause();
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.ended) {
+        const frame = this.queue.shift()!;
+        const reply = await this.answer(frame);
+        if (reply === undefined) return; // violation: the connection is closing
+        if (this.ended) break;
+        if (!this.socket.write(encodeFrame(frame.code, NO_OPTIONS, reply))) {
+          await new Promise<void>((resolve) => {
+            const go = () => (this.socket.off('drain', go), this.socket.off('close', go), resolve());
+            this.socket.once('drain', go).once('close', go);
+          });
+        }
+      }
+    } finally {
+      this.busy = false;
+      if (this.ended) void this.cleanup();
+      else if (this.socket.isPaused()) this.socket.resume();
+    }
+  }
+
+  private async answer(frame: Frame): Promise<Uint8Array | undefined> {
+    let req: RequestReader;
+    try {
+      req = new RequestReader(frame.payload, this.client.limits);
+    } catch (err) {
+      this.violation((err as Error).message);
+      return undefined;
+    }
+    const name = req.spec.name;
+    const handler = handlerFor(name);
+    if (!handler || REFUSED_CALLS.includes(name)) return errorReply(CKR.CKR_FUNCTION_NOT_SUPPORTED);
+    if (!this.client.initialized && name !== 'C_Initialize') return errorReply(CKR.CKR_CRYPTOKI_NOT_INITIALIZED);
+    try {
+      return await handler(req, this.client);
+    } catch (err) {
+      if (err instanceof RpcProtocolError) {
+        this.violation(err.reason);
+        return undefined;
+      }
+      return errorReply(rvOf(err));
+    }
+  }
+
+  private violation(reason: string): void {
+    this.events.onViolation?.(reason);
+    this.socket.end(); // what was written (the handshake) still goes out
+    this.socket.destroySoon();
+    this.end();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.queue.length = 0;
+    if (!this.busy) void this.cleanup();
+  }
+
+  private async cleanup(): Promise<void> {
+    if (this.cleanedUp) return;
+    this.cleanedUp = true;
+    try {
+      await this.client.end();
+    } finally {
+      this.finish();
+    }
+  }
+}

@@ -1,0 +1,27 @@
+// What one client may make the server allocate or hold. Everything a client sends is bounded
+// here before anything is allocated for it; going over a frame limit closes that client, going
+// over a count answers the call with an error (the connection stays usable).
+
+export interface ServerLimits {
+  /** Largest request payload accepted (the frame's length field is checked before buffering). */
+  maxPayload: number;
+  /** Largest options field accepted (p11-kit-client sends its module name there). */
+  maxOptions: number;
+  /** Sessions one client may hold open at once (beyond: CKR_SESSION_COUNT). */
+  maxSessions: number;
+  /** Attributes in one template or attribute request (beyond: CKR_ARGUMENTS_BAD). */
+  maxAttributes: number;
+  /** Largest output buffer a client may ask for (C_GenerateRandom, C_FindObjects count, ...). */
+  maxOutput: number;
+  /** Clients connected at once; more are refused at accept. */
+  maxClients: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxPayload: 4 * 1024 * 1024,
+  maxOptions: 4 * 1024,
+  maxSessions: 64,
+  maxAttributes: 256,
+  maxOutput: 1024 * 1024,
+  maxClients: 64,
+};

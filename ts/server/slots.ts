@@ -1,0 +1,36 @@
+// Which of the proxy's slots the server serves: all of them for a URI without slot or token
+// attributes, else those whose token the URI matches (as p11-kit server filters tokens).
+import { CKR } from '../bridge/ckr.js';
+import { Pkcs11Error } from '../bridge/errors.js';
+import type { ProxyModule } from '../proxy/proxy.js';
+import type { Uri } from '../uri/types.js';
+
+export class ServedSlots {
+  private known = new Set<number>();
+
+  constructor(
+    private readonly proxy: ProxyModule,
+    private readonly uri: Uri,
+    private readonly everything: boolean,
+  ) {}
+
+  /** The served slots now, in the proxy's order. */
+  async slots(tokenPresent: boolean): Promise<number[]> {
+    const all = await this.proxy.async.getSlotList(tokenPresent);
+    let out = all;
+    if (!this.everything) {
+      const matching = new Set((await this.proxy.async.findTokens(this.uri)).map((t) => t.slot));
+      out = all.filter((s) => matching.has(s));
+    }
+    // A full listing says exactly what is served; a token-present one can only add.
+    this.known = tokenPresent ? new Set([...this.known, ...out]) : new Set(out);
+    return out;
+  }
+
+  /** A slot the client may use; CKR_SLOT_ID_INVALID for any other. */
+  async slot(id: number): Promise<number> {
+    if (!this.known.has(id)) await this.slots(false);
+    if (!this.known.has(id)) throw new Pkcs11Error(CKR.CKR_SLOT_ID_INVALID, 'slot', 'p11kit server');
+    return id;
+  }
+}
