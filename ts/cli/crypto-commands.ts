@@ -1,7 +1,7 @@
 // generate-keypair, sign and verify: keys on tokens found by PKCS#11 URI through the proxy
 // (over the command's registry selection, as list-tokens sees it). Exit codes: exit-codes.ts.
 import { createHash } from 'node:crypto';
-import { open, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CKA, CKK, CKM, CKR, CKU, CKF_TOKEN, type Attribute, type AttributeResult, type TokenInfo } from '../bridge/index.js';
@@ -11,6 +11,7 @@ import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlag
 import { pinFor, pinGiven, withPinOptions, type PinFlags } from './pin.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { withProgress } from './progress.js';
+import { writeOutputFile } from './output-file.js';
 import { curveNamed, publicKeyPem, type Curve } from './public-key.js';
 import { describeScheme, hostInput, HASH_HELP, MECHANISM_HELP, mechanismOf, schemeFor, type SignScheme } from './sign-schemes.js';
 
@@ -349,7 +350,7 @@ async function sign(keyUri: string, flags: SignFlags): Promise<void> {
     const key = await findKey(proxy, uri, 'private', flags);
     const scheme = schemeFor(flags.mechanism, flags.hash, key.keyType);
     const signature = await signData(key, scheme, input.data);
-    if (flags.out) await writeFile(flags.out, encoded(signature, encoding));
+    if (flags.out) writeOutputFile(flags.out, encoded(signature, encoding));
     if (flags.json) {
       const text = Buffer.from(signature).toString(encoding === 'base64' ? 'base64' : 'hex');
       return json({ key: key.uri, ...describeScheme(scheme), signature: text, encoding: encoding === 'base64' ? 'base64' : 'hex', ...(flags.out ? { out: flags.out } : {}) });
