@@ -2,7 +2,8 @@
 // (over the command's registry selection, as list-tokens sees it). Exit codes: exit-codes.ts.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readBounded } from '../registry/bounded-read.js';
 import type { Command } from 'commander';
 import { CKA, CKK, CKM, CKR, CKU, CKF_TOKEN, type Attribute, type AttributeResult, type TokenInfo } from '../bridge/index.js';
 import { openProxy, objectTemplate, ProxyError, type ProxyModule, type ProxySession, type ProxyToken } from '../proxy/index.js';
@@ -368,6 +369,9 @@ function decodeSignatureText(bytes: Buffer): Buffer {
   return bytes;
 }
 
+/** Far above any signature (RSA-16384 in base64 is under 3 KiB): a bound, not a format check. */
+const MAX_SIGNATURE_FILE = 1024 * 1024;
+
 /** --signature: a file (raw, hex or base64), or the signature as hex. */
 function readSignature(arg: string): Uint8Array {
   let isFile = false;
@@ -376,7 +380,7 @@ function readSignature(arg: string): Uint8Array {
   } catch {
     // not a file: hex, below
   }
-  if (isFile) return decodeSignatureText(readFileSync(arg));
+  if (isFile) return decodeSignatureText(readBounded(arg, MAX_SIGNATURE_FILE).bytes);
   const hex = arg.replace(/[:\s]/g, '');
   if (hex.length && hex.length % 2 === 0 && /^[0-9a-f]+$/i.test(hex)) return Buffer.from(hex, 'hex');
   throw new CliError(EXIT.USAGE, `--signature: neither a file nor hex: '${arg.length > 40 ? `${arg.slice(0, 40)}…` : arg}'`);
