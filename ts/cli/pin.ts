@@ -25,7 +25,7 @@ const MAX_PIN_FILE = 4096;
 /** Adds the PIN options, and hides the command line once the command runs. */
 export function withPinOptions(cmd: Command): Command {
   return cmd
-    .option('--pin-value <pin>', 'log in with this user PIN (visible to other users until the command starts: prefer --pin-source)')
+    .option('--pin-value <pin>', 'log in with this user PIN. Other local users can read it in the process list until Node has started (the p11kit executable hides it before loading anything else): prefer --pin-source FILE, or --login to be prompted')
     .option('--pin-source <file>', 'log in with the user PIN read from this file (must not be accessible to others)')
     .option('--login', 'log in, prompting for the PIN (not echoed) when none is given')
     .hook('preAction', hideCommandLine);
