@@ -62,3 +62,51 @@ describe('security: the lifecycle anchor against another local user', () => {
     expect(ns.otherKept).toBe(true);
   });
 });
+
+describe('security: the lifecycle anchor inside its own process', () => {
+  const FRAGILE = here('../dist/native/fixtures/fragile-module.so');
+  /** Runs `body` in a fresh node process (koffi, libc and the fixture at hand) and returns its JSON line. */
+  function inFreshProcess(body: string) {
+    const script = `
+      import koffi from 'koffi';
+      import fs from 'node:fs';
+      const libc = koffi.load('libc.so.6');
+      const stats = (lib) => { const out = new Array(8).fill(0); lib.func('void fragile_stats(_Out_ unsigned long *out)')(out); return { initialized: Number(out[0]), finalized: Number(out[1]) }; };
+      ${body}`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: here('..'), encoding: 'utf8', timeout: 60_000, env: { ...process.env, FRAGILE_SLEEP_US: '0' } });
+    return JSON.parse(r.stdout || `{"stderr": ${JSON.stringify(r.stderr)}}`);
+  }
+
+  it('a descriptor that only looks like our region (same name, wrong size, unsealed) is ignored', () => {
+    const out = inFreshProcess(`
+      const memfd = libc.func('int memfd_create(const char *name, unsigned int flags)');
+      const decoy = memfd('p11kit-wasm-anchor-' + process.pid, 1);
+      fs.ftruncateSync(decoy, 4096);
+      fs.fchmodSync(decoy, 0o600);
+      const { openModule } = await import(${JSON.stringify(INDEX)});
+      const m = openModule(${JSON.stringify(FRAGILE)});
+      m.getSlotList(false);
+      m.release();
+      console.log(JSON.stringify(stats(koffi.load(${JSON.stringify(FRAGILE)}))));`);
+    expect(out).toEqual({ initialized: 1, finalized: 1 });
+  });
+
+  it('a creation lock held forever is an error naming the problem after 5 s, not a hang', () => {
+    const out = inFreshProcess(`
+      const flock = libc.func('int flock(int fd, int op)');
+      const held = fs.openSync('/proc/self/environ', 'r');
+      if (flock(held, 2) !== 0) throw new Error('flock');
+      const { openModule } = await import(${JSON.stringify(INDEX)});
+      const t0 = Date.now();
+      try {
+        openModule(${JSON.stringify(FRAGILE)});
+        console.log(JSON.stringify({ opened: true }));
+      } catch (e) {
+        console.log(JSON.stringify({ message: e.message, ms: Date.now() - t0, ...stats(koffi.load(${JSON.stringify(FRAGILE)})) }));
+      }`);
+    expect(out.message).toMatch(/lifecycle region: another isolate of this process held its creation lock for more than 5 s/);
+    expect(out.ms).toBeGreaterThanOrEqual(4900);
+    expect(out.ms).toBeLessThan(15_000);
+    expect(out).toMatchObject({ initialized: 0, finalized: 0 });
+  });
+});

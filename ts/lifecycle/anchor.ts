@@ -12,8 +12,11 @@ import { processRegion, RegionError } from './region.js';
 import { initialState, type ModuleState, type Phase } from './machine.js';
 
 const MAGIC = 0x70313177; // "p11w"
-/** The region's name as /proc/self/fd shows it; not a path, nothing outside the process sees it. */
-const REGION_NAME = 'p11kit-wasm-anchor';
+/**
+ * The region's name as /proc/self/fd shows it; not a path, nothing outside the process sees it.
+ * With the pid: a child forked without exec inherits the descriptor, and must not take it for its own.
+ */
+const regionName = (): string => `p11kit-wasm-anchor-${process.pid}`;
 const VERSION = 1;
 export const MAX_ISOLATES = 256;
 export const MAX_MODULES = 64;
@@ -50,7 +53,7 @@ export class Anchor {
 
   private constructor(readonly base: bigint = 0n) {
     let created = false;
-    const at = processRegion(REGION_NAME, REGION_BYTES, (fresh) => {
+    const at = processRegion(regionName(), REGION_BYTES, (fresh) => {
       this.attach(fresh);
       this.setup(); // under the process lock: no other isolate sees the region half set up
       created = true;
