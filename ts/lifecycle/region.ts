@@ -52,7 +52,11 @@ function underProcessLock<T>(fn: () => T): T {
       const errno = libc.errno();
       if (errno !== libc.EWOULDBLOCK && errno !== libc.EINTR) throw new RegionError(`flock failed, errno ${errno}`);
       if (Date.now() > deadline) throw new RegionError(`another isolate of this process held its creation lock for more than ${LOCK_WAIT_MS / 1000} s`);
-      Atomics.wait(pause, 0, 0, 1);
+      try {
+        Atomics.wait(pause, 0, 0, 1);
+      } catch {
+        // a thread that may not block (a browser main thread): retry at once, the deadline still holds
+      }
     }
     return fn();
   } finally {
