@@ -32,9 +32,14 @@ export function processRegion(name: string, bytes: number, init: (at: bigint) =>
     const found = findRegion(name, bytes);
     if (found !== undefined) return map(found, bytes);
     const fd = createRegion(name, bytes);
-    const at = map(fd, bytes);
-    init(at);
-    return at;
+    try {
+      const at = map(fd, bytes);
+      init(at);
+      return at;
+    } catch (e) {
+      closeSync(fd); // half set up: no other isolate may find it
+      throw e;
+    }
   });
 }
 
