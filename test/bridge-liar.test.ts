@@ -42,6 +42,8 @@ const EXPECTED: Record<string, unknown> = {
   'attr-len-huge/label': refused('BridgeError', 'UNTRUSTED_LENGTH'),
   'attr-array-odd/template': refused('BridgeError', 'UNTRUSTED_LENGTH'),
   'find-count-over/find': refused('BridgeError', 'UNTRUSTED_COUNT'),
+  // Bounded: stops at MAX_FOUND_OBJECTS (100 000 handles) with an error that says why.
+  'find-endless/find': { error: expect.objectContaining({ name: 'BridgeError', code: 'UNTRUSTED_COUNT', message: expect.stringContaining('keeps finding more') }) },
   'handle-huge/session': refused('BridgeError', 'UNTRUSTED_VALUE'),
 };
 

@@ -275,12 +275,22 @@ describe('matching (p11-kit §5.4 vectors)', () => {
     expect(matchAttributes(uri, [{ type: CLASS, value: new Uint8Array([1, 0, 0, 0]) }])).toBe(false);
   });
 
-  test('bytes that are not UTF-8 match exactly when the URI is given as text', () => {
+  test('bytes that are not UTF-8 survive a parsed Uri: U+FFFD in the string, the bytes in raw', () => {
     const label = [{ type: 3, value: new Uint8Array([0xff]) }];
     expect(matchAttributes('pkcs11:object=%FF', label)).toBe(true);
-    // A parsed Uri holds strings: the byte became U+FFFD (types.ts documents this).
-    expect(parseUri('pkcs11:object=%FF').object).toBe('\uFFFD');
-    expect(matchAttributes(parseUri('pkcs11:object=%FF'), label)).toBe(false);
+    const uri = parseUri('pkcs11:object=%FF;token=ok?x-v=%FE%C3');
+    expect(uri.object).toBe('\uFFFD');
+    expect(uri.raw).toEqual({ object: new Uint8Array([0xff]) });
+    expect(uri.vendor).toEqual([{ name: 'x-v', value: '\uFFFD\uFFFD', rawValue: new Uint8Array([0xfe, 0xc3]) }]);
+    expect(matchAttributes(uri, label)).toBe(true);
+    expect(formatUri(uri)).toBe('pkcs11:token=ok;object=%FF?x-v=%FE%C3');
+    // A string changed after parsing wins over its stale bytes.
+    expect(formatUri({ ...uri, object: 'new' })).toBe('pkcs11:token=ok;object=new?x-v=%FE%C3');
+    // Valid UTF-8 carries no raw bytes; a leading BOM is part of the value.
+    expect(parseUri('pkcs11:object=%EF%BB%BFa%C3%A9').raw).toBeUndefined();
+    expect(formatUri(parseUri('pkcs11:object=%EF%BB%BFa'))).toBe('pkcs11:object=%EF%BB%BFa');
+    // The JSON form carries them as hex, both ways.
+    expect(formatUri(uriFromJson(JSON.parse(JSON.stringify(uriToJson(uri)))))).toBe(formatUri(uri));
   });
 
   test('bad structures are typed errors', () => {

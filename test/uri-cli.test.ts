@@ -69,4 +69,11 @@ describe('p11kit uri', () => {
       'pkcs11:object=k;type=secret-key?pin-source=%2fp&pin-value=1&x-a=2&x-z=1\n',
     );
   });
+
+  test('values that are not UTF-8 keep their bytes: parse prints the exact URI, and the JSON round trip too', () => {
+    const text = 'pkcs11:token=%FF%FE;object=a%C3?pin-value=%FF&x-v=%80';
+    expect(p11kit(['uri', 'parse', text]).out).toContain('uri: pkcs11:token=%FF%FE;object=a%C3?x-v=%80\n');
+    const json = p11kit(['uri', 'parse', '--json', '--show-pin', text]).out;
+    expect(p11kit(['uri', 'format', '--json', '-'], json).out).toBe(p11kit(['uri', 'normalize', text]).out);
+  });
 });

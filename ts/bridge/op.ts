@@ -60,6 +60,12 @@ export const MAX_RETRIES = 4;
 /** The largest output or array a module may ask us to allocate. */
 export const MAX_OUTPUT = 64 * 1024 * 1024;
 export const MAX_COUNT = 1 << 20;
+/** The most objects one search may return: an endless C_FindObjects stops here with an error. */
+export const MAX_FOUND_OBJECTS = 100_000;
+
+export function tooManyFound(module: string): BridgeError {
+  return new BridgeError('UNTRUSTED_COUNT', `found ${MAX_FOUND_OBJECTS} objects and it keeps finding more; stopped (an endless search?)`, 'C_FindObjects', module);
+}
 
 /** A size claimed by a module in a length query, before we allocate it. */
 export function plausible(c: OpContext, fn: FunctionName, v: number | bigint, max: number, what: 'length' | 'count'): number {

@@ -4,7 +4,7 @@ import { BridgeError } from './errors.js';
 import { attributeKind } from './attribute-kinds.js';
 import { decodeValue, encodeQuery, encodeTemplate, returnedLength, type Attribute, type AttributeResult, type AttributeValue } from './attributes.js';
 import { L } from './layout.js';
-import { check, MAX_OUTPUT, MAX_RETRIES, plausible, readHandle, req, type Op, type OpContext } from './op.js';
+import { check, MAX_FOUND_OBJECTS, MAX_OUTPUT, tooManyFound, MAX_RETRIES, plausible, readHandle, req, type Op, type OpContext } from './op.js';
 
 type H = number | bigint;
 const A = L.attribute;
@@ -159,7 +159,7 @@ export function* findObjectsFinal(c: OpContext, session: H): Op<void> {
   check(c, 'C_FindObjectsFinal', yield req('C_FindObjectsFinal', session));
 }
 
-/** Init, FindObjects in batches until one comes back short, Final (also after a failure). */
+/** Init, FindObjects in batches until one comes back short (or too many came), Final (also after a failure). */
 export function* findAllObjects(c: OpContext, session: H, template: readonly Attribute[] = [], batch = 64): Op<number[]> {
   yield* findObjectsInit(c, session, template);
   const all: number[] = [];
@@ -169,6 +169,7 @@ export function* findAllObjects(c: OpContext, session: H, template: readonly Att
       const got = yield* findObjects(c, session, batch);
       all.push(...got);
       if (got.length < batch) break;
+      if (all.length >= MAX_FOUND_OBJECTS) throw tooManyFound(c.module);
     }
   } finally {
     const rv: number = yield req('C_FindObjectsFinal', session);

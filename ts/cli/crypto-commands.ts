@@ -1,8 +1,9 @@
 // generate-keypair, sign and verify: keys on tokens found by PKCS#11 URI through the proxy
 // (over the command's registry selection, as list-tokens sees it). Exit codes: exit-codes.ts.
 import { createHash } from 'node:crypto';
-import { open, writeFile } from 'node:fs/promises';
-import { readFileSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readBounded } from '../registry/bounded-read.js';
 import type { Command } from 'commander';
 import { CKA, CKK, CKM, CKR, CKU, CKF_TOKEN, type Attribute, type AttributeResult, type TokenInfo } from '../bridge/index.js';
 import { openProxy, objectTemplate, ProxyError, type ProxyModule, type ProxySession, type ProxyToken } from '../proxy/index.js';
@@ -11,6 +12,7 @@ import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlag
 import { pinFor, pinGiven, withPinOptions, type PinFlags } from './pin.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { withProgress } from './progress.js';
+import { writeOutputFile } from './output-file.js';
 import { curveNamed, publicKeyPem, type Curve } from './public-key.js';
 import { describeScheme, hostInput, HASH_HELP, MECHANISM_HELP, mechanismOf, schemeFor, type SignScheme } from './sign-schemes.js';
 
@@ -349,7 +351,7 @@ async function sign(keyUri: string, flags: SignFlags): Promise<void> {
     const key = await findKey(proxy, uri, 'private', flags);
     const scheme = schemeFor(flags.mechanism, flags.hash, key.keyType);
     const signature = await signData(key, scheme, input.data);
-    if (flags.out) await writeFile(flags.out, encoded(signature, encoding));
+    if (flags.out) writeOutputFile(flags.out, encoded(signature, encoding));
     if (flags.json) {
       const text = Buffer.from(signature).toString(encoding === 'base64' ? 'base64' : 'hex');
       return json({ key: key.uri, ...describeScheme(scheme), signature: text, encoding: encoding === 'base64' ? 'base64' : 'hex', ...(flags.out ? { out: flags.out } : {}) });
@@ -367,6 +369,9 @@ function decodeSignatureText(bytes: Buffer): Buffer {
   return bytes;
 }
 
+/** Far above any signature (RSA-16384 in base64 is under 3 KiB): a bound, not a format check. */
+const MAX_SIGNATURE_FILE = 1024 * 1024;
+
 /** --signature: a file (raw, hex or base64), or the signature as hex. */
 function readSignature(arg: string): Uint8Array {
   let isFile = false;
@@ -375,7 +380,7 @@ function readSignature(arg: string): Uint8Array {
   } catch {
     // not a file: hex, below
   }
-  if (isFile) return decodeSignatureText(readFileSync(arg));
+  if (isFile) return decodeSignatureText(readBounded(arg, MAX_SIGNATURE_FILE).bytes);
   const hex = arg.replace(/[:\s]/g, '');
   if (hex.length && hex.length % 2 === 0 && /^[0-9a-f]+$/i.test(hex)) return Buffer.from(hex, 'hex');
   throw new CliError(EXIT.USAGE, `--signature: neither a file nor hex: '${arg.length > 40 ? `${arg.slice(0, 40)}…` : arg}'`);

@@ -2,7 +2,8 @@
 // pin-value / pin-source (RFC 7512), or a prompt that does not echo. A PIN is never printed,
 // never part of an error message, and hidden from the process title and /proc/PID/cmdline as
 // soon as the command starts (the kernel shows the command line until then: prefer a source).
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readBounded } from '../registry/bounded-read.js';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { Uri } from '../uri/index.js';
@@ -24,7 +25,7 @@ const MAX_PIN_FILE = 4096;
 /** Adds the PIN options, and hides the command line once the command runs. */
 export function withPinOptions(cmd: Command): Command {
   return cmd
-    .option('--pin-value <pin>', 'log in with this user PIN (visible to other users until the command starts: prefer --pin-source)')
+    .option('--pin-value <pin>', 'log in with this user PIN. Other local users can read it in the process list until Node has started (the p11kit executable hides it before loading anything else): prefer --pin-source FILE, or --login to be prompted')
     .option('--pin-source <file>', 'log in with the user PIN read from this file (must not be accessible to others)')
     .option('--login', 'log in, prompting for the PIN (not echoed) when none is given')
     .hook('preAction', hideCommandLine);
@@ -57,7 +58,15 @@ export function readPinSource(source: string): string {
   if (process.getuid && st.uid !== process.getuid()) throw refuse('not owned by the running user');
   if (st.mode & 0o077) throw refuse(`group or others may access it (mode ${(st.mode & 0o777).toString(8)})`);
   if (st.size > MAX_PIN_FILE) throw refuse(`larger than ${MAX_PIN_FILE} bytes`);
-  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  // Read through a bound: the file may have been swapped (FIFO, bigger file) since the checks.
+  let read;
+  try {
+    read = readBounded(path, MAX_PIN_FILE);
+  } catch (err) {
+    throw refuse((err as NodeJS.ErrnoException).code === 'EFBIG' ? `larger than ${MAX_PIN_FILE} bytes` : (err as Error).message);
+  }
+  if (!read.regular) throw refuse('not a regular file');
+  return read.bytes.toString('utf8').replace(/\r?\n$/, '');
 }
 
 /** Reads one line from a terminal in raw mode, echoing nothing; Ctrl-C or Ctrl-D on an empty line cancel. */

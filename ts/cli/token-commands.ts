@@ -13,6 +13,7 @@ import { pinFor, withPinOptions, type PinFlags } from './pin.js';
 import { globalTrace, traceModule } from '../trace/index.js';
 import { openAsyncModule } from '../rpc/open.js';
 import type { ModuleInfo } from '../bridge/index.js';
+import { escapeForTerminal } from './escape.js';
 
 /** Token flags as p11-kit 0.24's list-modules names them, in its order. */
 const TOKEN_FLAG_NAMES: [number, string][] = [
@@ -112,7 +113,8 @@ function infoError(err: unknown): void {
 
 /** The token block of list-modules (p11-kit 0.24's lists.c layout). */
 function tokenLines(t: TokenInfo): string[] {
-  const lines = [`    token: ${t.label}`, `        manufacturer: ${t.manufacturerID}`, `        model: ${t.model}`, `        serial-number: ${t.serialNumber}`];
+  const e = escapeForTerminal;
+  const lines = [`    token: ${e(t.label)}`, `        manufacturer: ${e(t.manufacturerID)}`, `        model: ${e(t.model)}`, `        serial-number: ${e(t.serialNumber)}`];
   if (t.hardwareVersion.major || t.hardwareVersion.minor) lines.push(`        hardware-version: ${version(t.hardwareVersion)}`);
   if (t.firmwareVersion.major || t.firmwareVersion.minor) lines.push(`        firmware-version: ${version(t.firmwareVersion)}`);
   lines.push('        flags:');
@@ -197,9 +199,9 @@ export async function describeModules(registry: Registry, verbose = false): Prom
 export function moduleDetailLines(details: ModuleDetails[]): string[] {
   const out: string[] = [];
   for (const { entry, library, tokens } of details) {
-    out.push(`${entry.name}: ${entry.settings.remote === undefined ? (entry.options.module ?? '(null)') : '(null)'}`);
+    out.push(escapeForTerminal(`${entry.name}: ${entry.settings.remote === undefined ? (entry.options.module ?? '(null)') : '(null)'}`));
     if (!library) continue;
-    out.push(`    library-description: ${library.libraryDescription}`, `    library-manufacturer: ${library.manufacturerID}`, `    library-version: ${version(library.libraryVersion)}`);
+    out.push(`    library-description: ${escapeForTerminal(library.libraryDescription)}`, `    library-manufacturer: ${escapeForTerminal(library.manufacturerID)}`, `    library-version: ${version(library.libraryVersion)}`);
     for (const t of tokens) out.push(...tokenLines(t));
   }
   return out;
@@ -322,7 +324,7 @@ function listTokens(uriText: string | undefined, flags: RegistryFlags & { onlyUr
         out.push(tokenUri(token));
         continue;
       }
-      out.push(`token: ${token.label}`, `    uri: ${tokenUri(token)}`, `    module: ${module}`, `    slot: ${moduleSlot}`);
+      out.push(`token: ${escapeForTerminal(token.label)}`, `    uri: ${tokenUri(token)}`, `    module: ${escapeForTerminal(module)}`, `    slot: ${moduleSlot}`);
       out.push(...tokenLines(token).slice(1).map((l) => l.slice(4)));
     }
     process.stdout.write(out.length ? `${out.join('\n')}\n` : '');
@@ -411,7 +413,7 @@ function objectSummary(token: TokenInfo, handle: number, attrs: AttributeResult[
 
 function objectLines(o: ObjectSummary): string[] {
   const lines = [`Object: #${o.handle}`, `    uri: ${o.uri}`, `    class: ${o.class}`];
-  if (o.label !== undefined) lines.push(`    label: ${o.label}`);
+  if (o.label !== undefined) lines.push(`    label: ${escapeForTerminal(o.label)}`);
   if (o.id !== undefined) lines.push(`    id: ${o.id}`);
   if (o.keyType !== undefined) lines.push(`    key-type: ${o.keyType}`);
   return lines;

@@ -1,10 +1,11 @@
 // p11kit trace <command…>: runs another p11kit command in this process with every PKCS#11 call
 // traced (ts/trace: decoded arguments, results, durations; PINs and secrets redacted), to
 // stderr or to --trace-file. No child process: the command's PIN options stay in this process.
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { setGlobalTrace, stderrSink, type TraceSink } from '../trace/index.js';
-import { EXIT_CODES_HELP } from './exit-codes.js';
+import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { openOutputFile } from './output-file.js';
 import { hideCommandLine } from './pin.js';
 
 interface TraceFlags {
@@ -13,8 +14,7 @@ interface TraceFlags {
 
 /** A file sink written synchronously, so that lines keep call order and survive a crash. Private: it names tokens and objects. */
 function fileSink(path: string): { sink: TraceSink; close(): void } {
-  const fd = openSync(path, 'w', 0o600);
-  fchmodSync(fd, 0o600); // an existing file keeps its mode on open
+  const fd = openOutputFile(path, 0o600, { private: true });
   return { sink: (line) => writeSync(fd, `${line}\n`), close: () => closeSync(fd) };
 }
 
@@ -29,7 +29,14 @@ export function registerTraceCommand(program: Command, buildProgram: () => Comma
     .addHelpText('after', `\nExample: p11kit trace sign pkcs11:token=demo;object=k --pin-source pin.txt --in data.bin\n${EXIT_CODES_HELP}`)
     .action(async (args: string[], flags: TraceFlags) => {
       hideCommandLine();
-      const file = flags.traceFile === undefined ? undefined : fileSink(flags.traceFile);
+      let file: ReturnType<typeof fileSink> | undefined;
+      try {
+        file = flags.traceFile === undefined ? undefined : fileSink(flags.traceFile);
+      } catch (e) {
+        process.stderr.write(`p11kit: ${(e as Error).message}\n`);
+        process.exitCode = EXIT.IO; // the trace file cannot be written: nothing runs untraced
+        return;
+      }
       setGlobalTrace(file?.sink ?? stderrSink);
       try {
         await buildProgram().name('p11kit trace').parseAsync(args, { from: 'user' });

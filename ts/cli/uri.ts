@@ -1,7 +1,7 @@
 // p11kit uri parse | format | normalize: PKCS#11 URIs from the command line. Errors (UriError,
 // bad JSON) propagate to the top level, which prints them and exits 1. A pin-value is never
 // printed unless --show-pin asks for it.
-import { readFileSync } from 'node:fs';
+import { readStreamBounded } from '../registry/bounded-read.js';
 import type { Command } from 'commander';
 import { formatUri, normalizeUri, parseUri, uriFromJson, uriToJson, type Uri, type UriFields } from '../uri/index.js';
 
@@ -69,7 +69,7 @@ function parseCommand(text: string, flags: ParseFlags): void {
 }
 
 function formatCommand(flags: FormatFlags): void {
-  const source = flags.json === '-' ? readFileSync(0, 'utf8') : flags.json;
+  const source = flags.json === '-' ? readStreamBounded(0, 1024 * 1024, 'stdin').toString('utf8') : flags.json;
   let json: unknown;
   try {
     json = JSON.parse(source);

@@ -1,18 +1,22 @@
-// The process-wide anchor: one POSIX shared memory region per process, found by name
-// (pid + process start time) from every isolate — the main thread, our workers, and
-// workers created by code that never heard of us — and locked with robust mutexes,
-// so that a thread that dies holding a lock hands it on instead of deadlocking.
+// The process-wide anchor: one shared memory region per process, found from every
+// isolate — the main thread, our workers, and workers created by code that never heard of
+// us — and locked with robust mutexes, so that a thread that dies holding a lock hands it on
+// instead of deadlocking. The region itself (private to the process, never in a shared
+// directory) is region.ts's concern.
 //
 // Limits (documented in the README): Linux/glibc only; at most MAX_ISOLATES isolates
-// using modules at once, MAX_MODULES modules, MAX_SESSIONS tracked sessions; the
-// region is unlinked when the main thread exits, and a region left by a crashed process
-// is removed by the next process that starts (its pid/start time no longer match).
-import { readdirSync, readFileSync } from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
+// using modules at once, MAX_MODULES modules, MAX_SESSIONS tracked sessions; the kernel
+// frees the region with the process.
 import * as libc from './libc.js';
+import { processRegion, RegionError } from './region.js';
 import { initialState, type ModuleState, type Phase } from './machine.js';
 
 const MAGIC = 0x70313177; // "p11w"
+/**
+ * The region's name as /proc/self/fd shows it; not a path, nothing outside the process sees it.
+ * With the pid: a child forked without exec inherits the descriptor, and must not take it for its own.
+ */
+const regionName = (): string => `p11kit-wasm-anchor-${process.pid}`;
 const VERSION = 1;
 export const MAX_ISOLATES = 256;
 export const MAX_MODULES = 64;
@@ -35,34 +39,11 @@ const PHASES: Phase[] = ['uninitialized', 'ready', 'stale'];
 /** What a module lock holder was doing, so that a successor can tell if it died mid-way. */
 export const enum Busy { No = 0, Initializing = 1, Finalizing = 2 }
 
-function processStartTime(pid: number | 'self'): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Removes regions left behind by processes that are gone. */
-function sweepOrphans(): void {
-  let names: string[];
-  try {
-    names = readdirSync('/dev/shm');
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^p11kit-wasm-(\d+)-(\d+)$/.exec(name);
-    if (m && processStartTime(Number(m[1])) !== m[2]) libc.shm_unlink(`/${name}`);
-  }
-}
-
 let shared: Anchor | undefined;
 
 export class Anchor {
   readonly isolate: number;
-  private readonly words: Int32Array | undefined;
+  private words: Int32Array | undefined;
 
   /** This isolate's handle on the process-wide region. */
   static get(): Anchor {
@@ -71,39 +52,26 @@ export class Anchor {
   }
 
   private constructor(readonly base: bigint = 0n) {
-    const name = `/p11kit-wasm-${process.pid}-${processStartTime('self')}`;
-    let fd = libc.shm_open(name, libc.O_RDWR | libc.O_CREAT | libc.O_EXCL, 0o600);
-    const creator = fd >= 0;
-    if (!creator) {
-      if (libc.errno() !== libc.EEXIST) throw new Error(`p11kit-wasm: shm_open(${name}) failed, errno ${libc.errno()}`);
-      fd = libc.shm_open(name, libc.O_RDWR, 0o600);
-      if (fd < 0) throw new Error(`p11kit-wasm: shm_open(${name}) failed, errno ${libc.errno()}`);
-    }
-    // Everyone sizes it (to the same size): an isolate that opened the region before its
-    // creator sized it must not touch a page past the end (SIGBUS).
-    if (libc.ftruncate(fd, REGION_BYTES) !== 0) {
-      libc.close(fd);
-      if (creator) libc.shm_unlink(name);
-      throw new Error('p11kit-wasm: could not size the shared lifecycle region');
-    }
-    const ptr = libc.mmap(null, REGION_BYTES, libc.PROT_READ_WRITE, libc.MAP_SHARED, fd, 0);
-    libc.close(fd);
-    if (ptr === -1n || ptr === 0xffffffffffffffffn || !ptr) throw new Error('p11kit-wasm: could not map the shared lifecycle region');
-    (this as { base: bigint }).base = ptr;
-    try {
-      this.words = new Int32Array(libc.view(ptr, REGION_BYTES));
-    } catch {
-      this.words = undefined; // Electron forbids external buffers: fall back to koffi.decode/encode
-    }
-    if (creator) {
-      this.setup();
-      sweepOrphans();
-      // Only the main thread outlives every other isolate of the process.
-      if (isMainThread) process.once('exit', () => libc.shm_unlink(name));
-    } else {
-      this.waitReady();
+    let created = false;
+    const at = processRegion(regionName(), REGION_BYTES, (fresh) => {
+      this.attach(fresh);
+      this.setup(); // under the process lock: no other isolate sees the region half set up
+      created = true;
+    });
+    if (!created) {
+      this.attach(at);
+      this.checkHeader();
     }
     this.isolate = this.registerIsolate();
+  }
+
+  private attach(at: bigint): void {
+    (this as { base: bigint }).base = at;
+    try {
+      this.words = new Int32Array(libc.view(at, REGION_BYTES));
+    } catch {
+      // Electron forbids external buffers: fall back to koffi.decode/encode
+    }
   }
 
   get(offset: number): number {
@@ -129,16 +97,10 @@ export class Anchor {
     else this.set(H_READY, 1);
   }
 
-  private waitReady(): void {
-    const deadline = Date.now() + 5000;
-    const probe = new Int32Array(new SharedArrayBuffer(4));
-    while (this.get(H_READY) !== 1) {
-      if (Date.now() > deadline) throw new Error('p11kit-wasm: the shared lifecycle region was never set up');
-      Atomics.wait(probe, 0, 0, 1);
-    }
-    if (this.get(H_MAGIC) !== MAGIC || this.get(H_VERSION) !== VERSION) {
-      throw new Error('p11kit-wasm: another version of p11kit-wasm owns this process\'s lifecycle region');
-    }
+  /** Created under the process lock, so set up before anyone else could find it: just check. */
+  private checkHeader(): void {
+    if (this.get(H_MAGIC) !== MAGIC || this.get(H_READY) !== 1) throw new RegionError('its header is not ours');
+    if (this.get(H_VERSION) !== VERSION) throw new RegionError(`it belongs to another version of p11kit-wasm (layout ${this.get(H_VERSION)}, ours ${VERSION})`);
   }
 
   /** Locks a robust mutex; true if its previous holder died (the caller must repair what it guarded). */

@@ -3,9 +3,17 @@ import koffi from 'koffi';
 
 const libc = koffi.load('libc.so.6');
 
-export const O_RDWR = 0o2;
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const EINTR = 4;
+export const EWOULDBLOCK = 11;
 export const PROT_READ_WRITE = 0x3;
 export const MAP_SHARED = 0x1;
 export const EBUSY = 16;
@@ -15,9 +23,11 @@ export const PTHREAD_MUTEX_ROBUST = 1;
 /** glibc x86-64/aarch64: pthread_mutex_t is 40 bytes, pthread_mutexattr_t 4 (we leave room). */
 export const MUTEX_BYTES = 48;
 
-export const shm_open = libc.func('int shm_open(const char *name, int oflag, uint32_t mode)') as (n: string, f: number, m: number) => number;
-export const shm_unlink = libc.func('int shm_unlink(const char *name)') as (n: string) => number;
-export const ftruncate = libc.func('int ftruncate(int fd, int64_t length)') as (fd: number, len: number) => number;
+export const memfd_create = libc.func('int memfd_create(const char *name, unsigned int flags)') as (n: string, f: number) => number;
+export const flock = libc.func('int flock(int fd, int operation)') as (fd: number, op: number) => number;
+const fcntl = libc.func('int fcntl(int fd, int cmd, ...)');
+export const addSeals = (fd: number, seals: number): number => fcntl(fd, F_ADD_SEALS, 'int', seals) as number;
+export const getSeals = (fd: number): number => fcntl(fd, F_GET_SEALS) as number;
 export const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as (
   a: null,
   len: number,
@@ -26,7 +36,6 @@ export const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, i
   fd: number,
   off: number,
 ) => bigint;
-export const close = libc.func('int close(int fd)') as (fd: number) => number;
 export const gettid = libc.func('int gettid(void)') as () => number;
 export const errno = (): number => koffi.errno();
 

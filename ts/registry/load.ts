@@ -1,6 +1,7 @@
 // loadRegistry: TypeScript does the file system work in p11-kit's order; the wasm core
 // lexes, merges and orders (wasm/registry.h); then each module's library is probed.
-import { opendirSync, readFileSync, statSync } from 'node:fs';
+import { opendirSync, statSync } from 'node:fs';
+import { readBounded } from './bounded-read.js';
 import { core, readRecords, type CoreRecord } from '../wasm/core.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
 import { probeModule } from './probe.js';
@@ -46,6 +47,7 @@ const STRERROR: Record<string, string> = {
   ELOOP: 'Too many levels of symbolic links',
   ENAMETOOLONG: 'File name too long',
   EIO: 'Input/output error',
+  EFBIG: 'File too large',
 };
 
 function ioError(err: unknown): ReadResult {
@@ -54,9 +56,12 @@ function ioError(err: unknown): ReadResult {
   return { io, data: new TextEncoder().encode(STRERROR[code] ?? (code || String(err))) };
 }
 
+/** Far more than any real configuration; what keeps a hostile file from exhausting memory. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 function readFile(path: string | Buffer): ReadResult {
   try {
-    return { io: Io.Ok, data: readFileSync(path) };
+    return { io: Io.Ok, data: readBounded(path, MAX_CONFIG_BYTES).bytes };
   } catch (err) {
     return ioError(err);
   }

@@ -8,6 +8,7 @@ import { decodeValue, type Attribute as BridgeAttribute, type AttributeResult, t
 import type { TokenInfo as BridgeTokenInfo } from '../bridge/info.js';
 import { UNAVAILABLE } from '../bridge/layout.js';
 import type { Mechanism as BridgeMechanism } from '../bridge/mechanisms.js';
+import { MAX_FOUND_OBJECTS, tooManyFound } from '../bridge/op.js';
 import type { InitializeOptions, Pkcs11Module } from '../bridge/module.js';
 import type { Attribute, AttributeValue, ReadAttribute } from './attributes.js';
 import { valueKind } from './attributes.js';
@@ -209,6 +210,7 @@ export class RemoteModule implements AsyncModule {
             const got = await c.findObjects(session, batch);
             all.push(...got);
             if (got.length < batch) break;
+            if (all.length >= MAX_FOUND_OBJECTS) throw tooManyFound(this.name);
           }
         } finally {
           await c.findObjectsFinal(session).catch((err: unknown) => {

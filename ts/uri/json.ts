@@ -1,6 +1,7 @@
 // A JSON form of a Uri, for the CLI and for storing URIs as data: `id` as lower-case hex,
-// `slotId` as a decimal string, everything else as in Uri.
-import type { Uri, UriFields, UriObjectType, UriVendorQuery, UriVersion } from './types.js';
+// `slotId` as a decimal string, the raw bytes of values that are not UTF-8 (`raw`, a vendor
+// query's `rawValue`) as hex, everything else as in Uri.
+import type { Uri, UriFields, UriObjectType, UriTextField, UriVendorQuery, UriVersion } from './types.js';
 
 export interface UriJson {
   libraryDescription?: string;
@@ -20,16 +21,23 @@ export interface UriJson {
   pinValue?: string;
   moduleName?: string;
   modulePath?: string;
-  vendor?: UriVendorQuery[];
+  vendor?: { name: string; value: string; rawValue?: string }[];
+  raw?: Partial<Record<UriTextField, string>>;
   unrecognized?: boolean;
   ignored?: Uri['ignored'];
+}
+
+const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+function fromHex(h: unknown, what: string): Uint8Array {
+  if (typeof h !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(h)) fail(`${what} must be a hex string`);
+  return Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
 }
 
 const STRING_KEYS = [
   'libraryDescription', 'libraryManufacturer', 'slotDescription', 'slotManufacturer', 'token', 'manufacturer',
   'model', 'serial', 'object', 'type', 'pinSource', 'pinValue', 'moduleName', 'modulePath',
 ] as const;
-const KEYS = new Set<string>([...STRING_KEYS, 'libraryVersion', 'slotId', 'id', 'vendor', 'unrecognized', 'ignored']);
+const KEYS = new Set<string>([...STRING_KEYS, 'libraryVersion', 'slotId', 'id', 'vendor', 'raw', 'unrecognized', 'ignored']);
 
 /** The JSON form; pinValue is left out unless asked for (it is a secret). */
 export function uriToJson(uri: UriFields, options: { includePinValue?: boolean } = {}): UriJson {
@@ -41,7 +49,9 @@ export function uriToJson(uri: UriFields, options: { includePinValue?: boolean }
   if (uri.libraryVersion) out.libraryVersion = { major: uri.libraryVersion.major, minor: uri.libraryVersion.minor };
   if (uri.slotId !== undefined) out.slotId = String(uri.slotId);
   if (uri.id) out.id = Array.from(uri.id, (b) => b.toString(16).padStart(2, '0')).join('');
-  out.vendor = (uri.vendor ?? []).map((q) => ({ name: q.name, value: q.value }));
+  out.vendor = (uri.vendor ?? []).map((q) => ({ name: q.name, value: q.value, ...(q.rawValue ? { rawValue: toHex(q.rawValue) } : {}) }));
+  const raw = Object.entries(uri.raw ?? {}).filter(([k]) => k !== 'pinValue' || options.includePinValue);
+  if (raw.length) out.raw = Object.fromEntries(raw.map(([k, v]) => [k, toHex(v)]));
   out.unrecognized = !!uri.unrecognized;
   if (uri.ignored?.length) out.ignored = uri.ignored.map((i) => ({ name: i.name, reason: i.reason }));
   return out;
@@ -82,7 +92,20 @@ export function uriFromJson(json: unknown): UriFields {
   if (obj.vendor !== undefined) {
     if (!Array.isArray(obj.vendor) || !obj.vendor.every((q) => typeof q?.name === 'string' && typeof q?.value === 'string'))
       fail('vendor must be an array of {"name": string, "value": string}');
-    out.vendor = (obj.vendor as UriVendorQuery[]).map((q) => ({ name: q.name, value: q.value }));
+    out.vendor = (obj.vendor as { name: string; value: string; rawValue?: unknown }[]).map((q): UriVendorQuery => ({
+      name: q.name,
+      value: q.value,
+      ...(q.rawValue !== undefined ? { rawValue: fromHex(q.rawValue, 'vendor rawValue') } : {}),
+    }));
+  }
+  if (obj.raw !== undefined) {
+    if (typeof obj.raw !== 'object' || obj.raw === null || Array.isArray(obj.raw)) fail('raw must be an object of hex strings');
+    const raw: Record<string, Uint8Array> = {};
+    for (const [k, v] of Object.entries(obj.raw)) {
+      if (!(STRING_KEYS as readonly string[]).includes(k) || k === 'type') fail(`raw.${k} is not a text field`);
+      raw[k] = fromHex(v, `raw.${k}`);
+    }
+    out.raw = raw;
   }
   if (obj.unrecognized !== undefined) {
     if (typeof obj.unrecognized !== 'boolean') fail('unrecognized must be a boolean');

@@ -2,7 +2,7 @@
 // records for the core, and the core's records out into a Uri object. Binary-safe: values are
 // bytes, written as UTF-8 when given as strings.
 import { UriError, uriErrorCodeOf, type UriErrorCode } from './error.js';
-import type { Uri, UriFields, UriObjectType, UriText } from './types.js';
+import type { Uri, UriFields, UriObjectType, UriText, UriTextField, UriVendorQuery } from './types.js';
 
 /** Field numbers of 'F' records (P11W_URI_F_* in wasm/uri.h). */
 export const FIELD = {
@@ -36,7 +36,16 @@ export const OBJECT_CLASSES: Readonly<Record<UriObjectType, number>> = {
 const CLASS_NAMES = new Map(Object.entries(OBJECT_CLASSES).map(([name, n]) => [n, name as UriObjectType]));
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder('utf-8');
+// ignoreBOM keeps a leading U+FEFF: it is part of the value, not a marker to drop.
+const fromUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The bytes to write for a text value: its raw form while the string is still what those bytes decode to. */
+function exact(value: string, raw: Uint8Array | undefined): Uint8Array | string {
+  if (raw === undefined) return value;
+  if (!(raw instanceof Uint8Array)) typeError('raw URI values must be Uint8Arrays');
+  return fromUtf8.decode(raw) === value ? raw : value;
+}
 const EMPTY = new Uint8Array(0);
 
 export function textBytes(value: UriText): Uint8Array {
@@ -109,7 +118,7 @@ export function encodeUriFields(fields: UriFields): Uint8Array {
     const value = fields[key];
     if (value === undefined) continue;
     if (typeof value !== 'string') typeError(`URI field ${key} must be a string`);
-    w.record('F', FIELD[key], value as string);
+    w.record('F', FIELD[key], exact(value as string, fields.raw?.[key as UriTextField]));
   }
   if (fields.id !== undefined) {
     if (!(fields.id instanceof Uint8Array)) typeError('URI field id must be a Uint8Array');
@@ -137,7 +146,7 @@ export function encodeUriFields(fields: UriFields): Uint8Array {
   }
   for (const q of fields.vendor ?? []) {
     if (!(typeof q?.name === 'string' && typeof q?.value === 'string')) typeError('vendor query attributes are {name, value} strings');
-    w.record('Q', 0, q.name, q.value);
+    w.record('Q', 0, q.name, exact(q.value, q.rawValue));
   }
   if (fields.unrecognized) w.record('X', 1);
   return w.bytes();
@@ -150,16 +159,29 @@ export interface CoreFailure {
   byteOffset?: number;
 }
 
+/** Set by text(): a copy of the last value's bytes when they are not UTF-8, else undefined. */
+let notUtf8: Uint8Array | undefined;
+
 /** Short ASCII is the common case; TextDecoder's call cost dominates there. */
 function text(heap: Uint8Array, start: number, len: number): string {
-  if (len > 32) return fromUtf8.decode(heap.subarray(start, start + len));
+  notUtf8 = undefined;
+  if (len > 32) return utf8Text(heap.subarray(start, start + len));
   let s = '';
   for (let i = start; i < start + len; i++) {
     const c = heap[i];
-    if (c >= 0x80) return fromUtf8.decode(heap.subarray(start, start + len));
+    if (c >= 0x80) return utf8Text(heap.subarray(start, start + len));
     s += String.fromCharCode(c);
   }
   return s;
+}
+
+function utf8Text(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    notUtf8 = bytes.slice(); // kept so that formatting gives back exactly these bytes
+    return fromUtf8.decode(bytes);
+  }
 }
 
 /** Reads the core's output records: the parsed Uri, or why parsing failed. */
@@ -181,7 +203,10 @@ export function decodeUriRecords(heap: Uint8Array, ptr: number, len: number): { 
     switch (tag) {
       case 0x46: // 'F'
         if (num === FIELD.id) uri.id = heap.slice(a, a + aLen);
-        else fields[FIELD_KEYS[num]] = text(heap, a, aLen);
+        else {
+          fields[FIELD_KEYS[num]] = text(heap, a, aLen);
+          if (notUtf8) (uri.raw ??= {})[FIELD_KEYS[num] as UriTextField] = notUtf8;
+        }
         break;
       case 0x56: // 'V'
         uri.libraryVersion = { major: num >>> 8, minor: num & 0xff };
@@ -195,7 +220,11 @@ export function decodeUriRecords(heap: Uint8Array, ptr: number, len: number): { 
         break;
       }
       case 0x51: // 'Q'
-        uri.vendor.push({ name: text(heap, a, aLen), value: text(heap, b, bLen) });
+      {
+        const q: UriVendorQuery = { name: text(heap, a, aLen), value: text(heap, b, bLen) };
+        if (notUtf8) q.rawValue = notUtf8;
+        uri.vendor.push(q);
+      }
         break;
       case 0x58: // 'X'
         uri.unrecognized = true;

@@ -29,7 +29,14 @@ export interface UriVersion {
 export interface UriVendorQuery {
   name: string;
   value: string;
+  /** The exact bytes of the value when they are not UTF-8 (see Uri.raw); names are always ASCII. */
+  rawValue?: Uint8Array;
 }
+
+/** The text fields of a Uri: those that may carry raw bytes in Uri.raw. */
+export type UriTextField =
+  | 'libraryDescription' | 'libraryManufacturer' | 'slotDescription' | 'slotManufacturer' | 'token' | 'manufacturer'
+  | 'model' | 'serial' | 'object' | 'pinSource' | 'pinValue' | 'moduleName' | 'modulePath';
 
 /** A path attribute parsing dropped; any of these makes the URI match nothing. */
 export interface UriIgnoredAttribute {
@@ -39,8 +46,10 @@ export interface UriIgnoredAttribute {
 
 /**
  * A parsed URI. Absent keys are unset. Text fields (module, slot, token) hold what fits in the
- * blank-padded CK_* field with trailing spaces removed, as p11-kit compares them; bytes that are
- * not UTF-8 come out as U+FFFD (match with the URI text instead of the object to keep them).
+ * blank-padded CK_* field with trailing spaces removed, as p11-kit compares them. A value whose
+ * bytes are not UTF-8 reads with U+FFFD in the string, and its exact bytes are kept in `raw`:
+ * formatting and matching use them as long as the string is left as parsed, so
+ * formatUri(parseUri(x)) equals normalizeUri(x) for every x.
  */
 export interface Uri {
   libraryDescription?: string; // CK_INFO.libraryDescription, 32 bytes
@@ -69,6 +78,8 @@ export interface Uri {
   moduleName?: string;
   modulePath?: string;
   vendor: UriVendorQuery[];
+  /** Exact bytes of the text fields that are not UTF-8 (present only then). */
+  raw?: Partial<Record<UriTextField, Uint8Array>>;
   /** An unknown or disallowed path attribute was seen: p11-kit then matches nothing. */
   unrecognized: boolean;
   /** Which path attributes were dropped, and why (parse output only). */

@@ -1,0 +1,79 @@
+// Hostile configuration inputs: a config path that is /dev/zero or a FIFO (nobody writing) is
+// read as empty, as p11-kit 0.24 reads /dev/zero (on a FIFO p11-kit waits forever; we do not),
+// an oversized file is refused with a named error; all in bounded time and memory.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_CONFIG_BYTES } from '../ts/registry/load.js';
+import { ORACLE } from './helpers/registry-oracle.js';
+
+const INDEX = join(process.cwd(), 'dist/lib/index.js');
+const work = mkdtempSync(join(tmpdir(), 'p11kit-security-inputs-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const dir = (name: string) => {
+  const d = join(work, name);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+const fifo = (path: string) => spawnSync('mkfifo', [path]).status === 0 || (() => { throw new Error('mkfifo'); })();
+
+/** loadRegistry in a fresh process: its answer, wall time and peak memory. */
+function load(systemConfig: string, systemModules: string) {
+  const script = `
+    const { loadRegistry } = await import(${JSON.stringify(INDEX)});
+    let out;
+    try {
+      const r = loadRegistry({ systemConfig: ${JSON.stringify(systemConfig)}, userConfig: '/nonexistent', packageModules: '/nonexistent',
+        systemModules: ${JSON.stringify(systemModules)}, userModules: '/nonexistent', program: 'x', probe: false });
+      out = { global: r.global, modules: r.modules.map((m) => m.name), diagnostics: r.diagnostics.map((d) => d.message) };
+    } catch (e) { out = { error: e.message }; }
+    out.maxRssMb = process.resourceUsage().maxRSS / 1024;
+    console.log(JSON.stringify(out));`;
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  return { ...JSON.parse(r.stdout || '{}'), ms: Date.now() - t0, stderr: r.stderr };
+}
+
+describe('security: configuration files that are not regular files, or too large', () => {
+  it('/dev/zero as the system config reads as empty, as in p11-kit 0.24 (oracle)', () => {
+    const ours = load('/dev/zero', dir('empty'));
+    expect(ours).toMatchObject({ global: {}, modules: [] });
+    expect(ours.ms).toBeLessThan(5000);
+    expect(ours.maxRssMb).toBeLessThan(300);
+    const oracle = spawnSync(ORACLE, ['--system-conf', '/dev/zero', '--user-conf', '/nonexistent', '--package-modules', '/nonexistent',
+      '--system-modules', dir('empty'), '--user-modules', '/nonexistent', '--progname', 'x'], { encoding: 'utf8', timeout: 10_000 });
+    expect(JSON.parse(oracle.stdout)).toMatchObject({ ok: true, globals: {}, modules: [] });
+  });
+
+  it('a FIFO nobody writes, as the system config and among module configs, does not block and reads as empty', () => {
+    const conf = join(work, 'conf-fifo');
+    fifo(conf);
+    const modules = dir('fifo-modules');
+    fifo(join(modules, 'hostile.module'));
+    writeFileSync(join(modules, 'zero.module'), '');
+    const ours = load(conf, modules);
+    expect(ours).toMatchObject({ global: {}, modules: [] });
+    expect(ours.ms).toBeLessThan(5000);
+    expect(ours.maxRssMb).toBeLessThan(300);
+  });
+
+  it(`a config larger than ${MAX_CONFIG_BYTES} bytes is refused with the file named, without reading it`, () => {
+    const big = join(work, 'big.conf');
+    writeFileSync(big, '');
+    truncateSync(big, 8 * 1024 * 1024 * 1024); // sparse: 8 GiB that cost nothing to plant
+    const ours = load(big, dir('empty'));
+    expect(JSON.stringify(ours)).toMatch(/big\.conf.*File too large|File too large.*big\.conf/);
+    expect(ours.ms).toBeLessThan(5000);
+    expect(ours.maxRssMb).toBeLessThan(300);
+  });
+
+  it('JSON on stdin (uri format --json -) is capped: an endless stream is refused, not buffered', () => {
+    const r = spawnSync(process.execPath, [join(process.cwd(), 'dist/lib/cli.js'), 'uri', 'format', '--json', '-'], {
+      input: Buffer.alloc(3 * 1024 * 1024, 0x20), encoding: 'utf8', timeout: 30_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/stdin: more than 1048576 bytes/);
+  });
+});
