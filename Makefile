@@ -67,6 +67,7 @@ $(OUT)/native/fuzz/%: wasm/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
 ts:
 	@echo "== compiling TypeScript -> $(OUT)/lib"
 	npx tsc -p tsconfig.json
+	node build/cjs-types.mjs
 
 demo: deps build
 	@bash build/demo.sh
