@@ -22,3 +22,4 @@ export { CKO, CKK, CKC, CKU, CKS, CKD, CKG, CKZ } from './ck-enums.js';
 export { CKF, CKF_TOKEN, CKF_SLOT, CKF_SESSION, CKF_INIT, CKF_MECHANISM, CKF_MISC, flagNames } from './ckf.js';
 export { nameOf, valueOf, describe as describeConstant, type ConstTable } from './names.js';
 export { L as nativeLayout, UNAVAILABLE as CK_UNAVAILABLE_INFORMATION } from './layout.js';
+export { ecParams, ecKeyPair, rsaKeyPair, NAMED_CURVES, type NamedCurve, type KeyPairOptions, type KeyPairTemplate } from './key-templates.js';
