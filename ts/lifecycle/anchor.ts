@@ -75,9 +75,9 @@ export class Anchor {
     let fd = libc.shm_open(name, libc.O_RDWR | libc.O_CREAT | libc.O_EXCL, 0o600);
     const creator = fd >= 0;
     if (!creator) {
-      if (libc.errno() !== libc.EEXIST) throw new Error(`p11kit-wasm: shm_open(${name}) failed, errno ${libc.errno()}`);
+      if (libc.errno() !== libc.EEXIST) throw new Error(`p11kit-wasm: shm_open(${name}) failed: ${libc.errnoName(libc.errno())}`);
       fd = libc.shm_open(name, libc.O_RDWR, 0o600);
-      if (fd < 0) throw new Error(`p11kit-wasm: shm_open(${name}) failed, errno ${libc.errno()}`);
+      if (fd < 0) throw new Error(`p11kit-wasm: shm_open(${name}) failed: ${libc.errnoName(libc.errno())}`);
     }
     // Everyone sizes it (to the same size): an isolate that opened the region before its
     // creator sized it must not touch a page past the end (SIGBUS).
