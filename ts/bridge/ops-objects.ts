@@ -2,7 +2,7 @@
 import { CKR } from './ckr.js';
 import { BridgeError } from './errors.js';
 import { attributeKind } from './attribute-kinds.js';
-import { decodeValue, encodeQuery, encodeTemplate, returnedLength, type Attribute, type AttributeResult, type AttributeValue } from './attributes.js';
+import { decodeValue, encodeQuery, encodeTemplate, returnedLength, type Attribute, type AttributeResult, type RawAttribute, type AttributeValue } from './attributes.js';
 import { L } from './layout.js';
 import { check, MAX_OUTPUT, MAX_RETRIES, plausible, readHandle, req, type Op, type OpContext } from './op.js';
 
@@ -124,7 +124,7 @@ function decodeSlot(c: OpContext, base: number, i: number, type: number, slot: S
   const size = bounded(c, len, slot.cap);
   if (!slot.inner) return decodeValue(attributeKind(type), c.mem.read(slot.addr, size));
   if (size % A.size !== 0) throw new BridgeError('UNTRUSTED_LENGTH', `attribute array length ${size}`, GET, c.module);
-  const members: Attribute[] = [];
+  const members: RawAttribute[] = [];
   for (let j = 0; j < size / A.size; j++) {
     const innerType = Number(c.mem.ulong(slot.addr + j * A.size + A.type));
     const innerLen = returnedLength(c.mem, slot.addr, j);

@@ -9,6 +9,7 @@ import type { TokenInfo as BridgeTokenInfo } from '../bridge/info.js';
 import { UNAVAILABLE } from '../bridge/layout.js';
 import type { Mechanism as BridgeMechanism } from '../bridge/mechanisms.js';
 import type { InitializeOptions, Pkcs11Module } from '../bridge/module.js';
+import type { AttributeResults } from '../bridge/ops.js';
 import type { Attribute, AttributeValue, ReadAttribute } from './attributes.js';
 import { valueKind } from './attributes.js';
 import { RpcClient } from './client.js';
@@ -193,9 +194,10 @@ export class RemoteModule implements AsyncModule {
       destroyObject: (s, o) => c.destroyObject(h('C_DestroyObject', s), h('C_DestroyObject', o)),
       getObjectSize: (s, o) => c.getObjectSize(h('C_GetObjectSize', s), h('C_GetObjectSize', o)),
       setAttributeValue: (s, o, t) => c.setAttributeValue(h('C_SetAttributeValue', s), h('C_SetAttributeValue', o), this.template('C_SetAttributeValue', t)),
-      getAttributeValue: async (s, o, types): Promise<AttributeResult[]> => {
+      getAttributeValue: async <const T extends readonly number[]>(s: number, o: number, types: T) => {
         const got = await c.getAttributeValue(h('C_GetAttributeValue', s), h('C_GetAttributeValue', o), types);
-        return got.attributes.map((a) => ({ type: a.type, value: this.result(a.type, a.value) }));
+        // In the order asked: each result's value is of its type's kind (decoded by this.result).
+        return got.attributes.map((a) => ({ type: a.type, value: this.result(a.type, a.value) })) as AttributeResult[] as AttributeResults<T>;
       },
       findObjectsInit: (s, t = []) => c.findObjectsInit(h('C_FindObjectsInit', s), this.template('C_FindObjectsInit', t)),
       findObjects: (s, max = 64) => c.findObjects(h('C_FindObjects', s), max),
