@@ -1,7 +1,8 @@
 // The off-main-thread PKCS#11 service: createPkcs11Worker() for Node worker threads, and the
 // pieces for other transports (Electron's MessagePortMain, a renderer's MessagePort).
 export { createPkcs11Worker, type Pkcs11WorkerOptions } from './create-worker.js';
-export { Pkcs11Client, RemoteModule, RemoteSession, type ClientHooks } from './pkcs11-client.js';
+// Exported as ServiceModule/ServiceSession: RemoteModule is the RPC client's module (ts/rpc), one name per concept.
+export { Pkcs11Client, RemoteModule as ServiceModule, RemoteSession as ServiceSession, type ClientHooks } from './pkcs11-client.js';
 export { Pkcs11Service, servePkcs11, BATCHED } from './pkcs11-host.js';
 export type * from './pkcs11-types.js';
 export { Supervisor, type ServiceHost, type SupervisorOptions, type RestartPolicy, type ServiceDeath, type SupervisorEvents } from './supervisor.js';

@@ -1,6 +1,6 @@
 // Types that catch mistakes: every line under @ts-expect-error must fail to compile (tsc
 // reports an unused directive otherwise), and the lines without one must compile.
-import { CKA, CKR, Pkcs11Error, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RvCode } from 'p11kit-wasm';
+import { CKA, CKR, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
 
 // @ts-expect-error parseUri takes a string
 parseUri(1);
@@ -50,4 +50,14 @@ export function isWrongPin(err: Pkcs11Error): boolean {
   // @ts-expect-error misspelt: no such CKR name
   if (code === 'CKR_PIN_INCORECT') return true;
   return code === 'CKR_PIN_INCORRECT' || err.rv === CKR.CKR_PIN_INCORRECT;
+}
+
+// One name per concept: the service's module is a ServiceModule; RemoteModule is the RPC client's.
+export async function serviceTypes(): Promise<ServiceSession> {
+  const p11 = createPkcs11Worker();
+  const mod: ServiceModule = await p11.openModule('softhsm2');
+  // @ts-expect-error not the RPC client's RemoteModule
+  const rpc: RemoteModule = await p11.openModule('softhsm2');
+  void rpc;
+  return mod.openSession(0);
 }
