@@ -250,7 +250,7 @@ async function generateKeypair(tokenUriText: string, flags: KeygenFlags): Promis
       { type: CKA.CKA_SIGN, value: true },
     ];
     const pair = await withProgress(`generating ${spec.what} key pair on "${t.token.label}"`, () =>
-      session.async.generateKeyPair({ mechanism: spec.mechanism }, publicTemplate, privateTemplate),
+      session.async.generateKeyPair(spec.mechanism, publicTemplate, privateTemplate),
     );
     const keyType = spec.json.type === 'ec' ? CKK.CKK_EC : CKK.CKK_RSA;
     const pub = await publicSide(session, pair.publicKey, keyType);

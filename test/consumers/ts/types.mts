@@ -1,6 +1,6 @@
 // Types that catch mistakes: every line under @ts-expect-error must fail to compile (tsc
 // reports an unused directive otherwise), and the lines without one must compile.
-import { CKA, CKR, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
+import { CKA, CKG, CKM, CKR, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
 
 // @ts-expect-error parseUri takes a string
 parseUri(1);
@@ -61,3 +61,19 @@ export async function serviceTypes(): Promise<ServiceSession> {
   void rpc;
   return mod.openSession(0);
 }
+
+// Mechanism parameters typed by mechanism.
+const pss = { hashAlg: CKM.CKM_SHA256, mgf: CKG.CKG_MGF1_SHA256, saltLength: 32 };
+export const mechanisms: Mechanism[] = [
+  { mechanism: CKM.CKM_ECDSA },
+  { mechanism: CKM.CKM_SHA256_RSA_PKCS_PSS, parameter: pss },
+  { mechanism: CKM.CKM_AES_GCM, parameter: { iv: new Uint8Array(12), tagBits: 128 } },
+  { mechanism: CKM.CKM_AES_CBC_PAD, parameter: new Uint8Array(16) },
+  { mechanism: vendorMechanismType(0x80000042), parameter: pss },
+];
+// @ts-expect-error GCM takes CK_GCM_PARAMS, not PSS parameters
+export const gcmWithPss: Mechanism = { mechanism: CKM.CKM_AES_GCM, parameter: pss };
+// @ts-expect-error PSS parameters need the salt length
+export const pssShort: Mechanism = { mechanism: CKM.CKM_RSA_PKCS_PSS, parameter: { hashAlg: CKM.CKM_SHA256, mgf: CKG.CKG_MGF1_SHA256 } };
+// @ts-expect-error an IV is bytes for CBC, not a structure
+export const cbcWithStruct: Mechanism = { mechanism: CKM.CKM_AES_CBC_PAD, parameter: { iv: new Uint8Array(16), tagBits: 128 } };
