@@ -1,6 +1,7 @@
 // Which bridge calls are made on a session, and which of the module-level ones may be
 // retried after an automatic re-initialize (they change nothing).
 import type { AttributeResults, SyncCalls } from '../bridge/ops.js';
+import type { ObjectRef } from '../bridge/handles.js';
 
 export const SESSION_CALLS = [
   'getSessionInfo', 'getOperationState', 'setOperationState', 'login', 'logout', 'loginUser', 'sessionCancel',
@@ -25,10 +26,10 @@ type Tail<T extends unknown[]> = T extends [unknown, ...infer R] ? R : never;
 
 // getAttributeValue's result follows its argument, which Parameters<> would erase.
 interface SessionTypedReads {
-  getAttributeValue<const T extends readonly number[]>(object: number, types: T): AttributeResults<T>;
+  getAttributeValue<const T extends readonly number[]>(object: ObjectRef, types: T): AttributeResults<T>;
 }
 interface AsyncSessionTypedReads {
-  getAttributeValue<const T extends readonly number[]>(object: number, types: T): Promise<AttributeResults<T>>;
+  getAttributeValue<const T extends readonly number[]>(object: ObjectRef, types: T): Promise<AttributeResults<T>>;
 }
 
 /** A session's calls: the bridge's, without the session handle argument. */

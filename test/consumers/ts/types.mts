@@ -1,6 +1,6 @@
 // Types that catch mistakes: every line under @ts-expect-error must fail to compile (tsc
 // reports an unused directive otherwise), and the lines without one must compile.
-import { CKA, CKG, CKM, CKR, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
+import { CKA, CKG, CKM, CKO, CKR, asObjectHandle, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
 
 // @ts-expect-error parseUri takes a string
 parseUri(1);
@@ -37,7 +37,7 @@ export const unlisted: Attribute = { type: 0x80000001, value: 'x' };
 
 // ... and in results, by the types asked for.
 const session = openModule('softhsm2').openSession(0);
-const [label, sign, id] = session.getAttributeValue(1, [CKA.CKA_LABEL, CKA.CKA_SIGN, CKA.CKA_ID]);
+const [label, sign, id] = session.getAttributeValue(asObjectHandle(1), [CKA.CKA_LABEL, CKA.CKA_SIGN, CKA.CKA_ID]);
 export const labelText: string | undefined = label.value;
 export const canSign: boolean | undefined = sign.value;
 export const idBytes: Uint8Array | undefined = id.value;
@@ -77,3 +77,12 @@ export const gcmWithPss: Mechanism = { mechanism: CKM.CKM_AES_GCM, parameter: ps
 export const pssShort: Mechanism = { mechanism: CKM.CKM_RSA_PKCS_PSS, parameter: { hashAlg: CKM.CKM_SHA256, mgf: CKG.CKG_MGF1_SHA256 } };
 // @ts-expect-error an IV is bytes for CBC, not a structure
 export const cbcWithStruct: Mechanism = { mechanism: CKM.CKM_AES_CBC_PAD, parameter: { iv: new Uint8Array(16), tagBits: 128 } };
+
+// Object handles are what a module gave out, not any number.
+const [found] = session.findAllObjects([{ type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY }]);
+session.signInit({ mechanism: CKM.CKM_ECDSA }, found);
+session.destroyObject(asObjectHandle(5));
+// @ts-expect-error a CKO_ constant is not an object handle
+session.signInit({ mechanism: CKM.CKM_ECDSA }, CKO.CKO_PRIVATE_KEY);
+// @ts-expect-error nor is a plain number
+session.getAttributeValue(3, [CKA.CKA_LABEL]);
