@@ -71,6 +71,12 @@ describe('consumers of the installed package', () => {
     expect(r.status).toBe(0);
   });
 
+  it('a program that forgets the service close() still exits when done', () => {
+    const r = run('forgotten-close.mjs');
+    expect(r.out).toContain('forgot close, 16 random bytes');
+    expect(r.status).toBe(0);
+  });
+
   it('runs the CLI from node_modules/.bin', () => {
     const out = execFileSync(join(project.dir, 'node_modules/.bin/p11kit'), ['--help'], { cwd: project.dir, encoding: 'utf8' });
     expect(out).toContain('list-modules');

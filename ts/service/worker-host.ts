@@ -7,5 +7,12 @@ import type { ServiceHost } from './supervisor.js';
 export function spawnWorkerHost(entry: URL | string, options: WorkerOptions = {}): ServiceHost & { worker: Worker } {
   const worker = new Worker(entry, options);
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
-  return { worker, endpoint: workerEndpoint(worker), terminate: () => worker.terminate(), exited };
+  return {
+    worker,
+    endpoint: workerEndpoint(worker),
+    terminate: () => worker.terminate(),
+    exited,
+    ref: () => worker.ref(),
+    unref: () => worker.unref(),
+  };
 }
