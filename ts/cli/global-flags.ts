@@ -2,7 +2,7 @@
 // (`p11kit -v list-modules` = `p11kit list-modules -v`), and the notes they govern.
 import type { Command } from 'commander';
 
-export const global = { verbose: false, quiet: false };
+export const globalFlags = { verbose: false, quiet: false };
 
 /** Adds -v/-q to a command that lacks them, and to every subcommand below it. */
 export function withGlobalFlags(cmd: Command): void {
@@ -14,7 +14,7 @@ export function withGlobalFlags(cmd: Command): void {
 
 /**
  * Before an action: the flags given anywhere on the command line reach the action's options
- * (registry commands read `verbose` from there) and `global`.
+ * (registry commands read `verbose` from there) and `globalFlags`.
  */
 export function applyGlobalFlags(program: Command, action: Command): void {
   let verbose = false;
@@ -25,12 +25,12 @@ export function applyGlobalFlags(program: Command, action: Command): void {
     quiet ||= !!o.quiet;
     if (c === program) break;
   }
-  global.quiet = quiet;
-  global.verbose = verbose && !quiet;
-  action.setOptionValue('verbose', global.verbose);
+  globalFlags.quiet = quiet;
+  globalFlags.verbose = verbose && !quiet;
+  action.setOptionValue('verbose', globalFlags.verbose);
 }
 
 /** A hint on stderr for output that is empty or short for a reason; -q silences it. */
 export function hint(text: string): void {
-  if (!global.quiet) process.stderr.write(`p11kit: hint: ${text}\n`);
+  if (!globalFlags.quiet) process.stderr.write(`p11kit: hint: ${text}\n`);
 }
