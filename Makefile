@@ -67,6 +67,7 @@ $(OUT)/native/fuzz/%: wasm/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
 ts:
 	@echo "== compiling TypeScript -> $(OUT)/lib"
 	npx tsc -p tsconfig.json
+	node build/cjs-types.mjs
 
 # The Electron example's renderer bundle (esbuild), which the Chromium test loads.
 example: ts

@@ -97,7 +97,7 @@ describe('token commands', () => {
     writeFileSync(open, PIN);
     chmodSync(open, 0o644);
     const refused = cli('list-objects', TOKEN, '--pin-source', open);
-    expect(refused.status).toBe(1);
+    expect(refused.status).toBe(4);
     expect(refused.stderr).toContain(`refusing pin source ${open}: group or others may access it (mode 644)`);
 
     const prompted = cliWithInput(`${PIN}\n`, 'list-objects', TOKEN, '--login');
@@ -105,7 +105,7 @@ describe('token commands', () => {
     expect(prompted.stdout).toContain('private-key');
 
     const wrong = cli('list-objects', TOKEN, '--pin-value', '999999');
-    expect(wrong.status).toBe(1);
+    expect(wrong.status).toBe(4);
     expect(wrong.stderr).toContain('CKR_PIN_INCORRECT');
     for (const r of [refused, wrong]) expect(r.stdout + r.stderr).not.toContain(PIN);
     expect(prompted.stdout + prompted.stderr).not.toContain(PIN);

@@ -38,9 +38,25 @@ describe('loading', () => {
     expect(b.identity).not.toBe(a.identity);
   });
 
-  it('resolves relative paths against the module directory', () => {
+  it('looks a bare file name up in the module directory', () => {
     const trust = loadModule('p11-kit-trust.so');
     expect(trust.path).toBe(`${MODULE_DIR}/p11-kit-trust.so`);
+  });
+
+  it('resolves a path with a slash against the current directory, as Node does', () => {
+    const here = process.cwd();
+    try {
+      process.chdir(FIXTURES);
+      expect(loadModule('./mini-module.so').path).toBe(`${FIXTURES}/mini-module.so`);
+      process.chdir(join(FIXTURES, '..'));
+      expect(loadModule('fixtures/mini-module.so').path).toBe(`${FIXTURES}/mini-module.so`);
+      // Not the module directory, even where the name exists there.
+      process.chdir(scratch);
+      const missing = loadError('./p11-kit-trust.so');
+      expect(missing.path).toBe(join(scratch, 'p11-kit-trust.so'));
+    } finally {
+      process.chdir(here);
+    }
   });
 
   it('names the path and the reason when a library cannot be used', () => {

@@ -6,12 +6,14 @@
 // every option value, the globals, and the warnings given in p11-kit's own words.
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '../ts/registry/load.js';
 import {
+  FIXTURE_PATH,
   FIXTURE_SO,
   ORACLE,
+  ORACLE_PATH,
   answer,
   causeOf,
   oracleOutcome,
@@ -23,6 +25,7 @@ import {
   type OursRaw,
   type RunAs,
 } from './helpers/registry-oracle.js';
+import { BUILT_LIBRARY, shareWithOtherUids } from './helpers/other-uid.js';
 import { FEATURES, buildScenarios, materialize, type Scenario } from './helpers/registry-scenarios.js';
 
 // Seeded: a failure names its scenario; REGISTRY_DIFF_SEED replays or explores other seeds.
@@ -30,9 +33,10 @@ const SEED = Number(process.env.REGISTRY_DIFF_SEED ?? 0x11c0de);
 const COUNT = FEATURES.length * 3;
 const specs = buildScenarios(SEED, COUNT);
 
-const NOBODY: RunAs = { kind: 'uid', uid: 65534, gid: 65534 };
-// The setgid copies (group daemon, gid 1) are made in beforeAll.
-const SETGID: RunAs = { kind: 'uid', uid: 65534, gid: 65534, oracle: '', node: '' };
+// What uid 65534 runs (copies it can read, and setgid copies with group daemon, gid 1) is
+// made in beforeAll.
+const NOBODY = { kind: 'uid', uid: 65534, gid: 65534, oracle: '', lib: '' } satisfies RunAs;
+const SETGID = { kind: 'uid', uid: 65534, gid: 65534, oracle: '', lib: '', node: '' } satisfies RunAs;
 const passes = [
   { label: 'as root', as: { kind: 'self' } as RunAs, ours: (s: Scenario[]) => s.map((x) => answer(loadRegistry, x)) },
   { label: 'as uid 65534', as: NOBODY, ours: (s: Scenario[]) => runOursAs(s, NOBODY) },
@@ -57,14 +61,16 @@ beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error('the differential registry suite must run as root (it also runs as uid 65534 via setpriv)');
   base = mkdtempSync(join(tmpdir(), 'p11kit-regdiff-'));
   chmodSync(base, 0o755);
-  if (SETGID.kind === 'uid') {
-    SETGID.oracle = setgidCopy(ORACLE, join(base, 'registry-oracle-setgid'));
-    SETGID.node = setgidCopy(process.execPath, join(base, 'node-setgid'));
-  }
+  // The fixture's siblings too: some scenarios plant other fixture modules.
+  const shared = shareWithOtherUids(join(base, 'repo'), [ORACLE_PATH, dirname(FIXTURE_PATH), ...BUILT_LIBRARY]);
+  NOBODY.oracle = shared(ORACLE_PATH);
+  SETGID.oracle = setgidCopy(ORACLE, join(base, 'registry-oracle-setgid'));
+  NOBODY.lib = SETGID.lib = shared('dist/lib/index.js');
+  SETGID.node = setgidCopy(process.execPath, join(base, 'node-setgid'));
   scenarios = specs.map((spec) => {
     const root = join(base, `s${spec.id}`);
     mkdirSync(root, { mode: 0o755 });
-    return materialize(spec, root, FIXTURE_SO);
+    return materialize(spec, root, shared(FIXTURE_PATH));
   });
 });
 

@@ -20,7 +20,7 @@ import {
   SESSION_CALL_CLASS,
   type Pkcs11Client,
 } from '../ts/index.js';
-import { RemoteModule, RemoteSession } from '../ts/service/index.js';
+import { ServiceModule, ServiceSession } from '../ts/service/index.js';
 import { SESSION_CALLS } from '../ts/managed/calls.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
@@ -47,7 +47,7 @@ afterAll(async () => {
 const methodsOf = (proto: object) =>
   Object.getOwnPropertyNames(proto).filter((n) => n !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, n)!.value === 'function');
 
-/** Where each ManagedModule method lives on the service's face (RemoteModule / Pkcs11Client). */
+/** Where each ManagedModule method lives on the service's face (ServiceModule / Pkcs11Client). */
 const MODULE_COUNTERPART: Record<string, string> = {
   openSession: 'openSession',
   sessions: 'sessions',
@@ -71,17 +71,17 @@ describe('parity: the in-thread API and the service', () => {
     const sessionMethods = methodsOf(ManagedSession.prototype).filter((n) => n !== 'close');
     expect(sessionMethods.length).toBeGreaterThanOrEqual(SESSION_CALLS.length);
     for (const name of sessionMethods) {
-      expect(typeof (s.calls as unknown as Record<string, unknown>)[name], `RemoteSession.calls.${name}`).toBe('function');
+      expect(typeof (s.calls as unknown as Record<string, unknown>)[name], `ServiceSession.calls.${name}`).toBe('function');
       expect(SESSION_CALL_CLASS, name).toHaveProperty(name);
     }
-    expect(typeof RemoteSession.prototype.close).toBe('function');
+    expect(typeof ServiceSession.prototype.close).toBe('function');
     // Its private helpers (TypeScript's private is not visible at run time).
     const internal = ['openSessionAsync', 'adopt'];
     for (const name of methodsOf(ManagedModule.prototype).filter((n) => !internal.includes(n))) {
       const where = MODULE_COUNTERPART[name];
       expect(where, `ManagedModule.${name} has no service counterpart`).toBeDefined();
       const [head, tail] = where.split('.');
-      const target = tail ? (m as unknown as Record<string, Record<string, unknown>>)[head][tail] : (RemoteModule.prototype as unknown as Record<string, unknown>)[head];
+      const target = tail ? (m as unknown as Record<string, Record<string, unknown>>)[head][tail] : (ServiceModule.prototype as unknown as Record<string, unknown>)[head];
       expect(typeof target, where).toBe('function');
       if (head === 'calls') expect(MODULE_CALL_CLASS, name).toHaveProperty(tail);
     }

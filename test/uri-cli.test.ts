@@ -40,29 +40,31 @@ describe('p11kit uri', () => {
     expect(typed).toMatchObject({ object: 'o', unrecognized: true, ignored: [{ name: 'token', reason: 'not accepted for this URI type' }] });
   });
 
-  test('a bad URI exits 1 with what and where, no stack trace', () => {
+  test('a bad URI exits 2 (usage) with what and where, no stack trace', () => {
     const r = p11kit(['uri', 'parse', 'pkcs11:token=%zz']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.out).toBe('');
     expect(r.err).toBe("p11kit: URI encoding invalid or corrupted: '%' must be followed by two hex digits (attribute 'token', at offset 13)\n");
     expect(p11kit(['uri', 'parse', '--type', 'bogus', 'pkcs11:']).err).toMatch(/unknown URI type 'bogus'/);
   });
 
-  test('format --json builds a URI, from an argument or stdin; bad JSON is explained', () => {
-    expect(p11kit(['uri', 'format', '--json', '{"token":"My Token","id":"01ab","vendor":[{"name":"b","value":"/"}]}']).out).toBe(
+  test('format builds a URI from JSON fields, from an argument or stdin; bad JSON is explained; --json is the output', () => {
+    expect(p11kit(['uri', 'format', '{"token":"My Token","id":"01ab","vendor":[{"name":"b","value":"/"}]}']).out).toBe(
       'pkcs11:token=My%20Token;id=%01%AB?b=%2F\n',
     );
-    expect(p11kit(['uri', 'format', '--lowercase', '--json', '-'], '{"object":"a,b","type":"cert"}').out).toBe('pkcs11:object=a%2cb;type=cert\n');
-    const bad = p11kit(['uri', 'format', '--json', '{token:1}']);
-    expect([bad.code, bad.err]).toEqual([1, expect.stringMatching(/^p11kit: --json: not valid JSON/)]);
-    expect(p11kit(['uri', 'format', '--json', '{"token":"' + 'x'.repeat(33) + '"}']).err).toMatch(/longer than the PKCS#11 field holds \(attribute 'token'\)/);
-    expect(p11kit(['uri', 'format']).code).toBe(2); // commander: the required option is missing
+    expect(p11kit(['uri', 'format', '--lowercase', '-'], '{"object":"a,b","type":"cert"}').out).toBe('pkcs11:object=a%2cb;type=cert\n');
+    expect(JSON.parse(p11kit(['uri', 'format', '--json', '{"token":"A"}']).out)).toEqual({ uri: 'pkcs11:token=A' });
+    expect(JSON.parse(p11kit(['uri', 'normalize', '--json', 'pkcs11:token=A']).out)).toEqual({ uri: 'pkcs11:token=A' });
+    const bad = p11kit(['uri', 'format', '{token:1}']);
+    expect([bad.code, bad.err]).toEqual([2, expect.stringMatching(/^p11kit: the fields are not valid JSON/)]);
+    expect(p11kit(['uri', 'format', '{"token":"' + 'x'.repeat(33) + '"}']).err).toMatch(/longer than the PKCS#11 field holds \(attribute 'token'\)/);
+    expect(p11kit(['uri', 'format']).code).toBe(2); // commander: the fields are missing
   });
 
-  test('parse --json --show-pin | format --json - gives the canonical form, as normalize does', () => {
+  test('parse --json --show-pin | format - gives the canonical form, as normalize does', () => {
     const text = 'pkcs11:object=k;token=t%2Fx;library-version=3;type=secretkey?pinfile=%2Fp&pin-value=1&x-z=1&x-a=2';
     const json = p11kit(['uri', 'parse', '--json', '--show-pin', text]).out;
-    const formatted = p11kit(['uri', 'format', '--json', '-'], json).out;
+    const formatted = p11kit(['uri', 'format', '-'], json).out;
     expect(formatted).toBe(p11kit(['uri', 'normalize', text]).out);
     expect(formatted).toBe('pkcs11:library-version=3.0;token=t%2Fx;object=k;type=secret-key?pin-source=%2Fp&pin-value=1&x-a=2&x-z=1\n');
     expect(p11kit(['uri', 'normalize', '--type', 'object', '--lowercase', text]).out).toBe(

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The p11kit command line. Each command group lives in ts/cli/ and registers itself here.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerRegistryCommands } from './cli/registry-commands.js';
 import { registerUriCommands } from './cli/uri.js';
@@ -8,12 +9,21 @@ import { registerCryptoCommands } from './cli/crypto-commands.js';
 import { registerTraceCommand } from './cli/trace-command.js';
 import { registerServerCommand } from './cli/server-command.js';
 import { registerObjectCommands } from './cli/object-commands.js';
-import { EXIT_CODES_HELP } from './cli/exit-codes.js';
+import { cliMessage, EXIT, EXIT_CODES_HELP } from './cli/exit-codes.js';
+import { applyGlobalFlags, withGlobalFlags } from './cli/global-flags.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Usage errors in one or two lines: commander's message, then where the full usage is. */
+function shortUsageErrors(cmd: Command, path: string): void {
+  cmd.showHelpAfterError(`(see '${path} --help')`);
+  for (const sub of cmd.commands) shortUsageErrors(sub, `${path} ${sub.name()}`);
+}
 
 export function buildProgram(): Command {
   const program = new Command('p11kit')
     .description('p11-kit-compatible PKCS#11 module manager (p11kit-wasm)')
-    .showHelpAfterError()
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerRegistryCommands(program);
@@ -23,6 +33,9 @@ export function buildProgram(): Command {
   registerTraceCommand(program, buildProgram);
   registerServerCommand(program);
   registerObjectCommands(program);
+  withGlobalFlags(program);
+  shortUsageErrors(program, program.name());
+  program.hook('preAction', (_self, action) => applyGlobalFlags(program, action));
   program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }
@@ -32,9 +45,9 @@ buildProgram()
   .catch((err: unknown) => {
     // Usage errors exit 2 like p11-kit's tools; commander has already printed them.
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT.USAGE;
       return;
     }
-    process.stderr.write(`p11kit: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`p11kit: ${cliMessage(err instanceof Error ? err.message : String(err))}\n`);
+    process.exitCode = EXIT.TOKEN;
   });

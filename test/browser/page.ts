@@ -11,7 +11,7 @@ import {
   ServiceRefusedError,
   UnknownModuleError,
   type Pkcs11Client,
-  type RemoteSession,
+  type ServiceSession,
   type ServiceEndpoint,
 } from 'p11kit-wasm/service/browser';
 import { decodeWire, encodeWire } from './wire.js';
@@ -64,7 +64,7 @@ const describe = (e: unknown) => ({
 });
 const failure = (p: Promise<unknown>) => p.then(() => ({ name: 'no error' }), describe);
 
-async function session(slot: number, pin?: string): Promise<RemoteSession> {
+async function session(slot: number, pin?: string): Promise<ServiceSession> {
   const m = await client.openModule(SOFTHSM);
   return m.openSession(slot, pin === undefined ? {} : { pin });
 }

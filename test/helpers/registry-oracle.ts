@@ -9,15 +9,20 @@ import { formatDiagnostic, RegistryError, type Registry, type RegistryOptions } 
 import type { Scenario } from './registry-scenarios.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const ORACLE = resolve(REPO, 'dist/native/oracle/registry-oracle');
-export const FIXTURE_SO = resolve(REPO, 'dist/native/fixtures/mini-module.so');
+export const ORACLE_PATH = 'dist/native/oracle/registry-oracle';
+export const FIXTURE_PATH = 'dist/native/fixtures/mini-module.so';
+export const ORACLE = resolve(REPO, ORACLE_PATH);
+export const FIXTURE_SO = resolve(REPO, FIXTURE_PATH);
 export const BUILT_LIB = resolve(REPO, 'dist/lib/index.js');
 
 /**
- * Who runs a pass: this process's uid, or another uid through setpriv, optionally with
- * setgid copies of the oracle and of node (a setgid process must ignore user config).
+ * Who runs a pass: this process's uid, or another uid through setpriv. That uid runs copies
+ * of the oracle and of the built library it can read (test/helpers/other-uid.ts), and
+ * optionally a setgid copy of node (a setgid process must ignore user config).
  */
-export type RunAs = { kind: 'self' } | { kind: 'uid'; uid: number; gid: number; oracle?: string; node?: string };
+export type RunAs =
+  | { kind: 'self' }
+  | { kind: 'uid'; uid: number; gid: number; oracle: string; lib: string; node?: string };
 
 // p11-kit's public module flags (p11-kit.h).
 const UNMANAGED = 1;
@@ -108,7 +113,7 @@ export function oracleArgs(s: Scenario): string[] {
 
 export function runOracle(scenarios: Scenario[], as: RunAs): OracleResult[] {
   const input = scenarios.map((s) => oracleArgs(s).map(escapeField).join('\t')).join('\n') + '\n';
-  const oracle = (as.kind === 'uid' && as.oracle) || ORACLE;
+  const oracle = as.kind === 'uid' ? as.oracle : ORACLE;
   const lines = spawn(as, [oracle, '--batch'], input).trim().split('\n');
   if (lines.length !== scenarios.length) throw new Error(`oracle answered ${lines.length} of ${scenarios.length} scenarios`);
   return lines.map((l) => JSON.parse(l) as OracleResult);
@@ -146,9 +151,10 @@ process.stdout.write(JSON.stringify(out));
 `;
 
 export function runOursAs(scenarios: Scenario[], as: RunAs): OursRaw[] {
-  if (!existsSync(BUILT_LIB)) throw new Error(`${BUILT_LIB} is missing: run 'make ts' first`);
+  const lib = as.kind === 'uid' ? as.lib : BUILT_LIB;
+  if (!existsSync(lib)) throw new Error(`${lib} is missing: run 'make ts' first`);
   const node = (as.kind === 'uid' && as.node) || process.execPath;
-  const out = spawn(as, [node, '--input-type=module', '-e', CHILD, BUILT_LIB], JSON.stringify(scenarios.map(loadOptions)));
+  const out = spawn(as, [node, '--input-type=module', '-e', CHILD, lib], JSON.stringify(scenarios.map(loadOptions)));
   return JSON.parse(out) as OursRaw[];
 }
 

@@ -3,7 +3,17 @@
 // reads only the buffers we allocated, with the lengths the module reported checked against
 // them; a pointer the module may have written back is never followed.
 import { BridgeError } from './errors.js';
-import { attributeKind, type AttributeKind } from './attribute-kinds.js';
+import {
+  attributeKind,
+  type AttributeKind,
+  type BoolAttributeType,
+  type DateAttributeType,
+  type MechanismsAttributeType,
+  type StringAttributeType,
+  type TemplateAttributeType,
+  type UlongAttributeType,
+} from './attribute-kinds.js';
+import type { CKA } from './cka.js';
 import { L, UNAVAILABLE } from './layout.js';
 import { readUlong, type Arena } from './memory.js';
 
@@ -14,17 +24,49 @@ export interface CkDate {
   day: number;
 }
 
-export type AttributeValue = boolean | number | bigint | string | Uint8Array | CkDate | Attribute[] | number[];
+export type AttributeValue = boolean | number | bigint | string | Uint8Array | CkDate | RawAttribute[] | number[];
 
-export interface Attribute {
+/** The value an attribute type takes: CKA_SIGN a boolean, CKA_LABEL a string, CKA_ID bytes... */
+export type AttributeValueOf<T extends number> = T extends BoolAttributeType ? boolean
+  : T extends UlongAttributeType ? number | bigint
+  : T extends StringAttributeType ? string
+  : T extends DateAttributeType ? CkDate
+  : T extends TemplateAttributeType ? Attribute[]
+  : T extends MechanismsAttributeType ? number[]
+  : T extends BytesAttributeType ? Uint8Array
+  : AttributeValue; // a type only known at run time, or a vendor's
+
+/** The standard attribute types whose value is a byte string (CKA_ID, CKA_VALUE, CKA_EC_PARAMS...). */
+type BytesAttributeType = Exclude<
+  (typeof CKA)[keyof typeof CKA],
+  BoolAttributeType | UlongAttributeType | StringAttributeType | DateAttributeType | TemplateAttributeType | MechanismsAttributeType
+>;
+
+declare const vendorBrand: unique symbol;
+/** An attribute type outside the standard table; made by vendorAttributeType(). */
+export type VendorAttributeType = number & { readonly [vendorBrand]: true };
+/** Marks a number as a vendor (or otherwise unlisted) attribute type, whose value is not checked by type. */
+export const vendorAttributeType = (type: number): VendorAttributeType => type as VendorAttributeType;
+
+type KnownAttribute = { [K in keyof typeof CKA]: { type: (typeof CKA)[K]; value: AttributeValueOf<(typeof CKA)[K]> } }[keyof typeof CKA];
+
+/**
+ * One template entry. With a CKA constant as `type`, `value` must be of that attribute's
+ * kind (`{ type: CKA.CKA_SIGN, value: 'yes' }` does not compile); other types go through
+ * vendorAttributeType().
+ */
+export type Attribute = KnownAttribute | { type: VendorAttributeType; value: AttributeValue };
+
+/** Any attribute, as the encoder takes it (the type is only known at run time). */
+export interface RawAttribute {
   type: number;
   value: AttributeValue;
 }
 
 /** What C_GetAttributeValue gave for one type: `value` is undefined when the module said unavailable (sensitive, invalid type). */
-export interface AttributeResult {
-  type: number;
-  value: AttributeValue | undefined;
+export interface AttributeResult<T extends number = number> {
+  type: T;
+  value: AttributeValueOf<T> | undefined;
 }
 
 const A = L.attribute;
@@ -69,7 +111,7 @@ function encodeValue(mem: Arena, type: number, kind: AttributeKind, value: Attri
       throw bad(type, 'expects a date');
     case 'attributes':
       if (!Array.isArray(value)) throw bad(type, 'expects an attribute array');
-      return [encodeTemplate(mem, value as Attribute[]), value.length * A.size];
+      return [encodeTemplate(mem, value as RawAttribute[]), value.length * A.size];
     case 'mechanisms':
       if (!Array.isArray(value)) throw bad(type, 'expects an array of mechanism types');
       return ulongBytes(mem, value as number[]);
@@ -83,7 +125,7 @@ function encodeValue(mem: Arena, type: number, kind: AttributeKind, value: Attri
 }
 
 /** Writes a CK_ATTRIBUTE array for `attrs` into mem; returns its address. */
-export function encodeTemplate(mem: Arena, attrs: readonly Attribute[]): number {
+export function encodeTemplate(mem: Arena, attrs: readonly RawAttribute[]): number {
   const base = mem.alloc(Math.max(1, attrs.length) * A.size);
   attrs.forEach((attr, i) => {
     if (!attr || typeof attr.type !== 'number') throw new BridgeError('BAD_ARGUMENT', `template entry ${i} has no numeric type`);

@@ -102,9 +102,14 @@ export const CKR = Object.freeze({
   CKR_VENDOR_DEFINED: 0x80000000,
 } as const) satisfies ConstTable;
 
+/** A CK_RV name: `err.code === 'CKR_PIN_INCORECT'` (misspelt) does not compile. */
+export type CkrName = keyof typeof CKR;
+/** What rvName gives: a name from the table, or a vendor/unknown value by number. */
+export type RvCode = CkrName | `CKR_VENDOR_DEFINED+0x${string}` | `CKR_0x${string}`;
+
 /** 'CKR_PIN_INCORRECT', or 'CKR_VENDOR_DEFINED+0x...' / 'CKR_0x...' for values not in the table. */
-export function rvName(rv: number | bigint): string {
+export function rvName(rv: number | bigint): RvCode {
   const n = Number(rv);
   if (n > CKR.CKR_VENDOR_DEFINED && n <= 0xffffffff) return `CKR_VENDOR_DEFINED+0x${(n - CKR.CKR_VENDOR_DEFINED).toString(16)}`;
-  return describe(CKR, rv, 'CKR_');
+  return describe(CKR, rv, 'CKR_') as RvCode;
 }

@@ -1,12 +1,12 @@
 // The bridge's errors. Every failure names the function and the module, and carries the raw
 // CK_RV when the module produced one, so the lifecycle layer above can act on it.
-import { rvName } from './ckr.js';
+import { rvName, type RvCode } from './ckr.js';
 
 /** A PKCS#11 function returned something other than CKR_OK. */
 export class Pkcs11Error extends Error {
   override readonly name = 'Pkcs11Error';
   /** The CKR name, e.g. 'CKR_PIN_INCORRECT'. */
-  readonly code: string;
+  readonly code: RvCode;
   constructor(
     readonly rv: number,
     readonly fn: string,

@@ -2,7 +2,7 @@
 // per isolate. The koffi library handle is pinned by the returned record for as long as the
 // record lives: dropping it lets koffi dlclose the library under any saved function pointer.
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { rvName } from './ckr.js';
 import { ModuleLoadError } from './errors.js';
@@ -43,8 +43,14 @@ export interface LoadedLibrary {
 const PROXY_MARKER = 'p11_kit_modules_load';
 const INTERFACE_NAME = 'PKCS 11';
 
+/**
+ * Where a module path points, as Node resolves paths: one with a slash ('./x.so', 'lib/x.so')
+ * is relative to the current directory; a bare file name ('x.so') is looked up in p11-kit's
+ * module directory, as p11-kit does for a config's `module:`.
+ */
 export function resolveModulePath(path: string, modulePath: string): string {
-  return isAbsolute(path) ? path : join(modulePath, path);
+  if (isAbsolute(path)) return path;
+  return path.includes('/') ? resolve(path) : join(modulePath, path);
 }
 
 function dlerrorText(err: unknown): string {

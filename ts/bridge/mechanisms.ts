@@ -5,6 +5,11 @@ import { BridgeError } from './errors.js';
 import { L } from './layout.js';
 import { Arena } from './memory.js';
 
+const PSS_MECHANISMS = [
+  'RSA_PKCS_PSS', 'SHA1_RSA_PKCS_PSS', 'SHA224_RSA_PKCS_PSS', 'SHA256_RSA_PKCS_PSS', 'SHA384_RSA_PKCS_PSS',
+  'SHA512_RSA_PKCS_PSS', 'SHA3_224_RSA_PKCS_PSS', 'SHA3_256_RSA_PKCS_PSS', 'SHA3_384_RSA_PKCS_PSS', 'SHA3_512_RSA_PKCS_PSS',
+] as const;
+
 /** CK_RSA_PKCS_PSS_PARAMS */
 export interface RsaPssParams {
   hashAlg: number;
@@ -37,17 +42,39 @@ export interface GcmParams {
 
 export type MechanismParameter = Uint8Array | number | bigint | RsaPssParams | RsaOaepParams | Ecdh1DeriveParams | GcmParams | null;
 
-export interface Mechanism {
+/** Any mechanism, as the encoder takes it (its parameter's structure decided at run time). */
+export interface RawMechanism {
   mechanism: number;
   parameter?: MechanismParameter;
 }
 
+type Ckm = typeof CKM;
+type CkmOf<N extends string> = Ckm[Extract<`CKM_${N}`, keyof Ckm>];
+type PssMechanism = CkmOf<(typeof PSS_MECHANISMS)[number]>;
+/** The parameter a mechanism takes: a structure for the ones listed, else bytes or a number (or none). */
+export type MechanismParameterOf<M extends number> = M extends PssMechanism ? RsaPssParams
+  : M extends Ckm['CKM_RSA_PKCS_OAEP'] ? RsaOaepParams
+  : M extends Ckm['CKM_ECDH1_DERIVE'] | Ckm['CKM_ECDH1_COFACTOR_DERIVE'] ? Ecdh1DeriveParams
+  : M extends Ckm['CKM_AES_GCM'] ? GcmParams
+  : Uint8Array | number | bigint | null;
+
+declare const vendorBrand: unique symbol;
+/** A mechanism type outside the standard table; made by vendorMechanismType(). */
+export type VendorMechanismType = number & { readonly [vendorBrand]: true };
+export const vendorMechanismType = (type: number): VendorMechanismType => type as VendorMechanismType;
+
+type KnownMechanism = { [K in keyof Ckm]: { mechanism: Ckm[K]; parameter?: MechanismParameterOf<Ckm[K]> } }[keyof Ckm];
+
+/**
+ * CK_MECHANISM. With a CKM constant, the parameter must be the one that mechanism takes
+ * (`{ mechanism: CKM.CKM_AES_GCM, parameter: pssParams }` does not compile).
+ */
+export type Mechanism = KnownMechanism | { mechanism: VendorMechanismType; parameter?: MechanismParameter };
+
 type StructKind = 'pss' | 'oaep' | 'ecdh1' | 'gcm';
 
 const STRUCT_KIND = new Map<number, StructKind>([
-  ...(['RSA_PKCS_PSS', 'SHA1_RSA_PKCS_PSS', 'SHA224_RSA_PKCS_PSS', 'SHA256_RSA_PKCS_PSS', 'SHA384_RSA_PKCS_PSS',
-    'SHA512_RSA_PKCS_PSS', 'SHA3_224_RSA_PKCS_PSS', 'SHA3_256_RSA_PKCS_PSS', 'SHA3_384_RSA_PKCS_PSS', 'SHA3_512_RSA_PKCS_PSS'] as const)
-    .map((n) => [CKM[`CKM_${n}`], 'pss'] as [number, StructKind]),
+  ...PSS_MECHANISMS.map((n) => [CKM[`CKM_${n}`], 'pss'] as [number, StructKind]),
   [CKM.CKM_RSA_PKCS_OAEP, 'oaep'],
   [CKM.CKM_ECDH1_DERIVE, 'ecdh1'],
   [CKM.CKM_ECDH1_COFACTOR_DERIVE, 'ecdh1'],

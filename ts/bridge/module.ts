@@ -87,7 +87,7 @@ export class Pkcs11Module {
     for (const [name, op] of Object.entries(OPS)) {
       asyncCalls[name] = (...args: unknown[]) => this.runAsync(op as (c: OpContext, ...a: unknown[]) => Op<unknown>, args);
     }
-    this.async = asyncCalls as Pkcs11Module['async'];
+    this.async = asyncCalls as unknown as Pkcs11Module['async'];
   }
 
   /** Every function, raw, with pointer arguments as Buffers, typed arrays, null or addresses (a little slower than raw). */

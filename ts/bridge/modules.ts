@@ -17,7 +17,8 @@ onUnload((m) => {
 });
 
 /**
- * Loads a PKCS#11 module (absolute path, or relative to the module directory), or returns the
+ * Loads a PKCS#11 module (a path with a slash is relative to the current directory, a bare file
+ * name is looked up in the module directory), or returns the
  * object already loaded for the same shared object. Throws ModuleLoadError naming the path and
  * the reason. Never calls C_Initialize.
  */

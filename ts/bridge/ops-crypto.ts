@@ -7,10 +7,12 @@ import { outputBytes, putBytes } from './op-helpers.js';
 import type { FunctionName } from './functions.js';
 import type { RawArg } from './raw.js';
 
+import type { ObjectRef } from './handles.js';
+
 type H = number | bigint;
 type Mech = Mechanism | number;
 
-function* init(c: OpContext, fn: FunctionName, session: H, mech: Mech, key?: H): Op<void> {
+function* init(c: OpContext, fn: FunctionName, session: H, mech: Mech, key?: ObjectRef): Op<void> {
   const m = encodeMechanism(c.mem, mech);
   check(c, fn, key === undefined ? yield req(fn, session, m) : yield req(fn, session, m, key));
 }
@@ -35,28 +37,28 @@ function* verdict(c: OpContext, fn: FunctionName, args: RawArg[]): Op<boolean> {
   return true;
 }
 
-export const encryptInit = (c: OpContext, s: H, m: Mech, key: H) => init(c, 'C_EncryptInit', s, m, key);
+export const encryptInit = (c: OpContext, s: H, m: Mech, key: ObjectRef) => init(c, 'C_EncryptInit', s, m, key);
 export const encrypt = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_Encrypt', s, data);
 export const encryptUpdate = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_EncryptUpdate', s, data);
 export const encryptFinal = (c: OpContext, s: H) => final(c, 'C_EncryptFinal', s);
-export const decryptInit = (c: OpContext, s: H, m: Mech, key: H) => init(c, 'C_DecryptInit', s, m, key);
+export const decryptInit = (c: OpContext, s: H, m: Mech, key: ObjectRef) => init(c, 'C_DecryptInit', s, m, key);
 export const decrypt = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_Decrypt', s, data);
 export const decryptUpdate = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_DecryptUpdate', s, data);
 export const decryptFinal = (c: OpContext, s: H) => final(c, 'C_DecryptFinal', s);
 export const digestInit = (c: OpContext, s: H, m: Mech) => init(c, 'C_DigestInit', s, m);
 export const digest = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_Digest', s, data);
 export const digestUpdate = (c: OpContext, s: H, data: Uint8Array) => feed(c, 'C_DigestUpdate', s, data);
-export function* digestKey(c: OpContext, s: H, key: H): Op<void> {
+export function* digestKey(c: OpContext, s: H, key: ObjectRef): Op<void> {
   check(c, 'C_DigestKey', yield req('C_DigestKey', s, key));
 }
 export const digestFinal = (c: OpContext, s: H) => final(c, 'C_DigestFinal', s);
-export const signInit = (c: OpContext, s: H, m: Mech, key: H) => init(c, 'C_SignInit', s, m, key);
+export const signInit = (c: OpContext, s: H, m: Mech, key: ObjectRef) => init(c, 'C_SignInit', s, m, key);
 export const sign = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_Sign', s, data);
 export const signUpdate = (c: OpContext, s: H, data: Uint8Array) => feed(c, 'C_SignUpdate', s, data);
 export const signFinal = (c: OpContext, s: H) => final(c, 'C_SignFinal', s);
-export const signRecoverInit = (c: OpContext, s: H, m: Mech, key: H) => init(c, 'C_SignRecoverInit', s, m, key);
+export const signRecoverInit = (c: OpContext, s: H, m: Mech, key: ObjectRef) => init(c, 'C_SignRecoverInit', s, m, key);
 export const signRecover = (c: OpContext, s: H, data: Uint8Array) => transform(c, 'C_SignRecover', s, data);
-export const verifyInit = (c: OpContext, s: H, m: Mech, key: H) => init(c, 'C_VerifyInit', s, m, key);
+export const verifyInit = (c: OpContext, s: H, m: Mech, key: ObjectRef) => init(c, 'C_VerifyInit', s, m, key);
 export function* verify(c: OpContext, s: H, data: Uint8Array, signature: Uint8Array): Op<boolean> {
   return yield* verdict(c, 'C_Verify', [s, ...putBytes(c, data), ...putBytes(c, signature)]);
 }
@@ -64,7 +66,7 @@ export const verifyUpdate = (c: OpContext, s: H, data: Uint8Array) => feed(c, 'C
 export function* verifyFinal(c: OpContext, s: H, signature: Uint8Array): Op<boolean> {
   return yield* verdict(c, 'C_VerifyFinal', [s, ...putBytes(c, signature)]);
 }
-export const verifyRecoverInit = (c: OpContext, s: H, m: Mech, key: H) => init(c, 'C_VerifyRecoverInit', s, m, key);
+export const verifyRecoverInit = (c: OpContext, s: H, m: Mech, key: ObjectRef) => init(c, 'C_VerifyRecoverInit', s, m, key);
 export const verifyRecover = (c: OpContext, s: H, signature: Uint8Array) => transform(c, 'C_VerifyRecover', s, signature);
 export const digestEncryptUpdate = (c: OpContext, s: H, part: Uint8Array) => transform(c, 'C_DigestEncryptUpdate', s, part);
 export const decryptDigestUpdate = (c: OpContext, s: H, part: Uint8Array) => transform(c, 'C_DecryptDigestUpdate', s, part);

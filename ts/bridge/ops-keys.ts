@@ -6,20 +6,22 @@ import { check, MAX_OUTPUT, readHandle, req, type Op, type OpContext } from './o
 import { BridgeError } from './errors.js';
 import { outputBytes, putBytes } from './op-helpers.js';
 
+import type { ObjectHandle, ObjectRef } from './handles.js';
+
 type H = number | bigint;
 type Mech = Mechanism | number;
 
-export function* generateKey(c: OpContext, session: H, mech: Mech, template: readonly Attribute[]): Op<number> {
+export function* generateKey(c: OpContext, session: H, mech: Mech, template: readonly Attribute[]): Op<ObjectHandle> {
   const m = encodeMechanism(c.mem, mech);
   const t = encodeTemplate(c.mem, template);
   const out = c.mem.alloc(L.ulong);
   check(c, 'C_GenerateKey', yield req('C_GenerateKey', session, m, t, template.length, out));
-  return readHandle(c, 'C_GenerateKey', out);
+  return readHandle(c, 'C_GenerateKey', out) as ObjectHandle;
 }
 
 export interface KeyPair {
-  publicKey: number;
-  privateKey: number;
+  publicKey: ObjectHandle;
+  privateKey: ObjectHandle;
 }
 
 export function* generateKeyPair(
@@ -35,27 +37,27 @@ export function* generateKeyPair(
   const out = c.mem.alloc(2 * L.ulong);
   const fn = 'C_GenerateKeyPair';
   check(c, fn, yield req(fn, session, m, pub, publicTemplate.length, priv, privateTemplate.length, out, out + L.ulong));
-  return { publicKey: readHandle(c, fn, out), privateKey: readHandle(c, fn, out + L.ulong) };
+  return { publicKey: readHandle(c, fn, out) as ObjectHandle, privateKey: readHandle(c, fn, out + L.ulong) as ObjectHandle };
 }
 
-export function* wrapKey(c: OpContext, session: H, mech: Mech, wrappingKey: H, key: H): Op<Uint8Array> {
+export function* wrapKey(c: OpContext, session: H, mech: Mech, wrappingKey: ObjectRef, key: ObjectRef): Op<Uint8Array> {
   return yield* outputBytes(c, 'C_WrapKey', [session, encodeMechanism(c.mem, mech), wrappingKey, key]);
 }
 
-export function* unwrapKey(c: OpContext, session: H, mech: Mech, unwrappingKey: H, wrapped: Uint8Array, template: readonly Attribute[]): Op<number> {
+export function* unwrapKey(c: OpContext, session: H, mech: Mech, unwrappingKey: ObjectRef, wrapped: Uint8Array, template: readonly Attribute[]): Op<ObjectHandle> {
   const m = encodeMechanism(c.mem, mech);
   const t = encodeTemplate(c.mem, template);
   const out = c.mem.alloc(L.ulong);
   check(c, 'C_UnwrapKey', yield req('C_UnwrapKey', session, m, unwrappingKey, ...putBytes(c, wrapped), t, template.length, out));
-  return readHandle(c, 'C_UnwrapKey', out);
+  return readHandle(c, 'C_UnwrapKey', out) as ObjectHandle;
 }
 
-export function* deriveKey(c: OpContext, session: H, mech: Mech, baseKey: H, template: readonly Attribute[]): Op<number> {
+export function* deriveKey(c: OpContext, session: H, mech: Mech, baseKey: ObjectRef, template: readonly Attribute[]): Op<ObjectHandle> {
   const m = encodeMechanism(c.mem, mech);
   const t = encodeTemplate(c.mem, template);
   const out = c.mem.alloc(L.ulong);
   check(c, 'C_DeriveKey', yield req('C_DeriveKey', session, m, baseKey, t, template.length, out));
-  return readHandle(c, 'C_DeriveKey', out);
+  return readHandle(c, 'C_DeriveKey', out) as ObjectHandle;
 }
 
 export function* seedRandom(c: OpContext, session: H, seed: Uint8Array): Op<void> {

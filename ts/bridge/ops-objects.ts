@@ -2,9 +2,11 @@
 import { CKR } from './ckr.js';
 import { BridgeError } from './errors.js';
 import { attributeKind } from './attribute-kinds.js';
-import { decodeValue, encodeQuery, encodeTemplate, returnedLength, type Attribute, type AttributeResult, type AttributeValue } from './attributes.js';
+import { decodeValue, encodeQuery, encodeTemplate, returnedLength, type Attribute, type AttributeResult, type RawAttribute, type AttributeValue } from './attributes.js';
 import { L } from './layout.js';
 import { check, MAX_FOUND_OBJECTS, MAX_OUTPUT, tooManyFound, MAX_RETRIES, plausible, readHandle, req, type Op, type OpContext } from './op.js';
+
+import type { ObjectHandle, ObjectRef } from './handles.js';
 
 type H = number | bigint;
 const A = L.attribute;
@@ -12,31 +14,31 @@ const GET = 'C_GetAttributeValue';
 /** Most entries we accept in one nested template (CKA_WRAP_TEMPLATE and friends). */
 const MAX_NESTED = 4096;
 
-export function* createObject(c: OpContext, session: H, template: readonly Attribute[]): Op<number> {
+export function* createObject(c: OpContext, session: H, template: readonly Attribute[]): Op<ObjectHandle> {
   const t = encodeTemplate(c.mem, template);
   const out = c.mem.alloc(L.ulong);
   check(c, 'C_CreateObject', yield req('C_CreateObject', session, t, template.length, out));
-  return readHandle(c, 'C_CreateObject', out);
+  return readHandle(c, 'C_CreateObject', out) as ObjectHandle;
 }
 
-export function* copyObject(c: OpContext, session: H, object: H, template: readonly Attribute[] = []): Op<number> {
+export function* copyObject(c: OpContext, session: H, object: ObjectRef, template: readonly Attribute[] = []): Op<ObjectHandle> {
   const t = encodeTemplate(c.mem, template);
   const out = c.mem.alloc(L.ulong);
   check(c, 'C_CopyObject', yield req('C_CopyObject', session, object, t, template.length, out));
-  return readHandle(c, 'C_CopyObject', out);
+  return readHandle(c, 'C_CopyObject', out) as ObjectHandle;
 }
 
-export function* destroyObject(c: OpContext, session: H, object: H): Op<void> {
+export function* destroyObject(c: OpContext, session: H, object: ObjectRef): Op<void> {
   check(c, 'C_DestroyObject', yield req('C_DestroyObject', session, object));
 }
 
-export function* getObjectSize(c: OpContext, session: H, object: H): Op<number | bigint> {
+export function* getObjectSize(c: OpContext, session: H, object: ObjectRef): Op<number | bigint> {
   const out = c.mem.alloc(L.ulong);
   check(c, 'C_GetObjectSize', yield req('C_GetObjectSize', session, object, out));
   return c.mem.ulong(out);
 }
 
-export function* setAttributeValue(c: OpContext, session: H, object: H, template: readonly Attribute[]): Op<void> {
+export function* setAttributeValue(c: OpContext, session: H, object: ObjectRef, template: readonly Attribute[]): Op<void> {
   const t = encodeTemplate(c.mem, template);
   check(c, 'C_SetAttributeValue', yield req('C_SetAttributeValue', session, object, t, template.length));
 }
@@ -58,7 +60,7 @@ interface Slot {
  * attributes, their members' values), retried while CKR_BUFFER_TOO_SMALL says lengths grew.
  * Unavailable attributes (sensitive, unknown to the object) come back with value undefined.
  */
-export function* getAttributeValue(c: OpContext, session: H, object: H, types: readonly number[]): Op<AttributeResult[]> {
+export function* getAttributeValue(c: OpContext, session: H, object: ObjectRef, types: readonly number[]): Op<AttributeResult[]> {
   const n = types.length;
   for (let attempt = 0; ; attempt++) {
     const base = encodeQuery(c.mem, types);
@@ -124,7 +126,7 @@ function decodeSlot(c: OpContext, base: number, i: number, type: number, slot: S
   const size = bounded(c, len, slot.cap);
   if (!slot.inner) return decodeValue(attributeKind(type), c.mem.read(slot.addr, size));
   if (size % A.size !== 0) throw new BridgeError('UNTRUSTED_LENGTH', `attribute array length ${size}`, GET, c.module);
-  const members: Attribute[] = [];
+  const members: RawAttribute[] = [];
   for (let j = 0; j < size / A.size; j++) {
     const innerType = Number(c.mem.ulong(slot.addr + j * A.size + A.type));
     const innerLen = returnedLength(c.mem, slot.addr, j);
@@ -142,7 +144,7 @@ export function* findObjectsInit(c: OpContext, session: H, template: readonly At
   check(c, 'C_FindObjectsInit', yield req('C_FindObjectsInit', session, t, template.length));
 }
 
-export function* findObjects(c: OpContext, session: H, max = 64): Op<number[]> {
+export function* findObjects(c: OpContext, session: H, max = 64): Op<ObjectHandle[]> {
   const list = c.mem.alloc(Math.max(1, max) * L.ulong);
   const count = c.mem.alloc(L.ulong);
   check(c, 'C_FindObjects', yield req('C_FindObjects', session, list, max, count));
@@ -150,8 +152,8 @@ export function* findObjects(c: OpContext, session: H, max = 64): Op<number[]> {
   if (typeof got !== 'number' || got > max) {
     throw new BridgeError('UNTRUSTED_COUNT', `returned count ${got} exceeds the ${max} we asked for`, 'C_FindObjects', c.module);
   }
-  const out: number[] = [];
-  for (let i = 0; i < got; i++) out.push(readHandle(c, 'C_FindObjects', list + i * L.ulong));
+  const out: ObjectHandle[] = [];
+  for (let i = 0; i < got; i++) out.push(readHandle(c, 'C_FindObjects', list + i * L.ulong) as ObjectHandle);
   return out;
 }
 
@@ -160,9 +162,9 @@ export function* findObjectsFinal(c: OpContext, session: H): Op<void> {
 }
 
 /** Init, FindObjects in batches until one comes back short (or too many came), Final (also after a failure). */
-export function* findAllObjects(c: OpContext, session: H, template: readonly Attribute[] = [], batch = 64): Op<number[]> {
+export function* findAllObjects(c: OpContext, session: H, template: readonly Attribute[] = [], batch = 64): Op<ObjectHandle[]> {
   yield* findObjectsInit(c, session, template);
-  const all: number[] = [];
+  const all: ObjectHandle[] = [];
   try {
     for (;;) {
       c.mem.reset();

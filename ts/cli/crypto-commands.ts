@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { readBounded } from '../registry/bounded-read.js';
 import type { Command } from 'commander';
-import { CKA, CKK, CKM, CKR, CKU, CKF_TOKEN, type Attribute, type AttributeResult, type TokenInfo } from '../bridge/index.js';
+import { CKA, CKK, CKM, CKR, CKU, CKF_TOKEN, type Attribute, type AttributeResult, type ObjectHandle, type TokenInfo } from '../bridge/index.js';
 import { openProxy, objectTemplate, ProxyError, type ProxyModule, type ProxySession, type ProxyToken } from '../proxy/index.js';
 import { formatUri, parseUri, type Uri, type UriObjectType } from '../uri/index.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
@@ -98,7 +98,7 @@ async function login(session: ProxySession, pin: string): Promise<void> {
 interface FoundKey {
   token: ProxyToken;
   session: ProxySession;
-  handle: number;
+  handle: ObjectHandle;
   keyType: number;
   uri: string;
 }
@@ -114,7 +114,7 @@ async function findKey(proxy: ProxyModule, uri: Uri, type: 'private' | 'public',
   const tokens = proxy.findTokens(uri);
   if (!tokens.length) throw new CliError(EXIT.NOT_FOUND, `no token matches ${shown(uri)}`);
   const template = objectTemplate({ ...uri, type });
-  const found: { token: ProxyToken; session: ProxySession; handle: number; attrs: AttributeResult[] }[] = [];
+  const found: { token: ProxyToken; session: ProxySession; handle: ObjectHandle; attrs: AttributeResult[] }[] = [];
   for (const token of tokens) {
     const session = await proxy.async.openSession(token.slot);
     const pin = await pinFor(flags, uri, token.token.label);
@@ -213,7 +213,7 @@ async function checkMechanism(proxy: ProxyModule, t: ProxyToken, spec: KeygenSpe
 }
 
 /** The public value a default CKA_ID is the SHA-1 of (EC point, RSA modulus), and the key as PEM. */
-async function publicSide(session: ProxySession, handle: number, keyType: number): Promise<{ value?: Uint8Array; pem?: string }> {
+async function publicSide(session: ProxySession, handle: ObjectHandle, keyType: number): Promise<{ value?: Uint8Array; pem?: string }> {
   const bytes = (a: AttributeResult) => (a.value instanceof Uint8Array ? a.value : undefined);
   if (keyType === CKK.CKK_EC) {
     const [params, point] = (await session.async.getAttributeValue(handle, [CKA.CKA_EC_PARAMS, CKA.CKA_EC_POINT])).map(bytes);
@@ -252,7 +252,7 @@ async function generateKeypair(tokenUriText: string, flags: KeygenFlags): Promis
       { type: CKA.CKA_SIGN, value: true },
     ];
     const pair = await withProgress(`generating ${spec.what} key pair on "${t.token.label}"`, () =>
-      session.async.generateKeyPair({ mechanism: spec.mechanism }, publicTemplate, privateTemplate),
+      session.async.generateKeyPair(spec.mechanism, publicTemplate, privateTemplate),
     );
     const keyType = spec.json.type === 'ec' ? CKK.CKK_EC : CKK.CKK_RSA;
     const pub = await publicSide(session, pair.publicKey, keyType);

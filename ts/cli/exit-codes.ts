@@ -1,6 +1,7 @@
-// Exit codes of the key commands (generate-keypair, sign, verify), the typed error that carries
-// one, and the action wrapper that turns any failure into `p11kit: message` plus its code.
-// verify needs 1 for "does not verify", so no error of these commands ever exits 1.
+// The one exit-code table of every command, the typed error that carries a code, and the
+// action wrapper that turns any failure into `p11kit: message` plus its code. verify needs 1
+// for "does not verify"; the only other 1 is list-modules' and print-config's refused
+// configuration, where p11-kit 0.24 itself exits 1 (and the differential suite holds us to it).
 import { CommanderError } from 'commander';
 import { Pkcs11Error, CKR } from '../bridge/index.js';
 import { ProxyError } from '../proxy/index.js';
@@ -9,7 +10,7 @@ import { PinError } from './pin.js';
 
 export const EXIT = {
   OK: 0,
-  /** verify: the signature does not verify; the older commands: any failure. */
+  /** verify: the signature does not verify; list-modules/print-config: as p11-kit, configuration refused. */
   INVALID: 1,
   USAGE: 2,
   NOT_FOUND: 3,
@@ -23,9 +24,9 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export const EXIT_CODES_HELP = `
 Exit codes:
   0  success; verify: the signature is valid
-  1  verify: the signature is not valid; list-*/print-config/uri: the command failed
-  2  usage: bad option or argument (URI, hex, mechanism, key type)
-  3  not found: no token or key matches the URI, or several do where one is needed
+  1  verify: the signature is not valid; list-modules, print-config: as p11-kit, exit 7's cases
+  2  usage: bad option or argument (URI, JSON, hex, mechanism, key type)
+  3  not found: no token, key or object matches the URI, or several do where one is needed
   4  login: no PIN where one is needed, wrong or locked PIN, PIN source refused
   5  the module or token failed the operation (a PKCS#11 error)
   6  a file could not be read or written
@@ -46,7 +47,12 @@ const LOGIN_RVS = new Set<number>([
   CKR.CKR_PIN_INCORRECT, CKR.CKR_PIN_INVALID, CKR.CKR_PIN_LEN_RANGE, CKR.CKR_PIN_EXPIRED, CKR.CKR_PIN_LOCKED,
   CKR.CKR_USER_NOT_LOGGED_IN, CKR.CKR_USER_PIN_NOT_INITIALIZED,
 ]);
-const IO_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EPERM', 'EEXIST', 'ENOSPC', 'EROFS', 'EPIPE', 'EIO']);
+const IO_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EPERM', 'EEXIST', 'ENOSPC', 'EROFS', 'EPIPE', 'EIO', 'ELOOP', 'ENAMETOOLONG', 'EFBIG', 'EDQUOT']);
+
+/** The library's own prefix is redundant after the CLI's: `p11kit: p11kit-wasm: …` reads as a stutter. */
+export function cliMessage(message: string): string {
+  return message.replace(/^p11kit-wasm: /, '');
+}
 
 function toCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
@@ -69,7 +75,7 @@ export function cliAction<A extends unknown[]>(fn: (...args: A) => Promise<void>
       // A nested program's usage error (p11kit trace ...) is commander's to report.
       if (err instanceof CommanderError) throw err;
       const e = toCliError(err);
-      if (e.message) process.stderr.write(`p11kit: ${e.message}\n`);
+      if (e.message) process.stderr.write(`p11kit: ${cliMessage(e.message)}\n`);
       process.exitCode = e.exitCode;
     }
   };

@@ -1,5 +1,6 @@
 // print-config and list-modules: the registry as p11-kit would load it.
 import type { Command } from 'commander';
+import { cliAction } from './exit-codes.js';
 import { loadForCommand, withRegistryOptions, type RegistryFlags } from './registry-options.js';
 import { describeModules, moduleDetailLines, tokenJson } from './token-commands.js';
 
@@ -50,8 +51,8 @@ export function registerRegistryCommands(program: Command): void {
     program
       .command('print-config')
       .description('print the merged global options and the modules p11-kit would load, with their options'),
-  ).action(printConfig);
+  ).action(cliAction(async (flags: RegistryFlags) => printConfig(flags)));
   withRegistryOptions(
     program.command('list-modules').description('list the modules p11-kit would load, in its load order'),
-  ).action(listModules);
+  ).action(cliAction(listModules));
 }

@@ -98,9 +98,11 @@ export function schemeFor(mechanism: string | undefined, hash: string | undefine
 
 /** The CK_MECHANISM, with CK_RSA_PKCS_PSS_PARAMS (MGF1 of the same hash, salt as long as the digest) for PSS. */
 export function mechanismOf(s: SignScheme): Mechanism {
-  if (s.family !== 'pss' || s.hash === 'none') return { mechanism: s.mechanism };
+  // The scheme table pairs each mechanism with its parameter; the type system can't see a
+  // table lookup, hence the casts.
+  if (s.family !== 'pss' || s.hash === 'none') return { mechanism: s.mechanism } as Mechanism;
   const h = HASHES[s.hash];
-  return { mechanism: s.mechanism, parameter: { hashAlg: h.ckm, mgf: h.mgf, saltLength: h.length } };
+  return { mechanism: s.mechanism, parameter: { hashAlg: h.ckm, mgf: h.mgf, saltLength: h.length } } as Mechanism;
 }
 
 /** Largest input signed as it is (--hash none): a digest or DigestInfo, never a file's worth. */

@@ -12,6 +12,8 @@ import { openProxyAsync, ProxyError, type ProxyModule, type ProxyToken } from '.
 import { pinFor, withPinOptions, type PinFlags } from './pin.js';
 import { globalTrace, traceModule } from '../trace/index.js';
 import { openAsyncModule } from '../rpc/open.js';
+import { cliAction, CliError, EXIT } from './exit-codes.js';
+import { hint } from './global-flags.js';
 import type { ModuleInfo } from '../bridge/index.js';
 import { escapeForTerminal } from './escape.js';
 
@@ -252,27 +254,23 @@ function tokenUri(t: TokenInfo): string {
   return formatUri({ token: t.label, manufacturer: t.manufacturerID, model: t.model, serial: t.serialNumber }, { type: 'token' });
 }
 
-function parseOrFail(text: string): Uri | undefined {
-  try {
-    return parseUri(text);
-  } catch (err) {
-    process.stderr.write(`p11kit: ${(err as Error).message}\n`);
-    process.exitCode = 2;
-    return undefined;
-  }
+/** The registry for a token command; a refused one exits 7 (its diagnostic is printed). */
+function registryFor(flags: RegistryFlags): Registry {
+  const registry = loadForCommand(flags);
+  if (!registry) throw new CliError(EXIT.CONFIG, '');
+  return registry;
 }
 
 /** Runs fn over the tokens matching the URI, with the registry's modules open. */
 function withTokens(uriText: string, flags: RegistryFlags, fn: (found: FoundToken[], uri: Uri) => void | Promise<void>): Promise<void> | void {
-  const uri = parseOrFail(uriText);
-  if (!uri) return;
-  const registry = loadForCommand(flags);
-  if (!registry) return;
-  const open = openModules(registry, !!flags.verbose);
-  if (!open) return;
+  const uri = parseUri(uriText);
+  const open = openModules(registryFor(flags), !!flags.verbose);
+  if (!open) throw new CliError(EXIT.CONFIG, '');
   const close = () => closeModules(open);
   try {
-    const r = fn(tokensMatching(open, uri), uri);
+    const found = tokensMatching(open, uri);
+    if (!found.length) throw new CliError(EXIT.NOT_FOUND, `no token matches ${uriText}`);
+    const r = fn(found, uri);
     if (r instanceof Promise) return r.finally(close);
     close();
   } catch (err) {
@@ -287,19 +285,15 @@ function withTokens(uriText: string, flags: RegistryFlags, fn: (found: FoundToke
  * critical module that fails ends the command (exit code 1); other failures go to stderr.
  */
 async function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: ProxyModule, uri: Uri) => void | Promise<void>): Promise<void> {
-  const uri = parseOrFail(uriText);
-  if (!uri) return;
-  const registry = loadForCommand(flags);
-  if (!registry) return;
+  const uri = parseUri(uriText);
+  const registry = registryFor(flags);
   let proxy: ProxyModule;
   try {
     // Every module of the command's selection, remote ones included (reached over RPC).
     proxy = await openProxyAsync({ modules: registry.modules, registry: registryOptions(flags) });
   } catch (err) {
     if (!(err instanceof ProxyError)) throw err;
-    process.stderr.write(`p11-kit: ${err.module}: module failed to initialize: ${(err.cause as Error | undefined)?.message ?? err.message}\n`);
-    process.exitCode = 1;
-    return;
+    throw new CliError(EXIT.CONFIG, `${err.module}: module failed to initialize: ${(err.cause as Error | undefined)?.message ?? err.message}`);
   }
   for (const f of proxy.failures) if (flags.verbose) process.stderr.write(`p11-kit: ${f.module}: module failed to initialize: ${f.error.message}\n`);
   proxy.on('failure', (f) => process.stderr.write(`p11kit: ${f.module}: ${f.error.message}\n`));
@@ -313,6 +307,8 @@ async function withProxy(uriText: string, flags: RegistryFlags, fn: (proxy: Prox
 function listTokens(uriText: string | undefined, flags: RegistryFlags & { onlyUris?: boolean }): Promise<void> | void {
   return withProxy(uriText ?? 'pkcs11:', flags, async (proxy, uri) => {
     const found = await proxy.async.findTokens(uri);
+    // Listing everything may find nothing; a URI that matches nothing is an answer of its own.
+    if (!found.length && uriText !== undefined && uriText !== 'pkcs11:') throw new CliError(EXIT.NOT_FOUND, `no token matches ${uriText}`);
     if (flags.json) {
       const tokens = found.map(({ module, moduleSlot, token }) => ({ module, slot: moduleSlot, ...tokenJson(token) }));
       process.stdout.write(`${JSON.stringify({ tokens })}\n`);
@@ -421,11 +417,24 @@ function objectLines(o: ObjectSummary): string[] {
 
 function listObjects(uriText: string, flags: ObjectFlags): Promise<void> | void {
   return withProxy(uriText, flags, async (proxy, uri) => {
+    const tokens = await proxy.async.findTokens(uri);
+    if (!tokens.length) throw new CliError(EXIT.NOT_FOUND, `no token matches ${uriText}`);
+    let loggedIn = false;
     const objects = await proxy.findObjects(uri, {
-      pin: (t: ProxyToken) => pinFor(flags, uri, t.token.label),
+      pin: async (t: ProxyToken) => {
+        const pin = await pinFor(flags, uri, t.token.label);
+        loggedIn ||= pin !== undefined;
+        return pin;
+      },
       attributes: [CKA.CKA_CLASS, CKA.CKA_LABEL, CKA.CKA_ID, CKA.CKA_KEY_TYPE],
     });
     const summaries = objects.map((o) => objectSummary(o.token, o.handle, o.attributes));
+    const needsLogin = !loggedIn && tokens.some((t) => t.token.flags & CKF_TOKEN.CKF_LOGIN_REQUIRED);
+    if (!summaries.length) {
+      if (needsLogin) hint('private objects are listed only after login (--login, --pin-source FILE, or pin-source in the URI)');
+      const names = uri.object !== undefined || uri.id !== undefined || uri.type !== undefined;
+      if (names) throw new CliError(EXIT.NOT_FOUND, `no object matches ${uriText}`);
+    }
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ objects: summaries })}\n`);
       return;
@@ -439,17 +448,17 @@ export function registerTokenCommands(program: Command): void {
   withRegistryOptions(
     program
       .command('list-tokens')
-      .argument('[uri]', 'PKCS#11 URI the tokens must match', 'pkcs11:')
+      .argument('[uri]', 'PKCS#11 URI the tokens must match (default: all)')
       .option('--only-uris', 'print only the token URIs')
       .description('list the tokens of the configured modules'),
-  ).action(listTokens);
+  ).action(cliAction(async (uri?: string, flags: RegistryFlags & { onlyUris?: boolean } = {}) => listTokens(uri, flags)));
   withRegistryOptions(
     program.command('list-mechanisms').argument('<token-uri>', 'PKCS#11 URI of the token(s)').description('list the mechanisms of the matching tokens'),
-  ).action(listMechanisms);
+  ).action(cliAction(async (uri: string, flags: RegistryFlags) => listMechanisms(uri, flags)));
   withPinOptions(withRegistryOptions(
     program
       .command('list-objects')
       .argument('<uri>', 'PKCS#11 URI of the token(s) and, optionally, the objects')
       .description('list the objects on the matching tokens (private ones after login)'),
-  )).action(listObjects);
+  )).action(cliAction(async (uri: string, flags: ObjectFlags) => listObjects(uri, flags)));
 }

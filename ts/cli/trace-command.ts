@@ -4,7 +4,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { setGlobalTrace, stderrSink, type TraceSink } from '../trace/index.js';
-import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { cliAction, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { openOutputFile } from './output-file.js';
 import { hideCommandLine } from './pin.js';
 
@@ -27,7 +27,7 @@ export function registerTraceCommand(program: Command, buildProgram: () => Comma
     .option('--trace-file <file>', 'write the trace to this file (mode 0600) instead of stderr')
     .passThroughOptions()
     .addHelpText('after', `\nExample: p11kit trace sign pkcs11:token=demo;object=k --pin-source pin.txt --in data.bin\n${EXIT_CODES_HELP}`)
-    .action(async (args: string[], flags: TraceFlags) => {
+    .action(cliAction(async (args: string[], flags: TraceFlags) => {
       hideCommandLine();
       let file: ReturnType<typeof fileSink> | undefined;
       try {
@@ -44,5 +44,5 @@ export function registerTraceCommand(program: Command, buildProgram: () => Comma
         setGlobalTrace(undefined);
         file?.close();
       }
-    });
+    }));
 }

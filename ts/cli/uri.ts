@@ -1,8 +1,9 @@
-// p11kit uri parse | format | normalize: PKCS#11 URIs from the command line. Errors (UriError,
-// bad JSON) propagate to the top level, which prints them and exits 1. A pin-value is never
-// printed unless --show-pin asks for it.
+// p11kit uri parse | format | normalize: PKCS#11 URIs from the command line. A bad URI or bad
+// JSON fields are usage errors (exit 2). --json is an output flag, as everywhere. A pin-value
+// is never printed unless --show-pin asks for it.
 import { readStreamBounded } from '../registry/bounded-read.js';
 import type { Command } from 'commander';
+import { cliAction, CliError, EXIT } from './exit-codes.js';
 import { formatUri, normalizeUri, parseUri, uriFromJson, uriToJson, type Uri, type UriFields } from '../uri/index.js';
 
 interface TypeFlags {
@@ -13,7 +14,7 @@ interface ParseFlags extends TypeFlags {
   showPin?: boolean;
 }
 interface FormatFlags extends TypeFlags {
-  json: string;
+  json?: boolean;
   lowercase?: boolean;
 }
 
@@ -68,20 +69,27 @@ function parseCommand(text: string, flags: ParseFlags): void {
   process.stdout.write(`${describeUri(uri, !!flags.showPin).join('\n')}\n`);
 }
 
-function formatCommand(flags: FormatFlags): void {
-  const source = flags.json === '-' ? readStreamBounded(0, 1024 * 1024, 'stdin').toString('utf8') : flags.json;
+function formatCommand(fields: string, flags: FormatFlags): void {
+  const source = fields === '-' ? readStreamBounded(0, 1024 * 1024, 'stdin').toString('utf8') : fields;
   let json: unknown;
   try {
     json = JSON.parse(source);
   } catch (e) {
-    throw new Error(`--json: not valid JSON (${(e as Error).message})`);
+    throw new CliError(EXIT.USAGE, `the fields are not valid JSON (${(e as Error).message})`);
   }
-  const out = formatUri(uriFromJson(json), { type: uriType(flags), lowercase: flags.lowercase });
-  process.stdout.write(`${out}\n`);
+  let uri: UriFields;
+  try {
+    uri = uriFromJson(json);
+  } catch (e) {
+    throw new CliError(EXIT.USAGE, (e as Error).message);
+  }
+  const out = formatUri(uri, { type: uriType(flags), lowercase: flags.lowercase });
+  process.stdout.write(flags.json ? `${JSON.stringify({ uri: out })}\n` : `${out}\n`);
 }
 
-function normalizeCommand(text: string, flags: TypeFlags & { lowercase?: boolean }): void {
-  process.stdout.write(`${normalizeUri(text, { type: uriType(flags), lowercase: flags.lowercase })}\n`);
+function normalizeCommand(text: string, flags: TypeFlags & { lowercase?: boolean; json?: boolean }): void {
+  const out = normalizeUri(text, { type: uriType(flags), lowercase: flags.lowercase });
+  process.stdout.write(flags.json ? `${JSON.stringify({ uri: out })}\n` : `${out}\n`);
 }
 
 export function registerUriCommands(program: Command): void {
@@ -92,18 +100,20 @@ export function registerUriCommands(program: Command): void {
     .option('--json', 'print the fields as JSON (id as hex, slotId as a decimal string)')
     .option('--type <type>', TYPE_HELP)
     .option('--show-pin', 'include pin-value in the output')
-    .action(parseCommand);
+    .action(cliAction(async (text: string, flags: ParseFlags) => parseCommand(text, flags)));
   uri
     .command('format')
-    .description('build a PKCS#11 URI from fields, e.g. --json \'{"token":"My Token","id":"01ab"}\'')
-    .requiredOption('--json <fields>', "the fields as JSON, in the form 'uri parse --json' prints ('-' reads stdin)")
+    .description('build a PKCS#11 URI from fields, e.g. \'{"token":"My Token","id":"01ab"}\'')
+    .argument('<fields>', "the fields as JSON, in the form 'uri parse --json' prints ('-' reads stdin)")
+    .option('--json', 'print {"uri": …}')
     .option('--type <type>', TYPE_HELP)
     .option('--lowercase', 'lower-case hex in escapes (default: P11_KIT_URI_LOWERCASE)')
-    .action(formatCommand);
+    .action(cliAction(async (fields: string, flags: FormatFlags) => formatCommand(fields, flags)));
   uri
     .command('normalize <uri>')
     .description("print a URI in p11-kit's canonical form (parse, then format)")
     .option('--type <type>', TYPE_HELP)
     .option('--lowercase', 'lower-case hex in escapes (default: P11_KIT_URI_LOWERCASE)')
-    .action(normalizeCommand);
+    .option('--json', 'print {"uri": …}')
+    .action(cliAction(async (text: string, flags: TypeFlags & { lowercase?: boolean; json?: boolean }) => normalizeCommand(text, flags)));
 }

@@ -1,4 +1,5 @@
 // The few libc calls the process-wide anchor needs, through koffi.
+import { constants } from 'node:os';
 import koffi from 'koffi';
 
 const libc = koffi.load('libc.so.6');
@@ -38,6 +39,9 @@ export const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, i
 ) => bigint;
 export const gettid = libc.func('int gettid(void)') as () => number;
 export const errno = (): number => koffi.errno();
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+/** An errno by its name (ELOOP, not 40): what people search for. */
+export const errnoName = (n: number): string => ERRNO_NAMES.get(n) ?? `errno ${n}`;
 
 const mutexattr_init = libc.func('int pthread_mutexattr_init(void *attr)');
 const mutexattr_setrobust = libc.func('int pthread_mutexattr_setrobust(void *attr, int robustness)');

@@ -1,6 +1,7 @@
 // Which bridge calls are made on a session, and which of the module-level ones may be
 // retried after an automatic re-initialize (they change nothing).
-import type { SyncCalls } from '../bridge/ops.js';
+import type { AttributeResults, SyncCalls } from '../bridge/ops.js';
+import type { ObjectRef } from '../bridge/handles.js';
 
 export const SESSION_CALLS = [
   'getSessionInfo', 'getOperationState', 'setOperationState', 'login', 'logout', 'loginUser', 'sessionCancel',
@@ -23,8 +24,21 @@ export type ModuleReadName = (typeof MODULE_READS)[number];
 
 type Tail<T extends unknown[]> = T extends [unknown, ...infer R] ? R : never;
 
+// getAttributeValue's result follows its argument, which Parameters<> would erase.
+interface SessionTypedReads {
+  getAttributeValue<const T extends readonly number[]>(object: ObjectRef, types: T): AttributeResults<T>;
+}
+interface AsyncSessionTypedReads {
+  getAttributeValue<const T extends readonly number[]>(object: ObjectRef, types: T): Promise<AttributeResults<T>>;
+}
+
 /** A session's calls: the bridge's, without the session handle argument. */
-export type SessionCalls = { [K in SessionCallName]: (...args: Tail<Parameters<SyncCalls[K]>>) => ReturnType<SyncCalls[K]> };
-export type AsyncSessionCalls = { [K in SessionCallName]: (...args: Tail<Parameters<SyncCalls[K]>>) => Promise<ReturnType<SyncCalls[K]>> };
+export type SessionCalls = Omit<{ [K in SessionCallName]: (...args: Tail<Parameters<SyncCalls[K]>>) => ReturnType<SyncCalls[K]> }, keyof SessionTypedReads> &
+  SessionTypedReads;
+export type AsyncSessionCalls = Omit<
+  { [K in SessionCallName]: (...args: Tail<Parameters<SyncCalls[K]>>) => Promise<ReturnType<SyncCalls[K]>> },
+  keyof SessionTypedReads
+> &
+  AsyncSessionTypedReads;
 export type ModuleReads = Pick<SyncCalls, ModuleReadName>;
 export type AsyncModuleReads = { [K in ModuleReadName]: (...args: Parameters<SyncCalls[K]>) => Promise<ReturnType<SyncCalls[K]>> };

@@ -3,6 +3,7 @@
 import { createPublicKey } from 'node:crypto';
 import type { Attribute } from '../bridge/attributes.js';
 import { CKA } from '../bridge/cka.js';
+import type { ObjectHandle } from '../bridge/handles.js';
 import { CKC, CKK, CKO } from '../bridge/ck-enums.js';
 import type { ProxyModule } from '../proxy/proxy.js';
 import type { ProxySession } from '../proxy/sessions.js';
@@ -54,7 +55,7 @@ export async function importObject(proxy: ProxyModule, tokenUri: string | Uri, d
 interface FoundObject {
   token: ProxyToken;
   session: ProxySession;
-  handle: number;
+  handle: ObjectHandle;
   cls: number;
 }
 
@@ -93,7 +94,7 @@ export interface ExportedObject {
 
 const pem = (label: string, der: Uint8Array) => `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
 
-async function publicKeyDer(session: ProxySession, handle: number): Promise<Uint8Array> {
+async function publicKeyDer(session: ProxySession, handle: ObjectHandle): Promise<Uint8Array> {
   const [info, type, params, point, modulus, exponent] = await session.async.getAttributeValue(handle, [
     CKA.CKA_PUBLIC_KEY_INFO, CKA.CKA_KEY_TYPE, CKA.CKA_EC_PARAMS, CKA.CKA_EC_POINT, CKA.CKA_MODULUS, CKA.CKA_PUBLIC_EXPONENT,
   ]);

@@ -1,6 +1,7 @@
 // The token (or tokens) a URI selects behind a proxy, a session on it logged in when a PIN is
 // given, and the URIs the operations print.
 import { CKA } from '../bridge/cka.js';
+import type { ObjectHandle } from '../bridge/handles.js';
 import { CKF_TOKEN } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import { CKO, CKU } from '../bridge/ck-enums.js';
@@ -77,10 +78,7 @@ export async function openOn(proxy: ProxyModule, token: ProxyToken, opts: TokenO
 }
 
 /** CKA_LABEL and CKA_ID of an object, for its URI. */
-export async function labelAndId(session: ProxySession, handle: number): Promise<{ label?: string; id?: Uint8Array }> {
+export async function labelAndId(session: ProxySession, handle: ObjectHandle): Promise<{ label?: string; id?: Uint8Array }> {
   const [label, id] = await session.async.getAttributeValue(handle, [CKA.CKA_LABEL, CKA.CKA_ID]);
-  return {
-    label: typeof label?.value === 'string' ? label.value : label?.value instanceof Uint8Array ? Buffer.from(label.value).toString('utf8') : undefined,
-    id: id?.value instanceof Uint8Array ? id.value : undefined,
-  };
+  return { label: label?.value, id: id?.value };
 }

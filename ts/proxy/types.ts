@@ -2,6 +2,7 @@
 // and what URI lookups return.
 import type { AttributeResult } from '../bridge/attributes.js';
 import type { SlotInfo, TokenInfo } from '../bridge/info.js';
+import type { ObjectHandle } from '../bridge/handles.js';
 import type { ModuleState, Policy } from '../lifecycle/machine.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
 import type { HostState } from '../rpc/host.js';
@@ -74,7 +75,7 @@ export interface ProxyToken {
 /** An object found by URI: read in a session the lookup opened and closed again. */
 export interface ProxyObject extends ProxyToken {
   /** Valid in this application's later sessions on the token (token objects; PKCS#11 §6.7.6). */
-  handle: number;
+  handle: ObjectHandle;
   attributes: AttributeResult[];
 }
 

@@ -1,6 +1,13 @@
 // p11-kit's load check: a configured module only counts if its library loads as a
 // PKCS#11 module. We load it, find C_GetFunctionList, call it, and let go again.
-import koffi, { type LibraryHandle } from 'koffi';
+// koffi is required on first probe, not imported: `p11kit-wasm/registry` must load no
+// native code until a module is actually probed.
+import { createRequire } from 'node:module';
+import type { LibraryHandle } from 'koffi';
+
+type Koffi = typeof import('koffi');
+let koffiModule: Koffi | undefined;
+const koffi = (): Koffi => (koffiModule ??= createRequire(import.meta.url)('koffi') as Koffi);
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
@@ -11,7 +18,7 @@ export function probeModule(path: string): ProbeResult {
   if (!path) return { ok: false, reason: `couldn't load module: ${path}: empty path` };
   let lib: LibraryHandle;
   try {
-    lib = koffi.load(path);
+    lib = koffi().load(path);
   } catch (err) {
     return { ok: false, reason: `couldn't load module: ${path}: ${dlerror(err)}` };
   }

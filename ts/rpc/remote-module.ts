@@ -10,6 +10,8 @@ import { UNAVAILABLE } from '../bridge/layout.js';
 import type { Mechanism as BridgeMechanism } from '../bridge/mechanisms.js';
 import { MAX_FOUND_OBJECTS, tooManyFound } from '../bridge/op.js';
 import type { InitializeOptions, Pkcs11Module } from '../bridge/module.js';
+import type { AttributeResults } from '../bridge/ops.js';
+import type { ObjectHandle } from '../bridge/handles.js';
 import type { Attribute, AttributeValue, ReadAttribute } from './attributes.js';
 import { valueKind } from './attributes.js';
 import { RpcClient } from './client.js';
@@ -35,6 +37,10 @@ export interface RemoteModuleOptions extends RemoteOptions {
 }
 
 type Handle = number | bigint;
+
+/** Numbers the peer gave out as object handles (or pairs, lists of them), typed as such. */
+type AsObjects<T> = T extends number ? ObjectHandle : T extends number[] ? ObjectHandle[] : { [K in keyof T]: T[K] extends number ? ObjectHandle : T[K] };
+const objects = <T>(p: Promise<T>): Promise<AsObjects<T>> => p as Promise<AsObjects<T>>;
 
 const le64 = (v: number | bigint) => {
   const out = new Uint8Array(8);
@@ -189,25 +195,27 @@ export class RemoteModule implements AsyncModule {
       login: (s, userType, pin) => c.login(h('C_Login', s), userType, pin ?? null),
       logout: (s) => c.logout(h('C_Logout', s)),
 
-      createObject: (s, t) => c.createObject(h('C_CreateObject', s), this.template('C_CreateObject', t)),
-      copyObject: (s, o, t = []) => c.copyObject(h('C_CopyObject', s), h('C_CopyObject', o), this.template('C_CopyObject', t)),
+      // Handles the peer module gave out are object handles here too.
+      createObject: (s, t) => objects(c.createObject(h('C_CreateObject', s), this.template('C_CreateObject', t))),
+      copyObject: (s, o, t = []) => objects(c.copyObject(h('C_CopyObject', s), h('C_CopyObject', o), this.template('C_CopyObject', t))),
       destroyObject: (s, o) => c.destroyObject(h('C_DestroyObject', s), h('C_DestroyObject', o)),
       getObjectSize: (s, o) => c.getObjectSize(h('C_GetObjectSize', s), h('C_GetObjectSize', o)),
       setAttributeValue: (s, o, t) => c.setAttributeValue(h('C_SetAttributeValue', s), h('C_SetAttributeValue', o), this.template('C_SetAttributeValue', t)),
-      getAttributeValue: async (s, o, types): Promise<AttributeResult[]> => {
+      getAttributeValue: async <const T extends readonly number[]>(s: Handle, o: Handle, types: T) => {
         const got = await c.getAttributeValue(h('C_GetAttributeValue', s), h('C_GetAttributeValue', o), types);
-        return got.attributes.map((a) => ({ type: a.type, value: this.result(a.type, a.value) }));
+        // In the order asked: each result's value is of its type's kind (decoded by this.result).
+        return got.attributes.map((a) => ({ type: a.type, value: this.result(a.type, a.value) })) as AttributeResult[] as AttributeResults<T>;
       },
       findObjectsInit: (s, t = []) => c.findObjectsInit(h('C_FindObjectsInit', s), this.template('C_FindObjectsInit', t)),
-      findObjects: (s, max = 64) => c.findObjects(h('C_FindObjects', s), max),
+      findObjects: (s, max = 64) => objects(c.findObjects(h('C_FindObjects', s), max)),
       findObjectsFinal: (s) => c.findObjectsFinal(h('C_FindObjectsFinal', s)),
       findAllObjects: async (s, t = [], batch = 64) => {
         const session = h('C_FindObjectsInit', s);
         await c.findObjectsInit(session, this.template('C_FindObjectsInit', t));
-        const all: number[] = [];
+        const all: ObjectHandle[] = [];
         try {
           for (;;) {
-            const got = await c.findObjects(session, batch);
+            const got = await objects(c.findObjects(session, batch));
             all.push(...got);
             if (got.length < batch) break;
             if (all.length >= MAX_FOUND_OBJECTS) throw tooManyFound(this.name);
@@ -250,12 +258,12 @@ export class RemoteModule implements AsyncModule {
       signEncryptUpdate: (s, d) => c.signEncryptUpdate(h('C_SignEncryptUpdate', s), d),
       decryptVerifyUpdate: (s, d) => c.decryptVerifyUpdate(h('C_DecryptVerifyUpdate', s), d),
 
-      generateKey: (s, m, t) => c.generateKey(h('C_GenerateKey', s), this.mechanism('C_GenerateKey', m), this.template('C_GenerateKey', t)),
+      generateKey: (s, m, t) => objects(c.generateKey(h('C_GenerateKey', s), this.mechanism('C_GenerateKey', m), this.template('C_GenerateKey', t))),
       generateKeyPair: (s, m, pub, priv) =>
-        c.generateKeyPair(h('C_GenerateKeyPair', s), this.mechanism('C_GenerateKeyPair', m), this.template('C_GenerateKeyPair', pub), this.template('C_GenerateKeyPair', priv)),
+        objects(c.generateKeyPair(h('C_GenerateKeyPair', s), this.mechanism('C_GenerateKeyPair', m), this.template('C_GenerateKeyPair', pub), this.template('C_GenerateKeyPair', priv))),
       wrapKey: (s, m, wk, k) => c.wrapKey(h('C_WrapKey', s), this.mechanism('C_WrapKey', m), h('C_WrapKey', wk), h('C_WrapKey', k)),
-      unwrapKey: (s, m, uk, wrapped, t) => c.unwrapKey(h('C_UnwrapKey', s), this.mechanism('C_UnwrapKey', m), h('C_UnwrapKey', uk), wrapped, this.template('C_UnwrapKey', t)),
-      deriveKey: (s, m, bk, t) => c.deriveKey(h('C_DeriveKey', s), this.mechanism('C_DeriveKey', m), h('C_DeriveKey', bk), this.template('C_DeriveKey', t)),
+      unwrapKey: (s, m, uk, wrapped, t) => objects(c.unwrapKey(h('C_UnwrapKey', s), this.mechanism('C_UnwrapKey', m), h('C_UnwrapKey', uk), wrapped, this.template('C_UnwrapKey', t))),
+      deriveKey: (s, m, bk, t) => objects(c.deriveKey(h('C_DeriveKey', s), this.mechanism('C_DeriveKey', m), h('C_DeriveKey', bk), this.template('C_DeriveKey', t))),
       seedRandom: (s, seed) => c.seedRandom(h('C_SeedRandom', s), seed),
       generateRandom: (s, n) => c.generateRandom(h('C_GenerateRandom', s), n),
       // p11-kit's RPC client answers these legacy calls itself, as here: nothing runs in parallel.

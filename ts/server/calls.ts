@@ -4,6 +4,7 @@
 import { CKF_SESSION } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import { Pkcs11Error } from '../bridge/errors.js';
+import { asObjectHandle } from '../bridge/handles.js';
 import type { CallName } from '../rpc/calls.js';
 import { HANDSHAKE_MAGIC } from './magic.js';
 import { ReplyWriter } from './reply.js';
@@ -145,27 +146,27 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   },
   async C_CopyObject(req, client) {
     const h = req.ulong('session');
-    const o = req.ulong('object');
+    const o = asObjectHandle(req.ulong('object'));
     const t = req.template();
     req.done();
     return new ReplyWriter(req.spec).ulong(await client.session(h).async.copyObject(o, t)).finish();
   },
   async C_DestroyObject(req, client) {
     const h = req.ulong('session');
-    const o = req.ulong('object');
+    const o = asObjectHandle(req.ulong('object'));
     req.done();
     await client.session(h).async.destroyObject(o);
     return empty(req);
   },
   async C_GetObjectSize(req, client) {
     const h = req.ulong('session');
-    const o = req.ulong('object');
+    const o = asObjectHandle(req.ulong('object'));
     req.done();
     return new ReplyWriter(req.spec).ulong(await client.session(h).async.getObjectSize(o)).finish();
   },
   async C_GetAttributeValue(req, client) {
     const h = req.ulong('session');
-    const o = req.ulong('object');
+    const o = asObjectHandle(req.ulong('object'));
     const asks = req.attributeAsks();
     req.done();
     const results = await client.session(h).async.getAttributeValue(o, asks.map((a) => a.type));
@@ -180,7 +181,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   },
   async C_SetAttributeValue(req, client) {
     const h = req.ulong('session');
-    const o = req.ulong('object');
+    const o = asObjectHandle(req.ulong('object'));
     const t = req.template();
     req.done();
     await client.session(h).async.setAttributeValue(o, t);
@@ -219,7 +220,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   C_DigestUpdate: feed,
   async C_DigestKey(req, client) {
     const h = req.ulong('session');
-    const key = req.ulong('key');
+    const key = asObjectHandle(req.ulong('key'));
     req.done();
     await client.session(h).async.digestKey(key);
     return empty(req);
@@ -273,8 +274,8 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   async C_WrapKey(req, client) {
     const h = req.ulong('session');
     const mech = req.mechanism();
-    const wrapping = req.ulong('wrapping key');
-    const key = req.ulong('key');
+    const wrapping = asObjectHandle(req.ulong('wrapping key'));
+    const key = asObjectHandle(req.ulong('key'));
     const cap = req.capacity('fy');
     req.done();
     return produce(req, client, h, cap, (s) => s.async.wrapKey(mech, wrapping, key));
@@ -282,7 +283,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   async C_UnwrapKey(req, client) {
     const h = req.ulong('session');
     const mech = req.mechanism();
-    const unwrapping = req.ulong('unwrapping key');
+    const unwrapping = asObjectHandle(req.ulong('unwrapping key'));
     const wrapped = req.bytes('wrapped key') ?? new Uint8Array(0);
     const t = req.template();
     req.done();
@@ -291,7 +292,7 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
   async C_DeriveKey(req, client) {
     const h = req.ulong('session');
     const mech = req.mechanism();
-    const base = req.ulong('base key');
+    const base = asObjectHandle(req.ulong('base key'));
     const t = req.template();
     req.done();
     return new ReplyWriter(req.spec).ulong(await client.session(h).async.deriveKey(mech, base, t)).finish();

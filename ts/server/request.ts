@@ -3,11 +3,11 @@
 // before anything is allocated for them. A request that does not parse throws
 // RpcProtocolError (the caller closes the connection); one that parses but cannot be served
 // throws a Refusal carrying the CK_RV to answer with.
-import type { Attribute } from '../bridge/attributes.js';
+import { vendorAttributeType, type Attribute } from '../bridge/attributes.js';
 import { attributeKind } from '../bridge/attribute-kinds.js';
 import { CKM } from '../bridge/ckm.js';
 import { CKR } from '../bridge/ckr.js';
-import type { Mechanism } from '../bridge/mechanisms.js';
+import { vendorMechanismType, type Mechanism } from '../bridge/mechanisms.js';
 import { wireKind } from '../rpc/attributes.js';
 import { callById, type CallSpec } from '../rpc/calls.js';
 import { RpcProtocolError } from '../rpc/errors.js';
@@ -131,7 +131,7 @@ export class RequestReader {
     // Bytes standing for a struct that holds pointers would have the module follow the
     // client's pointers: refused, as p11-kit's own client refuses to send them.
     if (param !== null && POINTER_PARAMS.has(type)) throw new Refusal(CKR.CKR_MECHANISM_PARAM_INVALID, `mechanism 0x${type.toString(16)} has a parameter with pointers`);
-    return { mechanism: type, parameter: param };
+    return { mechanism: vendorMechanismType(type), parameter: param }; // any number the client sends: the module judges it
   }
 
   zeroString(): string {
@@ -184,6 +184,6 @@ export class RequestReader {
     }
     // Raw bytes standing for an attribute array would be read by the module as pointers.
     if (attributeKind(type) === 'attributes') throw new Refusal(CKR.CKR_ATTRIBUTE_TYPE_INVALID, `${what}: attribute arrays are not served`);
-    return { type, value };
+    return { type: vendorAttributeType(type), value };
   }
 }

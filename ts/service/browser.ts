@@ -3,7 +3,7 @@
 // error classes, the PKCS#11 constants. Nothing imported from here loads Node built-ins or
 // native code.
 export { connectPkcs11, type ConnectOptions } from './connect.js';
-export { Pkcs11Client, RemoteModule, RemoteSession, type RemoteModuleCalls } from './pkcs11-client.js';
+export { Pkcs11Client, RemoteModule as ServiceModule, RemoteSession as ServiceSession, type RemoteModuleCalls as ServiceModuleCalls } from './pkcs11-client.js';
 export { webPortEndpoint, portMainEndpoint, type ServiceEndpoint, type MessagePortMainLike } from './endpoint.js';
 export { ServiceDeadError, ServiceRefusedError, UnknownModuleError, registerErrorClass, installErrorTransfer } from './errors.js';
 export { BridgeError, ModuleLoadError, Pkcs11Error } from './browser-errors.js';

@@ -1,7 +1,8 @@
 // The off-main-thread PKCS#11 service: createPkcs11Worker() for Node worker threads, and the
 // pieces for other transports (Electron's MessagePortMain, a renderer's MessagePort).
 export { createPkcs11Worker, type Pkcs11WorkerOptions } from './create-worker.js';
-export { Pkcs11Client, RemoteModule, RemoteSession, type ClientHooks } from './pkcs11-client.js';
+// Exported as ServiceModule/ServiceSession: RemoteModule is the RPC client's module (ts/rpc), one name per concept.
+export { Pkcs11Client, RemoteModule as ServiceModule, RemoteSession as ServiceSession, type ClientHooks } from './pkcs11-client.js';
 export { Pkcs11Service } from './pkcs11-host.js';
 export { servePkcs11, BATCHED, SERVICE_METHODS, type ServePkcs11Options, type ServiceMethodName } from './serve-pkcs11.js';
 export { FULL_GRANT, SESSION_CALL_CLASS, MODULE_CALL_CLASS, type ClientGrant, type OperationClass } from './grant.js';

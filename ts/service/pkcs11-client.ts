@@ -4,6 +4,7 @@
 // here loads koffi: an Electron renderer can use it over its MessagePort.
 import * as Comlink from 'comlink';
 import { SESSION_CALLS, type AsyncModuleReads, type AsyncSessionCalls } from '../managed/calls.js';
+import { asObjectHandle } from '../bridge/handles.js';
 import { ServiceDeadError } from './errors.js';
 import { MODULE_CALLS, SLOW_SESSION_CALLS } from './grant.js';
 import type { Pkcs11Service } from './pkcs11-host.js';
@@ -138,14 +139,14 @@ export class RemoteSession extends Stamped {
 
   /** C_SignInit, C_SignUpdate per piece of `data`, C_SignFinal. */
   async signStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): Promise<Uint8Array> {
-    await this.calls.signInit(mechanism, key);
+    await this.calls.signInit(mechanism, asObjectHandle(key));
     await feed(data, this.piece('signUpdate'), () => this.calls.signFinal(), opts);
     return this.calls.signFinal();
   }
 
   /** C_VerifyInit, C_VerifyUpdate per piece, C_VerifyFinal: false for a signature that does not verify. */
   async verifyStream(mechanism: MechanismArg, key: number, data: ByteSource, signature: Uint8Array, opts?: StreamOptions): Promise<boolean> {
-    await this.calls.verifyInit(mechanism, key);
+    await this.calls.verifyInit(mechanism, asObjectHandle(key));
     await feed(data, this.piece('verifyUpdate'), () => this.calls.verifyFinal(new Uint8Array(0)), opts);
     return this.calls.verifyFinal(signature);
   }
@@ -159,12 +160,12 @@ export class RemoteSession extends Stamped {
 
   /** C_EncryptInit, then the ciphertext as it comes (C_EncryptUpdate per piece, C_EncryptFinal last). */
   encryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
-    return this.transformStream(() => this.calls.encryptInit(mechanism, key), 'encryptUpdate', () => this.calls.encryptFinal(), data, opts);
+    return this.transformStream(() => this.calls.encryptInit(mechanism, asObjectHandle(key)), 'encryptUpdate', () => this.calls.encryptFinal(), data, opts);
   }
 
   /** C_DecryptInit, then the plaintext as it comes. */
   decryptStream(mechanism: MechanismArg, key: number, data: ByteSource, opts?: StreamOptions): AsyncGenerator<Uint8Array> {
-    return this.transformStream(() => this.calls.decryptInit(mechanism, key), 'decryptUpdate', () => this.calls.decryptFinal(), data, opts);
+    return this.transformStream(() => this.calls.decryptInit(mechanism, asObjectHandle(key)), 'decryptUpdate', () => this.calls.decryptFinal(), data, opts);
   }
 
   private async *transformStream(

@@ -6,7 +6,7 @@
 // service, so several services and in-thread users share one C_Initialize), sessions are that
 // owner's, and ids rather than raw handles cross the boundary. One instance serves one client;
 // serve-pkcs11.ts checks the client's grant before any method here runs.
-import { CKF_SLOT, CKR, CKU, Pkcs11Error } from '../bridge/index.js';
+import { CKF_SLOT, CKR, CKU, Pkcs11Error, asObjectHandle } from '../bridge/index.js';
 import { openModule, type ManagedModule, type ManagedSession } from '../managed/index.js';
 import { loadRegistry } from '../registry/load.js';
 import { compact } from './compact.js';
@@ -191,7 +191,7 @@ export class Pkcs11Service {
   }
 
   getAttributes(sid: number, object: number, types: number[]) {
-    return this.run(sid, 'C_GetAttributeValue', (s) => s.getAttributeValue(object, types));
+    return this.run(sid, 'C_GetAttributeValue', (s) => s.getAttributeValue(asObjectHandle(object), types));
   }
 
   /** Finds the objects matching `template` and reads `types` of each, in one go. */
@@ -209,21 +209,21 @@ export class Pkcs11Service {
   }
 
   destroyObject(sid: number, object: number): void {
-    this.run(sid, 'C_DestroyObject', (s) => s.destroyObject(object));
+    this.run(sid, 'C_DestroyObject', (s) => s.destroyObject(asObjectHandle(object)));
   }
 
   // ---- crypto: each a whole operation (init + the single-part call) ----------------------
 
   sign(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
     return this.run(sid, 'C_Sign', (s) => {
-      s.signInit(mechanism, key);
+      s.signInit(mechanism, asObjectHandle(key));
       return s.sign(data);
     });
   }
 
   verify(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array, signature: Uint8Array): boolean {
     return this.run(sid, 'C_Verify', (s) => {
-      s.verifyInit(mechanism, key);
+      s.verifyInit(mechanism, asObjectHandle(key));
       return s.verify(data, signature);
     });
   }
@@ -237,14 +237,14 @@ export class Pkcs11Service {
 
   encrypt(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
     return this.run(sid, 'C_Encrypt', (s) => {
-      s.encryptInit(mechanism, key);
+      s.encryptInit(mechanism, asObjectHandle(key));
       return s.encrypt(data);
     });
   }
 
   decrypt(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
     return this.run(sid, 'C_Decrypt', (s) => {
-      s.decryptInit(mechanism, key);
+      s.decryptInit(mechanism, asObjectHandle(key));
       return s.decrypt(data);
     });
   }

@@ -1,0 +1,3 @@
+// The CommonJS entry of `p11kit-wasm/registry`: the ESM module object itself (see ts/index.cts).
+import lib = require('./index.js');
+export = lib;
