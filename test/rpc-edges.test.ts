@@ -114,8 +114,14 @@ describe('host loss (D2)', () => {
 
 describe('a failed write (D2)', () => {
   it('a host that stops reading is lost at the first write, not at a deadline', async () => {
-    // The host closes its input and lingers: our handshake byte cannot be written (EPIPE).
-    const client = new RpcClient({ remote: `|sh -c "exec 0<&-; exec sleep 20"`, env: token.env, connectTimeoutMs: 15_000 });
+    // The host reads our handshake byte, closes its input, answers the handshake and lingers: the
+    // C_Initialize frame that follows the answer cannot be written (EPIPE). Answering only after the
+    // close keeps the order fixed however slow the host is to start.
+    const client = new RpcClient({
+      remote: `|sh -c 'head -c1 >/dev/null; exec 0<&-; printf "\\000"; exec sleep 20'`,
+      env: token.env,
+      connectTimeoutMs: 15_000,
+    });
     clients.push(client);
     const started = Date.now();
     const err = await client.initialize().then(
@@ -124,7 +130,7 @@ describe('a failed write (D2)', () => {
     );
     // Well before the 15 s handshake deadline (the lingering child gets its 3 s exit grace).
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(err).toBeInstanceOf(HostConnectError);
+    expect(err).toBeInstanceOf(HostLostError);
     expect(err.message).toMatch(/writing to the host failed \(EPIPE\)/);
     expect(client.state).toBe('closed');
   }, 20_000);
