@@ -18,6 +18,13 @@ export interface ServiceHost {
   terminate(): Promise<unknown> | void;
   /** Settles once the service's thread is gone, i.e. its lifecycle holdings are reclaimable. */
   readonly exited: Promise<unknown>;
+  /**
+   * Whether the service keeps this process alive (a worker's ref()/unref()). The supervisor
+   * holds it only while a call is in flight or someone awaits a stream's next event, so a
+   * program that forgets close() still exits when it is done.
+   */
+  ref?(): void;
+  unref?(): void;
 }
 
 export interface RestartPolicy {
@@ -100,6 +107,8 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   private restarts = 0;
   private closed: string | undefined;
   private readonly reclaimed: Promise<void>[] = [];
+  /** Calls in flight and stream reads awaited, over every generation: what keeps the process alive. */
+  private busy = 0;
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
@@ -126,7 +135,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   call<K extends MethodOf<T>>(method: K, ...args: ArgsOf<T, K>): Promise<ResultOf<T, K>> {
     const g = this.current;
     if (g.dead) return Promise.reject(this.deadError(g, method, false));
-    return new Promise((resolve, reject) => {
+    return this.hold(new Promise((resolve, reject) => {
       const t: Tracked = { method, reject };
       g.pending.add(t);
       const fn = (g.remote as unknown as Record<string, (...a: unknown[]) => Promise<ResultOf<T, K>>>)[method];
@@ -143,17 +152,34 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
         (v) => g.pending.delete(t) && resolve(v),
         (e) => g.pending.delete(t) && reject(e),
       );
-    });
+    }));
   }
 
   /** A short call that travels with the others made in the same tick (see batch.ts). */
   batch<K extends MethodOf<T>>(method: K, ...args: ArgsOf<T, K>): Promise<ResultOf<T, K>> {
-    return this.current.batches.call(method, args) as Promise<ResultOf<T, K>>;
+    return this.hold(this.current.batches.call(method, args) as Promise<ResultOf<T, K>>);
   }
 
   /** An event stream the service serves (see stream.ts); it ends with ServiceDeadError if the service dies. */
   stream<V>(name: string, ...args: unknown[]): AsyncIterableIterator<V> {
-    return this.current.streams.open<V>(name, args);
+    const inner = this.current.streams.open<V>(name, args);
+    // Awaiting the next event keeps the process alive; a stream nobody reads does not.
+    const it: AsyncIterableIterator<V> = {
+      next: () => this.hold(inner.next()),
+      return: () => inner.return!(),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** Keeps the service (and so the process) alive until `p` settles. */
+  private hold<R>(p: Promise<R>): Promise<R> {
+    if (this.busy++ === 0) this.current.host.ref?.();
+    const release = () => {
+      if (--this.busy === 0) this.current.host.unref?.();
+    };
+    p.then(release, release);
+    return p;
   }
 
   /**
@@ -205,6 +231,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   private start(n: number): void {
     const host = this.opts.spawn(n);
+    if (this.busy === 0) host.unref?.();
     const g: Generation<T> = {
       n,
       host,
