@@ -7,6 +7,10 @@ packages=(
   emscripten clang libclang-rt-14-dev pkg-config        # wasm core, sanitizers, fuzzing
   p11-kit p11-kit-modules libp11-kit-dev                 # the oracle and its trust module
   softhsm2 libnss3 libnss3-tools opensc opensc-pkcs11    # real PKCS#11 modules for the tests
+  pcscd vsmartcard-vpcd ykcs11                           # real devices: a virtual card through PC/SC
+  swtpm swtpm-tools libtss2-esys-3.0.2-0 libtss2-mu0     # real devices: a software TPM, and what
+  libtss2-rc0 libtss2-tctildr0 libtss2-tcti-swtpm0       #   libtpm2_pkcs11 needs (the library itself
+  libyaml-0-2 libsqlite3-0                               #   is fetched unregistered, see below)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +25,10 @@ if ((${#missing[@]})); then
 else
   echo "== Debian packages: all present"
 fi
+
+# libtpm2_pkcs11 without its package: installing libtpm2-pkcs11-1 would register it with p11-kit
+# for every user of the machine. Failure here only skips the TPM suites.
+bash build/fetch-tpm2-pkcs11.sh >/dev/null || echo "== libtpm2_pkcs11 not fetched: the TPM suites will be skipped"
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "== installing npm dependencies (npm ci)"
