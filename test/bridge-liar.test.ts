@@ -42,7 +42,8 @@ const EXPECTED: Record<string, unknown> = {
   'attr-len-huge/label': refused('BridgeError', 'UNTRUSTED_LENGTH'),
   'attr-array-odd/template': refused('BridgeError', 'UNTRUSTED_LENGTH'),
   'find-count-over/find': refused('BridgeError', 'UNTRUSTED_COUNT'),
-  'handle-huge/session': refused('BridgeError', 'UNTRUSTED_VALUE'),
+  // Session handles only go back to their module: one beyond 2^53 is kept exact, as a bigint (libtpm2_pkcs11 makes such handles).
+  'handle-huge/session': { ok: `${(1n << 60n) + 1n}n` },
 };
 
 function checkAll(results: Record<string, Outcome>): void {
