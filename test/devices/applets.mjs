@@ -20,7 +20,8 @@ const PLAIN_ATR = Buffer.from('3B80800101', 'hex');
 function pkcs15Applet(spec) {
   if (!/^([0-9a-f]{2})+$/i.test(spec.serial)) throw new Error('the card serial must be an even number of hex digits');
   const objects = spec.objects ?? [];
-  const odf = objects.length ? tlv(0xa7, seq(octets(Buffer.from('3F0050154401', 'hex')))) : Buffer.alloc(0);
+  // OpenSC refuses to bind an empty ODF: it always names the data objects' directory, empty or not.
+  const odf = tlv(0xa7, seq(octets(Buffer.from('3F0050154401', 'hex'))));
   const tokenInfo = seq(int(0), octets(Buffer.from(spec.serial, 'hex')), utf8('p11kit-wasm tests'), tlv(0x80, Buffer.from(spec.label, 'utf8')), flags([0]));
   const dodf = Buffer.concat(
     objects.map((o, i) =>
