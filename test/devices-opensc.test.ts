@@ -8,8 +8,8 @@ import { CKA, CKF_MISC, CKF_SLOT, CKR, ModuleLifecycle, createPkcs11Worker, life
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
 import { runStress } from './helpers/stress-run.js';
 import { startCardRig, within, type CardRig } from './devices/card-rig.js';
-import { OPENSC_MODULE } from './devices/opensc.js';
-import { havePcscd } from './devices/pcscd.js';
+import { OPENSC_MODULE } from './devices/opensc.mjs';
+import { havePcscd } from './devices/pcscd.mjs';
 
 const CYCLES = 10;
 const LABEL = 'Card One';
@@ -77,7 +77,7 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
       expect(await p.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK)).toBeNull();
       const uri = `pkcs11:token=${encodeURIComponent(LABEL)};serial=${SERIAL}`;
       expect(p.findTokens(uri)).toEqual([]);
-      const seen: Array<[number, boolean]> = [];
+      const seen: Array<[number | null, boolean]> = [];
       for (let i = 0; i < CYCLES; i++) {
         await rig.card.insert();
         seen.push([await within(`insertion ${i + 1}`, p.waitForSlotEvent()), present(p, slot)]);

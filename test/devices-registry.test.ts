@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistry } from '../ts/index.js';
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
 import { startCardRig, type CardRig } from './devices/card-rig.js';
-import { OPENSC_MODULE } from './devices/opensc.js';
-import { havePcscd } from './devices/pcscd.js';
+import { OPENSC_MODULE } from './devices/opensc.mjs';
+import { havePcscd } from './devices/pcscd.mjs';
 import { startSwtpm, tpm2Module, type Swtpm } from './devices/swtpm.js';
 
 const SHIM = join(process.cwd(), 'dist/native/fixtures/p11kit-relocate-shim.so');
@@ -52,7 +52,7 @@ describe.skipIf(!module)('registry and list-modules with a smart card and a TPM'
     const r = tree.registry;
     // The card's insertion may still be on its way through pcscd: compare once both see it.
     const end = Date.now() + 20_000;
-    let real = spawnSync('true');
+    let real = spawnSync('true', { encoding: 'utf8' });
     do {
       if (real.pid) await new Promise((res) => setTimeout(res, 100));
       real = spawnSync('p11-kit', ['list-modules'], {

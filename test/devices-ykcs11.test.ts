@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKR, Pkcs11Error, createPkcs11Worker, openProxy, type ProxyModule } from '../ts/index.js';
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
 import { startCardRig, within, type CardRig } from './devices/card-rig.js';
-import { OPENSC_MODULE, YKCS11_MODULE } from './devices/opensc.js';
-import { havePcscd } from './devices/pcscd.js';
-import { until } from './devices/daemons.js';
+import { OPENSC_MODULE, YKCS11_MODULE } from './devices/opensc.mjs';
+import { havePcscd } from './devices/pcscd.mjs';
+import { until } from './devices/daemons.mjs';
 
 const SERIAL = 4242;
 const YK_URI = `pkcs11:manufacturer=${encodeURIComponent('Yubico (www.yubico.com)')};serial=${SERIAL}`;
@@ -40,7 +40,7 @@ describe.skipIf(!havePcscd() || !existsSync(YKCS11_MODULE))('ykcs11: a module wi
       expect(p.findTokens(YK_URI)).toEqual([]);
       await rig.card.insert();
       const inserted = await within('the insertion event', p.waitForSlotEvent());
-      expect(p.slotOwner(inserted).module).toBe('opensc');
+      expect(p.slotOwner(inserted!).module).toBe('opensc');
       expect(tokensBy(p, PIV_URI)).toEqual([['opensc', 'PIV_II']]);
       await until('ykcs11 to list the token (polled)', () => p.findTokens(YK_URI).length === 1);
       expect(tokensBy(p, YK_URI)).toEqual([['ykcs11', `YubiKey PIV #${SERIAL}`]]);

@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VirtualCard, type CardSpec } from './cards.js';
-import { writeOpenscConf } from './opensc.js';
-import { startPcscd, type Pcscd } from './pcscd.js';
+import { VirtualCard, type CardSpec } from './cards.mjs';
+import { writeOpenscConf } from './opensc.mjs';
+import { startPcscd, type Pcscd } from './pcscd.mjs';
 
 export type CardRig = {
   pcscd: Pcscd;

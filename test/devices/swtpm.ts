@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adopt, freePorts, stop, whenListening } from './daemons.js';
+import { adopt, freePorts, stop, whenListening } from './daemons.mjs';
 
 export const SWTPM = '/usr/bin/swtpm';
 

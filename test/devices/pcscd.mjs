@@ -10,24 +10,16 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adopt, freePorts, stop, whenListening } from './daemons.js';
+import { adopt, freePorts, stop, whenListening } from './daemons.mjs';
 
 export const PCSCD = '/usr/sbin/pcscd';
 export const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
-
-export type Reader = { /** pcscd's name for the reader */ name: string; /** where a card connects */ port: number };
-export type Pcscd = {
-  readers: Reader[];
-  /** The environment a PC/SC client of this daemon needs. */
-  env: { PCSCLITE_CSOCK_NAME: string };
-  stop(): Promise<void>;
-};
 
 /** True when pcscd and the vpcd driver are installed (the real-device suites need them). */
 export const havePcscd = () => existsSync(PCSCD) && existsSync(VPCD_DRIVER);
 
 /** Starts pcscd with a vpcd reader of this name (ykcs11 only uses readers named "Yubico …"). */
-export async function startPcscd(friendlyName = 'Virtual PCD'): Promise<Pcscd> {
+export async function startPcscd(friendlyName = 'Virtual PCD') {
   for (let attempt = 1; ; attempt++) {
     try {
       return await tryStart(friendlyName);
@@ -37,7 +29,7 @@ export async function startPcscd(friendlyName = 'Virtual PCD'): Promise<Pcscd> {
   }
 }
 
-async function tryStart(name: string): Promise<Pcscd> {
+async function tryStart(name) {
   const dir = mkdtempSync(join(tmpdir(), 'p11kit-pcscd-'));
   const run = join(dir, 'run');
   const conf = join(dir, 'reader.conf.d');

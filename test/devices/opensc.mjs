@@ -7,7 +7,7 @@ export const OPENSC_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so'
 export const YKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/libykcs11.so.2';
 
 /** Writes an opensc.conf into dir and returns its path. */
-export function writeOpenscConf(dir: string): string {
+export function writeOpenscConf(dir) {
   const path = join(dir, 'opensc.conf');
   writeFileSync(path, 'app default {\n  enable_default_driver = true;\n}\n');
   return path;
