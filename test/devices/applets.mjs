@@ -5,7 +5,7 @@ import { FileSystem, SW, parseApdu, reply } from './card-files.mjs';
 import { flags, int, octets, seq, tlv, utf8 } from './der.mjs';
 
 /** @typedef {{ atr: Buffer, reset(): void, transmit(apdu: Buffer): Buffer }} Applet */
-// The card specs (CardSpec) are described in cards.ts; data object values arrive as hex.
+// The card specs (CardSpec) are described in cards.d.mts; data object values arrive as hex.
 
 const PKCS15_AID = Buffer.from('A000000063504B43532D3135', 'hex');
 const PIV_AID = Buffer.from('A00000030800001000', 'hex');
@@ -20,8 +20,10 @@ const PLAIN_ATR = Buffer.from('3B80800101', 'hex');
 function pkcs15Applet(spec) {
   if (!/^([0-9a-f]{2})+$/i.test(spec.serial)) throw new Error('the card serial must be an even number of hex digits');
   const objects = spec.objects ?? [];
+  if (objects.length > 64) throw new Error('at most 64 data objects (one file each, 4501..4540)');
   // OpenSC refuses to bind an empty ODF: it always names the data objects' directory, empty or not.
   const odf = tlv(0xa7, seq(octets(Buffer.from('3F0050154401', 'hex'))));
+  // TokenInfo: version, serial, manufacturer, [0] label, token flags (bit 0: read-only).
   const tokenInfo = seq(int(0), octets(Buffer.from(spec.serial, 'hex')), utf8('p11kit-wasm tests'), tlv(0x80, Buffer.from(spec.label, 'utf8')), flags([0]));
   const dodf = Buffer.concat(
     objects.map((o, i) =>
