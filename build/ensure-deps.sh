@@ -30,7 +30,10 @@ fi
 # for every user of the machine. Failure here only skips the TPM suites.
 bash build/fetch-tpm2-pkcs11.sh >/dev/null || echo "== libtpm2_pkcs11 not fetched: the TPM suites will be skipped"
 
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+if [[ -L node_modules ]]; then
+  # A worktree sharing another checkout's node_modules: npm ci would empty the shared tree.
+  echo "== npm dependencies: node_modules is a link to $(readlink node_modules), left alone"
+elif [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "== installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
 else
