@@ -50,12 +50,12 @@ async function expectNoEvent(p: ProxyModule): Promise<void> {
 
 describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc-pkcs11', { timeout: 180_000 }, () => {
   it('the token is the card: label, serial and its data object, found by URI', async () => {
-    await rig.card.insert();
     const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
     try {
       const slot = readerSlot(p);
-      // The insertion may still be on its way to OpenSC: its event says when it is there.
-      if (!present(p, slot)) expect(await within('the insertion event', p.waitForSlotEvent())).toBe(slot);
+      expect(present(p, slot)).toBe(false);
+      await rig.card.insert();
+      expect(await within('the insertion event', p.waitForSlotEvent())).toBe(slot);
       const [token, ...more] = p.findTokens(`pkcs11:token=${encodeURIComponent(LABEL)}`);
       expect(more).toEqual([]);
       expect(token).toMatchObject({ slot, module: 'opensc', token: { label: LABEL, serialNumber: SERIAL, manufacturerID: 'p11kit-wasm tests' } });
@@ -142,7 +142,14 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
   });
 
   it('lifecycle: 16 workers cycling opensc-pkcs11 with the card in, everything reclaimed', async () => {
-    await rig.card.insert();
+    // The card is in once OpenSC has said so: every worker's slot list must then show it.
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    try {
+      await rig.card.insert();
+      await within('the insertion event', p.waitForSlotEvent());
+    } finally {
+      p.release();
+    }
     try {
       const r = await runStress({ path: OPENSC_MODULE, cycles: 8 }, rig.env);
       expect(r.hung, 'hung').toBe(false);
