@@ -18,7 +18,7 @@ const CLI = join(process.cwd(), 'dist/lib/cli.js');
 const module = havePcscd() ? tpm2Module() : null;
 // The machine as any other process sees it (this one's environment is pointed at the private daemons later).
 const machineEnv = { ...process.env, P11_KIT_DEBUG: '' };
-const machineBefore = spawnSync('p11-kit', ['list-modules'], { encoding: 'utf8', env: machineEnv });
+const machineBefore = spawnSync('p11-kit', ['list-modules'], { encoding: 'utf8', env: machineEnv, timeout: 60_000 });
 
 let rig: CardRig;
 let tpm: Swtpm;
@@ -57,6 +57,7 @@ describe.skipIf(!module)('registry and list-modules with a smart card and a TPM'
       if (real.pid) await new Promise((res) => setTimeout(res, 100));
       real = spawnSync('p11-kit', ['list-modules'], {
         encoding: 'utf8',
+        timeout: 60_000,
         env: {
           ...env, LD_PRELOAD: SHIM, P11KIT_SHIM_SYSTEM_CONFIG: r.systemConfig!, P11KIT_SHIM_USER_CONFIG: r.userConfig!,
           P11KIT_SHIM_PACKAGE_MODULES: r.packageModules!, P11KIT_SHIM_SYSTEM_MODULES: r.systemModules!, P11KIT_SHIM_USER_MODULES: r.userModules!,
@@ -66,7 +67,7 @@ describe.skipIf(!module)('registry and list-modules with a smart card and a TPM'
     const ours = spawnSync(process.execPath, [
       CLI, 'list-modules', '--program', 'p11-kit', '--system-config', r.systemConfig!, '--user-config', r.userConfig!,
       '--package-modules', r.packageModules!, '--system-modules', r.systemModules!, '--user-modules', r.userModules!,
-    ], { encoding: 'utf8', env });
+    ], { encoding: 'utf8', env, timeout: 60_000 });
     expect(real.stdout).toContain('    token: Registry Card\n');
     expect(real.stdout).toContain('    token: registry tpm\n');
     expect(ours.stdout).toBe(real.stdout);
@@ -74,7 +75,7 @@ describe.skipIf(!module)('registry and list-modules with a smart card and a TPM'
   });
 
   it("the machine's own p11-kit configuration is unchanged (libtpm2_pkcs11 is not registered)", () => {
-    const now = spawnSync('p11-kit', ['list-modules'], { encoding: 'utf8', env: machineEnv });
+    const now = spawnSync('p11-kit', ['list-modules'], { encoding: 'utf8', env: machineEnv, timeout: 60_000 });
     expect(now.stdout).toBe(machineBefore.stdout);
     expect(now.stdout).not.toContain('tpm2');
     expect(now.stdout).not.toContain('Yubico');

@@ -28,10 +28,10 @@ export type Swtpm = {
 
 const run = (args: string[], env: NodeJS.ProcessEnv) =>
   new Promise<void>((resolve, reject) => {
-    const c = spawn('pkcs11-tool', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn('pkcs11-tool', args, { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
     let err = '';
     c.stderr.on('data', (d) => (err += d));
-    c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pkcs11-tool ${args.find((a) => a.startsWith('--') && a !== '--module')} failed: ${err}`))));
+    c.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`pkcs11-tool ${args.find((a) => a.startsWith('--') && a !== '--module')} failed (${code ?? signal}): ${err}`))));
   });
 
 /** Starts swtpm and makes the token (a few seconds at most). */
