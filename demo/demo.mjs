@@ -112,3 +112,7 @@ if (after.initialize !== 1 || after.finalize !== 1) {
   console.error('demo: expected exactly one C_Initialize and one C_Finalize');
   process.exitCode = 1;
 }
+
+heading('Real devices: a smart card put in and taken out (pcscd + vpcd, opensc-pkcs11, the proxy)');
+const { showCardInsertion } = await import('./card-insertion.mjs');
+await showCardInsertion(line);

@@ -34,6 +34,15 @@ export function check(c: OpContext, fn: FunctionName, rv: number): void {
   if (rv !== 0) throw new Pkcs11Error(rv, fn, c.module);
 }
 
+/**
+ * A session handle the module wrote at addr: a number, or a bigint when it does not fit in one
+ * (libtpm2_pkcs11 puts its token ID in the top byte). Session handles only ever go back to the
+ * module that made them, so the managed layer keeps them as they came.
+ */
+export function readSessionHandle(c: OpContext, addr: number): number | bigint {
+  return c.mem.ulong(addr);
+}
+
 /** A handle the module wrote at addr; handles beyond 2^53 cannot be numbers and are refused. */
 export function readHandle(c: OpContext, fn: FunctionName, addr: number): number {
   const v = c.mem.ulong(addr);

@@ -2,16 +2,16 @@
 import { CKF_SESSION } from './ckf.js';
 import { L } from './layout.js';
 import { SessionInfoView, type SessionInfo } from './info.js';
-import { check, readHandle, req, type Op, type OpContext } from './op.js';
+import { check, readSessionHandle, req, type Op, type OpContext } from './op.js';
 import { outputBytes, putBytes, putSecret, type Secret } from './op-helpers.js';
 
 type H = number | bigint;
 
 /** C_OpenSession without a notify callback; CKF_SERIAL_SESSION is always added, as the standard requires. */
-export function* openSession(c: OpContext, slot: H, flags: number = CKF_SESSION.CKF_SERIAL_SESSION): Op<number> {
+export function* openSession(c: OpContext, slot: H, flags: number = CKF_SESSION.CKF_SERIAL_SESSION): Op<number | bigint> {
   const at = c.mem.alloc(L.ulong);
   check(c, 'C_OpenSession', yield req('C_OpenSession', slot, flags | CKF_SESSION.CKF_SERIAL_SESSION, 0, 0, at));
-  return readHandle(c, 'C_OpenSession', at);
+  return readSessionHandle(c, at);
 }
 
 export function* closeSession(c: OpContext, session: H): Op<void> {

@@ -70,7 +70,7 @@ export class ManagedModule {
     return this.adopt(handle, slot);
   }
 
-  private adopt(handle: number, slot: number): ManagedSession {
+  private adopt(handle: number | bigint, slot: number): ManagedSession {
     const s = new ManagedSession(this.module, this.owner, this.owner.addSession(BigInt(handle)), slot);
     this.open.add(s);
     return s;

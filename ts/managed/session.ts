@@ -19,13 +19,21 @@ export class ManagedSession {
     const asyncCalls: Record<string, unknown> = {};
     for (const name of SESSION_CALLS) {
       const fn = (this.module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
-      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(this.handle, ...args), { session: this.ref });
+      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(this.moduleHandle, ...args), { session: this.ref });
     }
     this.async = asyncCalls as unknown as AsyncSessionCalls;
   }
 
+  /** The module's handle, as a number (for display: a handle beyond 2^53 is rounded here). */
   get handle(): number {
     return Number(this.ref.handle);
+  }
+
+  /** The module's handle exactly, as calls pass it back: a bigint when it does not fit a number (libtpm2_pkcs11). */
+  /** @internal */
+  get moduleHandle(): number | bigint {
+    const h = this.ref.handle;
+    return h <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(h) : h;
   }
 
   /** Whether the session can still be used (not closed, same generation as its owner). */
@@ -36,7 +44,7 @@ export class ManagedSession {
   close(): void {
     if (!this.ref.open) return;
     if (this.ref.generation === this.owner.generation) {
-      this.owner.call(() => this.module.closeSession(this.handle), { session: this.ref });
+      this.owner.call(() => this.module.closeSession(this.moduleHandle), { session: this.ref });
     }
     this.owner.removeSession(this.ref);
   }
@@ -46,7 +54,7 @@ for (const name of SESSION_CALLS) {
   Object.defineProperty(ManagedSession.prototype, name, {
     value(this: ManagedSession, ...args: unknown[]) {
       const fn = (this.module as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
-      return this.owner.call(() => fn.call(this.module, this.handle, ...args), { session: this.ref });
+      return this.owner.call(() => fn.call(this.module, this.moduleHandle, ...args), { session: this.ref });
     },
   });
 }

@@ -82,7 +82,7 @@ export class RemoteMember extends Member {
       waitForSlotEvent: afterStart(r.waitForSlotEvent),
       openSession: afterStart(async (slot: number, opts: OpenSessionOptions = {}) => {
         const flags = CKF_SESSION.CKF_SERIAL_SESSION | (opts.rw ? CKF_SESSION.CKF_RW_SESSION : 0);
-        return new RemoteSession(remote, await r.openSession(slot, flags), slot);
+        return new RemoteSession(remote, Number(await r.openSession(slot, flags)), slot); // RPC handles are numbers on the wire
       }),
     };
   }

@@ -80,7 +80,8 @@ export interface SlotEvent {
 export interface SlotEventOptions {
   /**
    * 'block': C_WaitForSlotEvent(0) on a dedicated thread (the service stays responsive);
-   * 'poll': C_WaitForSlotEvent(CKF_DONT_BLOCK) every `intervalMs`;
+   * 'poll': C_WaitForSlotEvent(CKF_DONT_BLOCK) every `intervalMs` (for a module without
+   * C_WaitForSlotEvent at all: each slot's CKF_TOKEN_PRESENT compared every `intervalMs`);
    * 'auto' (default): block, falling back to poll when the module cannot block.
    */
   readonly mode?: 'auto' | 'block' | 'poll';

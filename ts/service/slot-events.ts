@@ -2,7 +2,9 @@
 // async form (through the managed module's owner), which runs it on a dedicated thread (never on the service's own thread, never on
 // libuv's shared pool), so every other call of the service keeps going while it waits. Modules
 // that cannot block (SoftHSM2, NSS softokn answer CKR_FUNCTION_NOT_SUPPORTED) are polled with
-// CKF_DONT_BLOCK instead when the mode is 'auto'.
+// CKF_DONT_BLOCK instead when the mode is 'auto'. Modules with no C_WaitForSlotEvent at all
+// (ykcs11 answers CKR_FUNCTION_NOT_SUPPORTED even with CKF_DONT_BLOCK) are polled by comparing
+// each slot's CKF_TOKEN_PRESENT between rounds, unless the mode is 'block'.
 //
 // A blocking wait ends only with an event or with the module's C_Finalize (PKCS#11 makes a
 // blocked caller return CKR_CRYPTOKI_NOT_INITIALIZED then). Cancelling the stream stops it
@@ -25,9 +27,32 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+type Presence = Map<number, boolean>;
+
+function presence(m: ManagedModule): Presence {
+  const out: Presence = new Map();
+  for (const s of m.getSlotList(false)) {
+    try {
+      out.set(s, (m.getSlotInfo(s).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0);
+    } catch (err) {
+      if (rvOf(err) !== CKR.CKR_SLOT_ID_INVALID) throw err; // gone since the listing: as if not listed
+    }
+  }
+  return out;
+}
+
+/** Slots whose token came or went between two rounds (a slot that vanished with its token counts as a removal). */
+function changes(before: Presence, now: Presence): Array<[number, boolean]> {
+  const out: Array<[number, boolean]> = [];
+  for (const [slot, present] of now) if ((before.get(slot) ?? false) !== present) out.push([slot, present]);
+  for (const [slot, present] of before) if (present && !now.has(slot)) out.push([slot, false]);
+  return out;
+}
+
 export async function* slotEventSource(m: ManagedModule, moduleId: number, opts: SlotEventOptions, signal: AbortSignal): AsyncGenerator<SlotEvent> {
   const intervalMs = Math.max(1, opts.intervalMs ?? 250);
   let via: 'block' | 'poll' = opts.mode === 'poll' ? 'poll' : 'block';
+  let seen: Presence | undefined;
   while (!signal.aborted) {
     let slot: number | null;
     if (via === 'block') {
@@ -41,8 +66,24 @@ export async function* slotEventSource(m: ManagedModule, moduleId: number, opts:
         }
         throw err;
       }
+    } else if (seen) {
+      await sleep(intervalMs, signal);
+      if (signal.aborted) return;
+      const now = presence(m);
+      const changed = changes(seen, now);
+      seen = now;
+      for (const [s, tokenPresent] of changed) yield { module: moduleId, slot: s, tokenPresent, via };
+      continue;
     } else {
-      slot = m.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK);
+      try {
+        slot = m.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK);
+      } catch (err) {
+        if (opts.mode !== 'block' && rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) {
+          seen = presence(m); // no events at all: token presence, compared from now on
+          continue;
+        }
+        throw err;
+      }
       if (slot === null) {
         await sleep(intervalMs, signal);
         continue;

@@ -1,0 +1,169 @@
+// A virtual smart card through the real PC/SC stack: our vpcd card (a read-only PKCS#15 card)
+// in a private pcscd, read by the real opensc-pkcs11. Slot events for insert/remove cycles
+// through the proxy and through the service (exactly two per cycle, none lost, none invented),
+// a blocking wait released by finalize, URI lookups following the card, and 16 workers cycling
+// the lifecycle on OpenSC. Each toggle waits for its event: PC/SC coalesces faster ones.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CKA, CKF_MISC, CKF_SLOT, CKR, ModuleLifecycle, createPkcs11Worker, lifecycleTarget, loadModule, openProxy, type ProxyModule, type SlotEvent } from '../ts/index.js';
+import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
+import { runStress } from './helpers/stress-run.js';
+import { startCardRig, within, type CardRig } from './devices/card-rig.js';
+import { OPENSC_MODULE } from './devices/opensc.mjs';
+import { havePcscd } from './devices/pcscd.mjs';
+
+const CYCLES = 10;
+const LABEL = 'Card One';
+const SERIAL = '19a0c0de';
+const DATA = Buffer.from('hello from a virtual card');
+
+let rig: CardRig;
+let tree: ConfTree;
+beforeAll(async () => {
+  rig = await startCardRig({ kind: 'pkcs15', label: LABEL, serial: SERIAL, objects: [{ label: 'greeting', application: 'p11kit-wasm', value: DATA }] });
+  tree = createConfTree();
+  tree.module('opensc', `module: ${OPENSC_MODULE}\n`);
+});
+afterAll(async () => {
+  await rig?.close();
+  tree?.cleanup();
+});
+
+const present = (p: ProxyModule, slot: number) => (p.getSlotInfo(slot).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
+
+/** The proxy slot of the card's reader. */
+function readerSlot(p: ProxyModule): number {
+  const slot = p.getSlotList().find((s) => p.getSlotInfo(s).slotDescription.trim() === rig.reader);
+  if (slot === undefined) throw new Error(`no slot for ${rig.reader}`);
+  return slot;
+}
+
+/** No event pending now nor coming within a PC/SC round (insert events take up to ~1.5 s). */
+async function expectNoEvent(p: ProxyModule): Promise<void> {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(new Error('quiet')), 2500);
+  try {
+    await expect(p.waitForSlotEvent(0, { signal: ac.signal })).rejects.toThrow('quiet');
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc-pkcs11', { timeout: 180_000 }, () => {
+  it('the token is the card: label, serial and its data object, found by URI', async () => {
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    try {
+      const slot = readerSlot(p);
+      expect(present(p, slot)).toBe(false);
+      await rig.card.insert();
+      expect(await within('the insertion event', p.waitForSlotEvent())).toBe(slot);
+      const [token, ...more] = p.findTokens(`pkcs11:token=${encodeURIComponent(LABEL)}`);
+      expect(more).toEqual([]);
+      expect(token).toMatchObject({ slot, module: 'opensc', token: { label: LABEL, serialNumber: SERIAL, manufacturerID: 'p11kit-wasm tests' } });
+      const objects = await p.findObjects(`pkcs11:token=${encodeURIComponent(LABEL)};object=greeting;type=data`, { attributes: [CKA.CKA_LABEL, CKA.CKA_VALUE] });
+      expect(objects.map((o) => o.attributes.map((a) => a.value))).toEqual([['greeting', new Uint8Array(DATA)]]);
+      await rig.card.remove();
+      expect(await within('the removal event', p.waitForSlotEvent())).toBe(slot);
+      expect(present(p, slot)).toBe(false);
+    } finally {
+      p.release();
+    }
+  });
+
+  it(`proxy: ${CYCLES} insert/remove cycles give exactly ${2 * CYCLES} events, tokenPresent following the card; findTokens follows it too`, async () => {
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    try {
+      const slot = readerSlot(p);
+      expect(present(p, slot)).toBe(false);
+      expect(await p.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK)).toBeNull();
+      const uri = `pkcs11:token=${encodeURIComponent(LABEL)};serial=${SERIAL}`;
+      expect(p.findTokens(uri)).toEqual([]);
+      const seen: Array<[number | null, boolean]> = [];
+      for (let i = 0; i < CYCLES; i++) {
+        await rig.card.insert();
+        seen.push([await within(`insertion ${i + 1}`, p.waitForSlotEvent()), present(p, slot)]);
+        expect(p.findTokens(uri).map((t) => t.slot)).toEqual([slot]);
+        await rig.card.remove();
+        seen.push([await within(`removal ${i + 1}`, p.waitForSlotEvent()), present(p, slot)]);
+        expect(p.findTokens(uri)).toEqual([]);
+      }
+      expect(seen).toEqual(Array.from({ length: CYCLES }, () => [[slot, true], [slot, false]]).flat());
+      expect(p.modules.find((m) => m.name === 'opensc')!.events).toBe('block');
+      await expectNoEvent(p);
+      expect(p.failures).toEqual([]);
+    } finally {
+      p.release();
+    }
+  });
+
+  it('proxy: a wait blocked in OpenSC is released by the module finalize (release)', async () => {
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    try {
+      const pending = p.waitForSlotEvent();
+      // A first CKF_DONT_BLOCK answer said the module has events: the proxy then parks a
+      // blocking C_WaitForSlotEvent in OpenSC on a dedicated thread ('candidate' until it returns).
+      const end = Date.now() + 20_000;
+      while (p.modules[0].events !== 'candidate' && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(p.modules[0].events).toBe('candidate');
+      p.release();
+      await expect(within('the released wait', pending)).rejects.toMatchObject({ rv: CKR.CKR_CRYPTOKI_NOT_INITIALIZED });
+      // Nobody holds OpenSC any more: the finalize went through while a thread waited in it.
+      expect(ModuleLifecycle.of(lifecycleTarget(loadModule(OPENSC_MODULE))).state).toMatchObject({ phase: 'uninitialized', holders: 0 });
+    } finally {
+      p.release();
+    }
+  });
+
+  it(`service: ${CYCLES} insert/remove cycles give exactly ${2 * CYCLES} events (blocking waits); close releases the parked wait`, async () => {
+    const p11 = createPkcs11Worker();
+    try {
+      const mod = await p11.openModule(OPENSC_MODULE);
+      const slot = (await mod.slots(false)).find((s) => s.info.slotDescription.trim() === rig.reader)!.slot;
+      const events = mod.slotEvents({ mode: 'block' });
+      const seen: SlotEvent[] = [];
+      for (let i = 0; i < CYCLES; i++) {
+        await rig.card.insert();
+        seen.push((await within(`insertion ${i + 1}`, events.next())).value as SlotEvent);
+        await rig.card.remove();
+        seen.push((await within(`removal ${i + 1}`, events.next())).value as SlotEvent);
+      }
+      expect(seen.map((e) => [e.slot, e.tokenPresent, e.via])).toEqual(
+        Array.from({ length: CYCLES }, () => [[slot, true, 'block'], [slot, false, 'block']]).flat(),
+      );
+      // None invented: nothing comes while the card stays out.
+      const extra = events.next();
+      const quiet = await Promise.race([extra.then(() => 'event'), new Promise((r) => setTimeout(() => r('quiet'), 2500))]);
+      expect(quiet).toBe('quiet');
+      // The next() above is parked in OpenSC: closing the service finalizes the module, which releases it.
+      await within('the service to close', p11.close());
+      await within('the parked stream to end', extra.catch(() => ({ done: true })));
+    } finally {
+      await p11.close();
+    }
+  });
+
+  it('lifecycle: 16 workers cycling opensc-pkcs11 with the card in, everything reclaimed', async () => {
+    // The card is in once OpenSC has said so: every worker's slot list must then show it.
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    try {
+      await rig.card.insert();
+      await within('the insertion event', p.waitForSlotEvent());
+    } finally {
+      p.release();
+    }
+    try {
+      const r = await runStress({ path: OPENSC_MODULE, cycles: 8 }, rig.env);
+      expect(r.hung, 'hung').toBe(false);
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.exit, r.stderr).toBe(0);
+      const rep = r.report!;
+      expect(rep.workerErrors).toBe(0);
+      expect(rep.counters).toMatchObject({ cycles: 16 * 8, errors: 0, emptySlots: 0 });
+      expect(rep.state).toMatchObject({ phase: 'uninitialized', holders: 0 });
+      expect(rep.leftInitialized, 'module left initialized').toBe(false);
+      expect(rep.callCounts.finalize).toBe(rep.callCounts.initialize);
+      expect(rep.callCounts.initialize).toBeGreaterThan(0);
+    } finally {
+      await rig.card.remove();
+    }
+  });
+});
