@@ -100,10 +100,19 @@ export class ManagedModule {
     this.owner.reinitialize();
   }
 
-  /** Closes this owner's sessions and lets go of the module (the last owner's release finalizes it). */
+  /**
+   * Closes this owner's sessions and lets go of the module (the last owner's release finalizes
+   * it). New calls are refused at once; if async calls of this owner are in flight, the module
+   * is given back when the last of them returns (see whenReleased()).
+   */
   release(): void {
     this.open.clear();
     this.owner.release();
+  }
+
+  /** Settles when release() has really given the module back (sessions closed, maybe finalized). */
+  whenReleased(): Promise<void> {
+    return this.owner.whenReleased();
   }
 }
 
