@@ -7,6 +7,7 @@ import { registerTokenCommands } from './cli/token-commands.js';
 import { registerCryptoCommands } from './cli/crypto-commands.js';
 import { registerTraceCommand } from './cli/trace-command.js';
 import { EXIT_CODES_HELP } from './cli/exit-codes.js';
+import { installSignalHandlers } from './cli/signals.js';
 
 export function buildProgram(): Command {
   const program = new Command('p11kit')
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   return program;
 }
 
+installSignalHandlers();
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {

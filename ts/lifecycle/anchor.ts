@@ -62,6 +62,24 @@ function sweepOrphans(): void {
 
 let shared: Anchor | undefined;
 
+// ---- the region goes away with the process ---------------------------------------------
+// Only the main thread outlives every other isolate, so it removes the region when the
+// process exits normally — whichever isolate created it. The hook is set when the main thread
+// first loads this file (an application that only uses the library from workers still imports
+// it there, or the region is removed by the next process's sweep), and again with the region.
+let exitHook: string | undefined;
+function removeAtExit(name: string): void {
+  if (!isMainThread || exitHook === name) return;
+  exitHook = name;
+  process.once('exit', () => removeRegion(name));
+}
+
+/** Unlinks this process's region (at exit, or on a fatal signal once our modules are finalized). */
+export function removeRegion(name = `/p11kit-wasm-${process.pid}-${processStartTime('self')}`): void {
+  libc.shm_unlink(name);
+}
+if (isMainThread) removeAtExit(`/p11kit-wasm-${process.pid}-${processStartTime('self')}`);
+
 export class Anchor {
   readonly isolate: number;
   private readonly words: Int32Array | undefined;
@@ -100,13 +118,12 @@ export class Anchor {
     if (creator) {
       this.setup();
       sweepOrphans();
-      // Only the main thread outlives every other isolate of the process.
-      if (isMainThread) process.once('exit', () => libc.shm_unlink(name));
     } else {
       this.waitReady();
     }
     this.isolate = this.registerIsolate();
     this.forgetCallsOf(this.isolate);
+    removeAtExit(name);
   }
 
   get(offset: number): number {

@@ -156,6 +156,25 @@ export class ModuleLifecycle extends EventEmitter {
     });
   }
 
+  /**
+   * The process is ending (a fatal signal): finalizes the module now if we initialized it,
+   * whoever still holds it, once this isolate's calls in flight have returned (at most
+   * `waitMs`; if they have not, the module is left to the process's end rather than finalized
+   * under them). Every owner's handles become stale.
+   */
+  async shutdown(waitMs = 2000): Promise<boolean> {
+    const deadline = Date.now() + waitMs;
+    while (this.anchor.callsHere(this.slot) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (this.anchor.callsHere(this.slot) > 0) return false;
+    this.generationChange('host-lost');
+    return true;
+  }
+
+  /** This isolate's lifecycles (one per module it opened). */
+  static all(): ModuleLifecycle[] {
+    return [...lifecycles.values()];
+  }
+
   // ---- used by Owner ------------------------------------------------------------------
 
   /** @internal False when the owner keeps holding until its `inFlight` calls have returned. */
