@@ -79,6 +79,34 @@ const scenarios = {
     m.release();
     return { terminated: done, holdersBeforeOurs: state.holders - 1 };
   },
+  // The service with 32 calls in flight (8 key generations), then close/kill/restart/mod.close.
+  async service() {
+    const { createPkcs11Worker, ServiceDeadError } = lib;
+    const p11 = createPkcs11Worker();
+    const mod = await p11.openModule(opts.path);
+    const sessions = [];
+    for (let i = 0; i < 8; i++) sessions.push(await mod.openSession(opts.slot, { rw: true, pin: i === 0 ? opts.pin : undefined }));
+    const calls = [];
+    for (let i = 0; i < 32; i++) {
+      const s = sessions[i % 8];
+      const p = i < 8 ? s.generateKeyPair(CKM.CKM_RSA_PKCS_KEY_PAIR_GEN, ...RSA(opts.bits)) : s.generateRandom(32);
+      calls.push(p.then(() => 'ok', (e) => (e instanceof ServiceDeadError ? 'ServiceDeadError' : kind(e))));
+    }
+    await sleep(opts.delayMs);
+    const t0 = Date.now();
+    const ending = { close: () => p11.close(), kill: () => p11.kill(), restart: () => p11.restart(), release: () => mod.close() }[opts.how]();
+    const results = await Promise.all(calls);
+    const settledMs = Date.now() - t0;
+    await ending;
+    if (opts.how !== 'close') await p11.close();
+    const endedMs = Date.now() - t0;
+    // The module as the process sees it once the service is gone.
+    const local = openModule(opts.path);
+    const state = local.lifecycle.state;
+    const counts = local.lifecycle.callCounts;
+    local.release();
+    return { results: tally(results), settledMs, endedMs, holdersLeft: state.holders - 1, counts };
+  },
 };
 
 console.log(JSON.stringify(await scenarios[opts.scenario]()));
