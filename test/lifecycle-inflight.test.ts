@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import koffi from 'koffi';
-import { loadModule, LifecycleError, openModule } from '../dist/lib/index.js';
+import { LifecycleError, openModule } from '../dist/lib/index.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -191,7 +191,8 @@ describe('the service with 32 calls in flight (8 RSA key generations)', () => {
     expect(r.code, r.stderr).toBe(0);
     const results = r.out!.results as Record<string, number>;
     expect(Object.values(results).reduce((a, b) => a + b, 0)).toBe(32);
-    for (const k of Object.keys(results)) expect(['ok', 'ServiceDeadError', 'LifecycleError:released']).toContain(k);
+    // mod.close(): calls queued behind it on its sessions are refused by the service (the session was closed).
+    for (const k of Object.keys(results)) expect(['ok', 'ServiceDeadError', 'LifecycleError:released', 'rv:0xb3']).toContain(k);
     expect(r.out!.holdersLeft).toBe(0);
     const counts = r.out!.counts as { initialize: number; finalize: number };
     expect(counts.finalize).toBe(counts.initialize);
@@ -199,4 +200,3 @@ describe('the service with 32 calls in flight (8 RSA key generations)', () => {
   }, 300_000);
 });
 
-void loadModule;

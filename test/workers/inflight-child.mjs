@@ -103,8 +103,8 @@ const scenarios = {
     // The module as the process sees it once the service is gone.
     const local = openModule(opts.path);
     const state = local.lifecycle.state;
-    const counts = local.lifecycle.callCounts;
     local.release();
+    const counts = local.lifecycle.callCounts;
     return { results: tally(results), settledMs, endedMs, holdersLeft: state.holders - 1, counts };
   },
 };

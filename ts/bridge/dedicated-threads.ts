@@ -102,10 +102,7 @@ class Thread {
   constructor(preps: Preparation[], onIdle: (t: Thread) => void, onDead: (t: Thread, err: Error) => void) {
     const flag = new Int32Array(new SharedArrayBuffer(4));
     this.worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { koffi: koffiEntry, prepare: preps, flag } });
-    this.worker.unref();
-    // The thread starts at once; it raises the flag when koffi and every prepared library are in.
-    waitFlag(flag);
-    for (const p of preps) this.mark(p);
+
     this.worker.on('message', (m: { id: number; rv?: number; error?: string }) => {
       const p = this.current;
       if (!p || p.id !== m.id) return;
@@ -123,6 +120,11 @@ class Thread {
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => die(new Error(`p11kit bridge: dedicated thread exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.worker.unref();
+    // The thread starts at once; it raises the flag when koffi and every prepared library are in.
+    waitFlag(flag);
+    for (const p of preps) this.mark(p);
   }
 
   /** Makes an idle thread ready for one more library, synchronously. */
