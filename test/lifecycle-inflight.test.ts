@@ -61,7 +61,7 @@ describe('calls in flight are holds', () => {
       expect(r.signal, r.stderr).toBeNull();
       expect(r.code, r.stderr).toBe(0);
       // Each iteration: the keygen in flight completes ('ok'), the call made after release() is refused.
-      expect(r.out!.results).toEqual({ ok: 10, 'LifecycleError:released': 10 });
+      expect(r.out!.results).toEqual({ ok: 10, 'LifecycleError:not-initialized': 10 });
       const counts = r.out!.callCounts as { initialize: number; finalize: number };
       expect(counts.finalize).toBe(counts.initialize);
     }
@@ -71,7 +71,7 @@ describe('calls in flight are holds', () => {
     const r = await child({ scenario: 'fragile', path: FRAGILE });
     expect(r.code, r.stderr).toBe(0);
     expect(r.out!.results).toEqual({ ok: 64 });
-    expect(r.out!.late).toBe('LifecycleError:released');
+    expect(r.out!.late).toBe('LifecycleError:not-initialized');
     expect(r.out!.state).toMatchObject({ phase: 'uninitialized', holders: 0 });
     expect(r.out!.fixture).toMatchObject({ notInitialized: 0, calls: 64, initialized: 1, finalized: 1, overlaps: 0 });
   }, 120_000);
@@ -192,7 +192,7 @@ describe('the service with 32 calls in flight (8 RSA key generations)', () => {
     const results = r.out!.results as Record<string, number>;
     expect(Object.values(results).reduce((a, b) => a + b, 0)).toBe(32);
     // mod.close(): calls queued behind it on its sessions are refused by the service (the session was closed).
-    for (const k of Object.keys(results)) expect(['ok', 'ServiceDeadError', 'LifecycleError:released', 'rv:0xb3']).toContain(k);
+    for (const k of Object.keys(results)) expect(['ok', 'ServiceDeadError', 'LifecycleError:not-initialized', 'rv:0xb3']).toContain(k);
     expect(r.out!.holdersLeft).toBe(0);
     const counts = r.out!.counts as { initialize: number; finalize: number };
     expect(counts.finalize).toBe(counts.initialize);

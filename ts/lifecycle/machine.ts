@@ -36,7 +36,7 @@ export type Decision =
   | { do: 'defer' }
   | { do: 'refuse'; rv: number; reason: RefuseReason };
 
-export type RefuseReason = 'not-initialized' | 'stale-handle' | 'initialize-failed' | 'finalized-behind-our-back' | 'released';
+export type RefuseReason = 'not-initialized' | 'stale-handle' | 'initialize-failed' | 'finalized-behind-our-back';
 
 export const CKR_OK = 0x0;
 export const CKR_CRYPTOKI_NOT_INITIALIZED = 0x190;

@@ -59,8 +59,6 @@ function describe(reason: RefuseReason): string {
       return 'C_Initialize failed';
     case 'finalized-behind-our-back':
       return 'module was finalized by someone else; call reinitialize()';
-    case 'released':
-      return 'this owner released the module; open it again';
   }
 }
 
@@ -390,6 +388,11 @@ export interface CallOptions {
   session?: SessionRef;
   /** The op returns a raw CK_RV (the bridge's raw layer) rather than throwing Pkcs11Error. */
   returnsRv?: boolean;
+  /**
+   * Async calls only: whether the call holds the module while in flight (default true). False
+   * for a blocking C_WaitForSlotEvent, which only the module's C_Finalize ends.
+   */
+  holds?: boolean;
 }
 
 /** A session an owner opened: usable only by that owner, only in the generation it was opened in. */
@@ -457,7 +460,7 @@ export class Owner {
   /** Throws the typed refusal when the owner's handles are stale or the module is not initialized for it. */
   check(): void {
     if (this.usable()) return;
-    if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'released' });
+    if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
     if (this.lifecycle.generation === this.generation) {
       this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
     }
@@ -490,8 +493,11 @@ export class Owner {
    */
   async callAsync<T>(op: () => Promise<T>, opts: Omit<CallOptions, 'returnsRv'> = {}): Promise<T> {
     this.admits(opts.session);
-    this.inFlight++;
-    this.lifecycle.entered(1);
+    const holds = opts.holds !== false;
+    if (holds) {
+      this.inFlight++;
+      this.lifecycle.entered(1);
+    }
     try {
       return await op();
     } catch (err) {
@@ -505,8 +511,10 @@ export class Owner {
         throw typed(this.lifecycle, again);
       }
     } finally {
-      this.lifecycle.entered(-1);
-      if (--this.inFlight === 0 && this.releasing) this.completeRelease(true);
+      if (holds) {
+        this.lifecycle.entered(-1);
+        if (--this.inFlight === 0 && this.releasing) this.completeRelease(true);
+      }
     }
   }
 
@@ -551,7 +559,7 @@ export class Owner {
   }
 
   /**
-   * Lets go of the module. New calls are refused at once (LifecycleError 'released'); calls in
+   * Lets go of the module. New calls are refused at once (LifecycleError 'not-initialized'); calls in
    * flight finish normally, and the hold (sessions, the last owner's C_Finalize) is given back
    * when the last of them returns. Errors of a deferred completion go to whenReleased().
    */

@@ -33,7 +33,8 @@ export class ManagedModule {
   ) {
     const asyncCalls: Record<string, unknown> = {
       openSession: (slot: number, o?: OpenSessionOptions) => this.openSessionAsync(slot, o),
-      waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags)),
+      // Not a hold: C_Finalize is how PKCS#11 ends a blocking wait, so a release must not wait for it.
+      waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags), { holds: false }),
     };
     for (const name of MODULE_READS) {
       const fn = (module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
