@@ -480,10 +480,10 @@ export class Owner {
       result = op();
     } catch (err) {
       if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
-      return this.afterNotInitialized(op, opts, err);
+      return this.afterNotInitialized(op, opts);
     }
     // Only a raw op's number is a CK_RV: a typed op may return 0x190 as a handle.
-    if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts, undefined);
+    if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts);
     return result;
   }
 
@@ -518,7 +518,7 @@ export class Owner {
     }
   }
 
-  private afterNotInitialized<T>(op: () => T, opts: CallOptions, err: unknown): T {
+  private afterNotInitialized<T>(op: () => T, opts: CallOptions): T {
     // A call on a session is never retried: the session died with the old generation.
     const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
     if (d.do !== 'retry') this.lifecycle.refuse(d);
