@@ -15,7 +15,8 @@ import {
   type Policy,
 } from '../ts/lifecycle/machine.js';
 
-interface SimOwner { generation: number; live: boolean }
+/** inFlight: generations of the owner's async calls inside the module; releasing: released, waiting for them. */
+interface SimOwner { generation: number; live: boolean; inFlight: number[]; releasing: boolean }
 
 /** The module as PKCS#11 sees it, and the world around the machine. */
 class World {
@@ -45,6 +46,9 @@ class World {
 
   private finalize(): void {
     expect(this.busy, 'overlapping C_Initialize/C_Finalize').toBe(false);
+    // Calls in flight are holds: no call of the current generation is inside the module.
+    const inside = this.owners.flatMap((o) => o.inFlight).filter((g) => g === this.state.generation);
+    expect(inside, 'C_Finalize under a call in flight').toEqual([]);
     // Never finalize someone else's initialization. (If someone finalized ours behind our
     // back and nobody noticed yet, C_Finalize merely answers NOT_INITIALIZED.)
     expect(this.module.byUs || !this.module.initialized, 'finalizing a module someone else initialized').toBe(true);
@@ -57,25 +61,54 @@ class World {
   acquire(): void {
     const d = this.apply({ kind: 'acquire' });
     if (d.do === 'pass' || (d.do === 'initialize' && this.initialize())) {
-      this.owners.push({ generation: this.state.generation, live: true });
+      this.owners.push({ generation: this.state.generation, live: true, inFlight: [], releasing: false });
     }
   }
 
   release(i: number): void {
     const o = this.owners[i];
-    if (!o?.live) return;
+    if (!o?.live || o.releasing) return;
+    this.completeRelease(o);
+  }
+
+  private completeRelease(o: SimOwner): void {
+    const d = this.apply({ kind: 'release', ownerGeneration: o.generation, inFlight: o.inFlight.length });
+    o.releasing = d.do === 'defer';
+    if (o.releasing) return;
     o.live = false;
-    if (this.apply({ kind: 'release', ownerGeneration: o.generation }).do === 'finalize') this.finalize();
+    if (d.do === 'finalize') this.finalize();
+  }
+
+  /** An async call of owner i enters the module (admitted like any call). */
+  startAsync(i: number): void {
+    const o = this.owners[i];
+    if (!o?.live || o.releasing) return;
+    if (this.apply({ kind: 'call', handleGeneration: o.generation }).do !== 'pass') return;
+    o.inFlight.push(o.generation);
+  }
+
+  /** The oldest async call of owner i returns; its answer goes through the machine. */
+  finishAsync(i: number, idempotent: boolean): void {
+    const o = this.owners[i];
+    if (!o?.inFlight.length) return;
+    const g = o.inFlight.shift()!;
+    const rv = this.module.initialized ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
+    const d = this.apply({ kind: 'callResult', handleGeneration: g, rv, idempotent: idempotent && !o.releasing });
+    // Never a raw NOT_INITIALIZED: the answer is refused (typed) or retried.
+    if (rv === CKR_CRYPTOKI_NOT_INITIALIZED) expect(['refuse', 'retry']).toContain(d.do);
+    if (d.do === 'retry') this.reinitialize(this.owners.indexOf(o));
+    if (o.inFlight.length === 0 && o.releasing) this.completeRelease(o);
   }
 
   call(i: number, idempotent: boolean): void {
     const o = this.owners[i];
     if (!o?.live) return;
-    if (this.apply({ kind: 'call', handleGeneration: o.generation }).do !== 'pass') return;
+    if (o.releasing || this.apply({ kind: 'call', handleGeneration: o.generation }).do !== 'pass') return;
     this.reached.push(o.generation);
     expect(o.generation, 'a stale handle reached the module').toBe(this.state.generation);
     const rv = this.module.initialized ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
     const d = this.apply({ kind: 'callResult', handleGeneration: o.generation, rv, idempotent });
+    if (rv === CKR_CRYPTOKI_NOT_INITIALIZED) expect(['refuse', 'retry']).toContain(d.do);
     if (d.do === 'retry') {
       expect(this.policy).toBe('auto');
       this.reinitialize(i);
@@ -84,7 +117,7 @@ class World {
 
   reinitialize(i: number): void {
     const o = this.owners[i];
-    if (!o?.live) return;
+    if (!o?.live || o.releasing) return;
     const d = this.apply({ kind: 'reinitialize', ownerGeneration: o.generation });
     if (d.do === 'pass' || (d.do === 'initialize' && this.initialize())) o.generation = this.state.generation;
   }
@@ -108,6 +141,7 @@ class World {
   checkInvariants(): void {
     const s = this.state;
     // Reference model: holders are the live owners of the current generation.
+    // (A releasing owner still holds: its calls in flight are its hold.)
     const held = this.owners.filter((o) => o.live && o.generation === s.generation).length;
     expect(s.holders).toBe(held);
     // initialized (by the machine's account) ⇔ some live owner holds it in this generation.
@@ -129,6 +163,8 @@ const command: fc.Arbitrary<Cmd> = fc.oneof(
   fc.constant((w: World) => w.foreignInitialize()),
   fc.constant((w: World) => w.foreignFinalize()),
   fc.constant((w: World) => w.generationChange()),
+  ownerIndex.map((i) => (w: World) => w.startAsync(i)),
+  fc.tuple(ownerIndex, fc.boolean()).map(([i, idem]) => (w: World) => w.finishAsync(i, idem)),
 );
 
 describe('lifecycle machine (model-based)', () => {
@@ -141,8 +177,9 @@ describe('lifecycle machine (model-based)', () => {
             c(w);
             w.checkInvariants();
           }
-          // Everyone leaves: the module is finalized exactly as often as we initialized it.
+          // Everyone leaves and every call returns: the module is finalized exactly as often as we initialized it.
           w.owners.forEach((_, i) => w.release(i));
+          w.owners.forEach((o, i) => o.inFlight.slice().forEach(() => w.finishAsync(i, false)));
           w.checkInvariants();
           expect(w.module.byUs).toBe(false);
         }),
@@ -174,8 +211,21 @@ describe('lifecycle machine (model-based)', () => {
     s = step(s, { kind: 'acquire' }, 'explicit').state;
     s = step(s, { kind: 'initialized', rv: CKR_CRYPTOKI_ALREADY_INITIALIZED }, 'explicit').state;
     expect(s).toMatchObject({ phase: 'ready', ownedInit: false, holders: 1 });
-    const last = step(s, { kind: 'release', ownerGeneration: s.generation }, 'explicit');
+    const last = step(s, { kind: 'release', ownerGeneration: s.generation, inFlight: 0 }, 'explicit');
     expect(last.decision).toEqual({ do: 'none' });
     expect(last.state.phase).toBe('uninitialized');
+  });
+
+  it('a release with the owner\'s calls in flight is deferred; a NOT_INITIALIZED after the generation moved is refused, typed', () => {
+    let s = initialState();
+    s = step(s, { kind: 'acquire' }, 'explicit').state;
+    s = step(s, { kind: 'initialized', rv: CKR_OK }, 'explicit').state;
+    expect(step(s, { kind: 'release', ownerGeneration: s.generation, inFlight: 2 }, 'explicit')).toEqual({ state: s, decision: { do: 'defer' } });
+    expect(step(s, { kind: 'release', ownerGeneration: s.generation, inFlight: 0 }, 'explicit').decision).toEqual({ do: 'finalize' });
+    const old = s.generation;
+    s = step(s, { kind: 'generationChange', reason: 'host-lost' }, 'auto').state;
+    const late = step(s, { kind: 'callResult', handleGeneration: old, rv: CKR_CRYPTOKI_NOT_INITIALIZED, idempotent: true }, 'auto');
+    expect(late.decision).toMatchObject({ do: 'refuse', reason: 'finalized-behind-our-back' });
+    expect(late.state).toEqual(s);
   });
 });

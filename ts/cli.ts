@@ -10,6 +10,7 @@ import { registerTraceCommand } from './cli/trace-command.js';
 import { registerServerCommand } from './cli/server-command.js';
 import { registerObjectCommands } from './cli/object-commands.js';
 import { cliMessage, EXIT, EXIT_CODES_HELP } from './cli/exit-codes.js';
+import { installSignalHandlers } from './cli/signals.js';
 import { applyGlobalFlags, withGlobalFlags } from './cli/global-flags.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   return program;
 }
 
+installSignalHandlers();
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {

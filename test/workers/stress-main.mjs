@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 
 const opts = JSON.parse(process.argv[2]);
-const { path, reserved, workers: n, cycles, terminate, libDir, withSessions, seed = 1, hold } = opts;
+const { path, reserved, workers: n, cycles, terminate, libDir, withSessions, seed = 1, hold, asyncCalls } = opts;
 const { loadModule, lifecycleTarget, ModuleLifecycle } = await import(`${libDir}/index.js`);
 const counters = new Int32Array(new SharedArrayBuffer(4 * 8));
 const barrier = new Int32Array(new SharedArrayBuffer(8));
@@ -16,7 +16,7 @@ const random = () => ((rand = (rand * 1103515245 + 12345) & 0x7fffffff) / 0x7fff
 const mod = loadModule(path);
 const workerUrl = new URL('./stress-worker.mjs', import.meta.url);
 const threads = Array.from({ length: n }, () =>
-  new Worker(workerUrl, { workerData: { path, reserved, cycles, counters, barrier, libDir, withSessions, holdMs: hold ? 500 + Math.floor(random() * 1500) : 0 } }),
+  new Worker(workerUrl, { workerData: { path, reserved, cycles, counters, barrier, libDir, withSessions, asyncCalls, seed: seed * 977 + Math.floor(random() * 1e6), holdMs: hold ? 500 + Math.floor(random() * 1500) : 0 } }),
 );
 let gone = 0;
 const exits = threads.map((w) => new Promise((resolve) => {

@@ -3,7 +3,9 @@
 // "hold" variant, one owner calling for holdMs. Every result is counted in shared counters.
 import { workerData } from 'node:worker_threads';
 
-const { path, reserved, cycles, counters, barrier, libDir, withSessions, holdMs } = workerData;
+const { path, reserved, cycles, counters, barrier, libDir, withSessions, holdMs, asyncCalls, seed = 1 } = workerData;
+let rand = seed;
+const random = () => ((rand = (rand * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
 const { openModule, loadModule } = await import(`${libDir}/index.js`);
 // The library is loaded before the start line: koffi aborts the whole process if a worker is
 // terminated while it is building the module's function objects (see README, limits).
@@ -28,7 +30,43 @@ function work(m, i) {
   }
 }
 
-if (holdMs) {
+/**
+ * The async variant: every other cycle's calls are async, and half of those cycles release the
+ * owner while its calls are still in flight (they must complete; the release waits for them).
+ */
+async function workAsync(m, i) {
+  const info = m.async.getInfo();
+  const slots = m.async.getSlotList(true);
+  const early = random() < 0.5;
+  if (early) m.release();
+  const [, list] = await Promise.all([info, slots]);
+  if (list.length === 0) return count('emptySlots');
+  count('ok');
+  if (!early && withSessions && i % 4 === 1) {
+    const s = await m.async.openSession(list[0]);
+    const r = s.async.generateRandom(16);
+    m.release(); // with the session's call in flight
+    if ((await r).length !== 16) count('errors');
+    count('sessions');
+  }
+}
+
+if (asyncCalls) {
+  for (let i = 0; i < cycles; i++) {
+    let m;
+    try {
+      m = openModule(path, { initReserved: reserved });
+      if (i % 2) await workAsync(m, i);
+      else work(m, i);
+    } catch (e) {
+      if (process.env.STRESS_DEBUG) console.error(String(e?.stack ?? e));
+      count('errors');
+    } finally {
+      m?.release();
+    }
+    count('cycles');
+  }
+} else if (holdMs) {
   const m = openModule(path, { initReserved: reserved });
   const until = Date.now() + holdMs;
   for (let i = 0; Date.now() < until; i++) {

@@ -17,6 +17,12 @@ export interface ThreadCall {
   args: (number | bigint | null)[];
 }
 
+/** A library and the functions a thread must have ready before it is given calls into it. */
+export interface Preparation {
+  path: string;
+  fns: [ptr: bigint, sig: string][];
+}
+
 interface Pending {
   call: ThreadCall;
   resolve(rv: number): void;
@@ -27,23 +33,51 @@ interface Pending {
  * The code each thread runs (plain JavaScript, evaluated in the worker: a string rather than a
  * serialized function so that no compiler helper can sneak into it). It pins the library,
  * decodes each function pointer once, and answers { id, rv } or { id, error }.
+ *
+ * Everything koffi builds (the library, prototypes, functions) is built while the parent waits
+ * synchronously (`prepare`, flag raised when done), never while a call is pending: koffi aborts
+ * the whole process when a thread is terminated while it builds JS objects, and a worker that
+ * is terminated right after its first blocking call must find nothing left to build.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const koffi = require(workerData.koffi);
+let koffi;
 const TYPES = { U: 'unsigned long', P: 'uintptr_t', B: 'uint8_t' };
 const libs = new Map(), protos = new Map(), fns = new Map();
+function fn(ptr, sig) {
+  let f = fns.get(ptr);
+  if (!f) {
+    let proto = protos.get(sig);
+    if (!proto) protos.set(sig, (proto = koffi.proto('unsigned long', [...sig].map((c) => TYPES[c]))));
+    fns.set(ptr, (f = koffi.decode(ptr, proto)));
+  }
+  return f;
+}
+function prepare(p) {
+  if (!libs.has(p.path)) libs.set(p.path, koffi.load(p.path));
+  for (const [ptr, sig] of p.fns) fn(ptr, sig);
+}
+function raise(flag) {
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+}
+try {
+  koffi = require(workerData.koffi);
+  for (const p of workerData.prepare) prepare(p);
+} catch {
+  // A library that cannot be prepared here fails its calls with the reason, one by one.
+} finally {
+  raise(workerData.flag);
+}
 parentPort.on('message', (m) => {
+  if (m.prepare) {
+    try { prepare(m.prepare); } catch {} finally { raise(m.flag); }
+    return;
+  }
   let rv, error;
   try {
     if (!libs.has(m.path)) libs.set(m.path, koffi.load(m.path));
-    let f = fns.get(m.ptr);
-    if (!f) {
-      let proto = protos.get(m.sig);
-      if (!proto) protos.set(m.sig, (proto = koffi.proto('unsigned long', [...m.sig].map((c) => TYPES[c]))));
-      fns.set(m.ptr, (f = koffi.decode(m.ptr, proto)));
-    }
-    rv = Number(f(...m.args));
+    rv = Number(fn(m.ptr, m.sig)(...m.args));
   } catch (err) {
     error = err && err.message ? err.message : String(err);
   }
@@ -53,12 +87,22 @@ parentPort.on('message', (m) => {
 
 const koffiEntry = createRequire(import.meta.url).resolve('koffi');
 
+/** How long a caller waits for a thread to get ready (a loaded machine may need a while to start one). */
+const PREPARE_WAIT_MS = 30_000;
+
+function waitFlag(flag: Int32Array): void {
+  Atomics.wait(flag, 0, 0, PREPARE_WAIT_MS);
+}
+
 class Thread {
   readonly worker: Worker;
   current?: Pending & { id: number };
-  constructor(onIdle: (t: Thread) => void, onDead: (t: Thread, err: Error) => void) {
-    this.worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { koffi: koffiEntry } });
-    this.worker.unref();
+  /** Libraries and function pointers this thread has built. */
+  private readonly ready = new Set<string | bigint>();
+  constructor(preps: Preparation[], onIdle: (t: Thread) => void, onDead: (t: Thread, err: Error) => void) {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    this.worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { koffi: koffiEntry, prepare: preps, flag } });
+
     this.worker.on('message', (m: { id: number; rv?: number; error?: string }) => {
       const p = this.current;
       if (!p || p.id !== m.id) return;
@@ -76,6 +120,26 @@ class Thread {
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => die(new Error(`p11kit bridge: dedicated thread exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.worker.unref();
+    // The thread starts at once; it raises the flag when koffi and every prepared library are in.
+    waitFlag(flag);
+    for (const p of preps) this.mark(p);
+  }
+
+  /** Makes an idle thread ready for one more library, synchronously. */
+  prepare(p: Preparation): void {
+    const fns = p.fns.filter(([ptr]) => !this.ready.has(ptr));
+    if (this.ready.has(p.path) && !fns.length) return;
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    this.worker.postMessage({ prepare: { path: p.path, fns }, flag });
+    waitFlag(flag);
+    this.mark(p);
+  }
+
+  private mark(p: Preparation): void {
+    this.ready.add(p.path);
+    for (const [ptr] of p.fns) this.ready.add(ptr);
   }
 
   run(p: Pending, id: number): void {
@@ -93,6 +157,7 @@ export class DedicatedThreads {
   private readonly idle: Thread[] = [];
   private readonly all = new Set<Thread>();
   private readonly queue: Pending[] = [];
+  private readonly preps = new Map<string, Preparation>();
   private nextId = 1;
 
   constructor(public max = 4) {}
@@ -102,6 +167,17 @@ export class DedicatedThreads {
     return { threads: this.all.size, busy: this.all.size - this.idle.length, queued: this.queue.length };
   }
 
+  /**
+   * Makes sure a thread exists that has koffi, the library and these functions ready, before
+   * any call that a terminate() could cancel: run() then builds nothing while a call is
+   * pending. Synchronous (the caller waits for the thread to start, once per isolate).
+   */
+  prepare(p: Preparation): void {
+    this.preps.set(p.path, p);
+    if (this.all.size === 0) this.spawn();
+    for (const t of this.idle) t.prepare(p);
+  }
+
   run(call: ThreadCall): Promise<number> {
     return new Promise((resolve, reject) => {
       this.queue.push({ call, resolve, reject });
@@ -109,26 +185,41 @@ export class DedicatedThreads {
     });
   }
 
+  /** What a call needs built: its library's preparation, plus its own function if that lacks it. */
+  private preparation(call: ThreadCall): Preparation {
+    let p = this.preps.get(call.path);
+    if (!p) this.preps.set(call.path, (p = { path: call.path, fns: [] }));
+    if (!p.fns.some(([ptr]) => ptr === call.ptr)) p.fns.push([call.ptr, call.sig]);
+    return p;
+  }
+
+  private spawn(): Thread {
+    const t = new Thread(
+      [...this.preps.values()],
+      (done) => {
+        this.idle.push(done);
+        this.pump();
+      },
+      (dead) => {
+        this.all.delete(dead);
+        const i = this.idle.indexOf(dead);
+        if (i >= 0) this.idle.splice(i, 1);
+        this.pump();
+      },
+    );
+    this.all.add(t);
+    this.idle.push(t);
+    return t;
+  }
+
   private pump(): void {
     while (this.queue.length) {
-      let t = this.idle.pop();
-      if (!t && this.all.size < this.max) {
-        t = new Thread(
-          (done) => {
-            this.idle.push(done);
-            this.pump();
-          },
-          (dead) => {
-            this.all.delete(dead);
-            const i = this.idle.indexOf(dead);
-            if (i >= 0) this.idle.splice(i, 1);
-            this.pump();
-          },
-        );
-        this.all.add(t);
-      }
+      if (!this.idle.length && this.all.size < this.max) this.spawn();
+      const t = this.idle.pop();
       if (!t) return;
-      t.run(this.queue.shift()!, this.nextId++);
+      const next = this.queue.shift()!;
+      t.prepare(this.preparation(next.call));
+      t.run(next, this.nextId++);
     }
   }
 

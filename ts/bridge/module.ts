@@ -6,7 +6,8 @@
 import { CKF_INIT } from './ckf.js';
 import { CKR } from './ckr.js';
 import { BridgeError, Pkcs11Error } from './errors.js';
-import type { FunctionName } from './functions.js';
+import { BLOCKING, SIGNATURES, type FunctionName } from './functions.js';
+import type { Preparation } from './dedicated-threads.js';
 import { ModuleInfoView, TokenInfoView, type ModuleInfo, type TokenInfo } from './info.js';
 import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
@@ -138,6 +139,16 @@ export class Pkcs11Module {
     const rv = this.raw.C_Finalize(0);
     if (rv === 0) this.initArgs = undefined;
     return rv;
+  }
+
+  /**
+   * @internal What the dedicated threads must have built before they are given this module's
+   * calls (see DedicatedThreads.prepare): the functions that may go there under its lane policy.
+   */
+  dedicatedPreparation(): Preparation {
+    const pointers = this.lib.raw.pointers;
+    const names = Object.keys(pointers).filter((n) => pointers[n] && (this.lanes === 'dedicated' || BLOCKING.has(n as FunctionName)));
+    return { path: this.path, fns: names.map((n) => [pointers[n]!, SIGNATURES[n as FunctionName]]) };
   }
 
   /** Lets go of the library. Only safe when nothing will call into it again (after C_Finalize). */

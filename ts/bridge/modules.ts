@@ -5,6 +5,8 @@ import { defaultLocations } from '../registry/paths.js';
 import { loadLibrary, resolveModulePath } from './loader.js';
 import { onUnload, Pkcs11Module, type ModuleOptions } from './module.js';
 import { existsSync, realpathSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+import { lanes } from './lanes.js';
 
 export interface LoadModuleOptions extends ModuleOptions {
   /** Directory for relative paths (p11-kit's module directory); default: the platform's. */
@@ -30,6 +32,10 @@ export function loadModule(path: string, opts: LoadModuleOptions = {}): Pkcs11Mo
   }
   const module = new Pkcs11Module(loadLibrary(resolved), opts);
   byRealPath.set(module.realPath, module);
+  // A worker may be terminated at any moment after this returns: its blocking-call thread must
+  // not be built later, under a call (see dedicated-threads.ts). The main thread is never
+  // terminated, so it starts that thread on its first blocking call instead.
+  if (!isMainThread) lanes.dedicated.prepare(module.dedicatedPreparation());
   return module;
 }
 

@@ -33,7 +33,9 @@ const M_LOCK = 0, M_IN_USE = 48, M_PHASE = 52, M_OWNED = 56, M_GEN = 60, M_HOLDE
 const HOLD_BASE = MOD_BASE + MAX_MODULES * MOD_SIZE;
 const SES_BASE = HOLD_BASE + MAX_MODULES * MAX_ISOLATES * 4, SES_SIZE = 16;
 const S_MODULE = 0, S_ISOLATE = 4, S_LO = 8, S_HI = 12;
-const REGION_BYTES = SES_BASE + MAX_SESSIONS * SES_SIZE;
+// Calls in flight per module per isolate (each word written only by its isolate, without a lock).
+const INFLIGHT_BASE = SES_BASE + MAX_SESSIONS * SES_SIZE;
+const REGION_BYTES = INFLIGHT_BASE + MAX_MODULES * MAX_ISOLATES * 4;
 
 const PHASES: Phase[] = ['uninitialized', 'ready', 'stale'];
 /** What a module lock holder was doing, so that a successor can tell if it died mid-way. */
@@ -63,6 +65,7 @@ export class Anchor {
       this.checkHeader();
     }
     this.isolate = this.registerIsolate();
+    this.forgetCallsOf(this.isolate);
   }
 
   private attach(at: bigint): void {
@@ -321,5 +324,36 @@ export class Anchor {
       const h = (BigInt(this.get(off + S_HI) >>> 0) << 32n) | BigInt(this.get(off + S_LO) >>> 0);
       fn(off, h);
     }
+  }
+
+  // ---- calls in flight -------------------------------------------------------------
+  // A thread that ends has no call left inside any module: Node joins a worker's thread only
+  // after its threadpool work and its own worker threads (our dedicated threads) have returned.
+
+  /** This isolate's count of calls inside module m (the async paths only: sync calls are covered by holds). */
+  callsEntered(m: number, delta: 1 | -1): void {
+    const off = INFLIGHT_BASE + (m * MAX_ISOLATES + this.isolate) * 4;
+    if (this.words) Atomics.add(this.words, off >> 2, delta);
+    else this.set(off, this.get(off) + delta);
+  }
+
+  /** Calls inside module m made by other isolates that are still alive. */
+  callsElsewhere(m: number): number {
+    let n = 0;
+    for (let i = 0; i < MAX_ISOLATES; i++) {
+      if (i === this.isolate) continue;
+      const c = this.get(INFLIGHT_BASE + (m * MAX_ISOLATES + i) * 4);
+      if (c > 0 && this.isolateAlive(i)) n += c;
+    }
+    return n;
+  }
+
+  /** Calls inside module m made by this isolate. */
+  callsHere(m: number): number {
+    return this.get(INFLIGHT_BASE + (m * MAX_ISOLATES + this.isolate) * 4);
+  }
+
+  private forgetCallsOf(isolate: number): void {
+    for (let m = 0; m < MAX_MODULES; m++) this.set(INFLIGHT_BASE + (m * MAX_ISOLATES + isolate) * 4, 0);
   }
 }

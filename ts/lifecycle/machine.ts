@@ -18,7 +18,8 @@ export interface ModuleState {
 export type LifecycleEvent =
   | { kind: 'acquire' }
   | { kind: 'initialized'; rv: number }
-  | { kind: 'release'; ownerGeneration: number }
+  /** inFlight: the owner's own calls still inside the module (async, dedicated threads). */
+  | { kind: 'release'; ownerGeneration: number; inFlight: number }
   | { kind: 'finalized'; rv: number }
   | { kind: 'call'; handleGeneration: number }
   | { kind: 'callResult'; handleGeneration: number; rv: number; idempotent: boolean }
@@ -31,6 +32,8 @@ export type Decision =
   | { do: 'pass' }
   | { do: 'none' }
   | { do: 'retry' }
+  /** Keep holding: release again when the owner's calls in flight have returned. */
+  | { do: 'defer' }
   | { do: 'refuse'; rv: number; reason: RefuseReason };
 
 export type RefuseReason = 'not-initialized' | 'stale-handle' | 'initialize-failed' | 'finalized-behind-our-back';
@@ -54,7 +57,8 @@ const refuse = (rv: number, reason: RefuseReason): Decision => ({ do: 'refuse', 
  *   initialized rv   OK                  → ready, ours, holders+1          pass
  *                    ALREADY_INITIALIZED → ready, not ours, holders+1      pass
  *                    other               → (same)       refuse rv
- *   release g        g ≠ generation      → (same)       none   (held an older generation)
+ *   release g n      g ≠ generation      → (same)       none   (held an older generation)
+ *                    n > 0 calls in flight → (same)     defer  (the owner still holds; release again at n = 0)
  *                    holders 1, ours     → (same)       finalize
  *                    holders 1, not ours → uninitialized none   (never finalize what we did not initialize)
  *                    holders > 1         → holders-1    none
@@ -66,6 +70,8 @@ const refuse = (rv: number, reason: RefuseReason): Decision => ({ do: 'refuse', 
  *                    (someone finalized it behind our back)
  *                    → stale, generation+1  explicit: refuse; auto + idempotent: retry
  *                                          (the caller reinitializes, then retries once)
+ *              NOT_INITIALIZED otherwise (the generation moved under the call)
+ *                    → (same)       refuse finalized-behind-our-back (never a raw rv)
  *   reinitialize g   stale, g < generation → (same)      initialize
  *                    ready, g < generation → holders+1   pass   (another owner already did it)
  *                    otherwise             → (same)      none
@@ -85,6 +91,7 @@ export function step(s: ModuleState, e: LifecycleEvent, policy: Policy): { state
 
     case 'release':
       if (e.ownerGeneration !== s.generation || s.phase !== 'ready' || s.holders === 0) return { state: s, decision: { do: 'none' } };
+      if (e.inFlight > 0) return { state: s, decision: { do: 'defer' } };
       if (s.holders > 1) return { state: { ...s, holders: s.holders - 1 }, decision: { do: 'none' } };
       if (s.ownedInit) return { state: s, decision: { do: 'finalize' } };
       return { state: { ...s, phase: 'uninitialized', holders: 0 }, decision: { do: 'none' } };
@@ -98,9 +105,8 @@ export function step(s: ModuleState, e: LifecycleEvent, policy: Policy): { state
       return { state: s, decision: { do: 'pass' } };
 
     case 'callResult':
-      if (e.rv !== CKR_CRYPTOKI_NOT_INITIALIZED || s.phase !== 'ready' || e.handleGeneration !== s.generation) {
-        return { state: s, decision: { do: 'pass' } };
-      }
+      if (e.rv !== CKR_CRYPTOKI_NOT_INITIALIZED) return { state: s, decision: { do: 'pass' } };
+      if (s.phase !== 'ready' || e.handleGeneration !== s.generation) return { state: s, decision: refuse(e.rv, 'finalized-behind-our-back') };
       return {
         state: stale(s),
         decision: policy === 'auto' && e.idempotent ? { do: 'retry' } : refuse(e.rv, 'finalized-behind-our-back'),

@@ -70,6 +70,13 @@ const errorRv = (err: unknown): number | undefined => {
 const lifecycles = new Map<string, ModuleLifecycle>();
 /** The phase word's value for 'ready' (anchor.ts stores phases by their index). */
 const PHASE_READY = 1;
+/**
+ * How long a last release waits for other isolates' calls that no hold covers (calls of an
+ * older generation, made before someone finalized the module behind our back) to leave the
+ * module before it gives up finalizing (the module then stays initialized: a leak, not a crash).
+ */
+export const FINALIZE_WAIT_MS = 30_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 export class ModuleLifecycle extends EventEmitter {
   private readonly anchor = Anchor.get();
@@ -111,11 +118,15 @@ export class ModuleLifecycle extends EventEmitter {
     return this.anchor.callCounts(this.slot);
   }
 
-  /** A new owner; the first one in a generation makes the real C_Initialize. */
-  acquire(): Owner {
+  /**
+   * A new owner; the first one in a generation makes the real C_Initialize. `policy` is this
+   * owner's re-entry policy (default: the lifecycle's, i.e. its first opener's); owners of one
+   * module may differ, since the policy only decides what the owner that got the answer does.
+   */
+  acquire(policy: Policy = this.policy): Owner {
     return this.transact(() => {
       const gen = this.admit(this.apply({ kind: 'acquire' }));
-      return new Owner(this, gen);
+      return new Owner(this, gen, policy);
     });
   }
 
@@ -143,12 +154,33 @@ export class ModuleLifecycle extends EventEmitter {
     });
   }
 
+  /**
+   * The process is ending (a fatal signal): finalizes the module now if we initialized it,
+   * whoever still holds it, once this isolate's calls in flight have returned (at most
+   * `waitMs`; if they have not, the module is left to the process's end rather than finalized
+   * under them). Every owner's handles become stale.
+   */
+  async shutdown(waitMs = 2000): Promise<boolean> {
+    const deadline = Date.now() + waitMs;
+    while (this.anchor.callsHere(this.slot) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (this.anchor.callsHere(this.slot) > 0) return false;
+    this.generationChange('host-lost');
+    return true;
+  }
+
+  /** This isolate's lifecycles (one per module it opened). */
+  static all(): ModuleLifecycle[] {
+    return [...lifecycles.values()];
+  }
+
   // ---- used by Owner ------------------------------------------------------------------
 
-  /** @internal */
-  release(owner: Owner): void {
-    this.transact(() => {
+  /** @internal False when the owner keeps holding until its `inFlight` calls have returned. */
+  release(owner: Owner, inFlight: number): boolean {
+    return this.transact(() => {
       const s = this.state;
+      const d = this.apply({ kind: 'release', ownerGeneration: owner.generation, inFlight });
+      if (d.do === 'defer') return false;
       if (owner.generation === s.generation && s.phase === 'ready') {
         for (const ref of owner.sessions) {
           this.target.closeSession(ref.handle);
@@ -158,8 +190,19 @@ export class ModuleLifecycle extends EventEmitter {
       }
       for (const ref of owner.sessions) ref.open = false;
       owner.sessions.clear();
-      if (this.apply({ kind: 'release', ownerGeneration: owner.generation }).do === 'finalize') this.finalize();
+      if (d.do === 'finalize') this.finalize();
+      return true;
     });
+  }
+
+  /** @internal An async call enters / leaves the module (counted process-wide, see finalize()). */
+  entered(delta: 1 | -1): void {
+    this.anchor.callsEntered(this.slot, delta);
+  }
+
+  /** Calls inside the module right now made through async paths, by this isolate and by others alive. */
+  get callsInFlight(): { here: number; elsewhere: number } {
+    return { here: this.anchor.callsHere(this.slot), elsewhere: this.anchor.callsElsewhere(this.slot) };
   }
 
   /** @internal Returns the owner's new generation. */
@@ -176,7 +219,11 @@ export class ModuleLifecycle extends EventEmitter {
   /** @internal Handles CKR_CRYPTOKI_NOT_INITIALIZED from an ordinary call. */
   onNotInitialized(owner: Owner, idempotent: boolean): Decision {
     return this.transact(() =>
-      this.invalidate({ kind: 'callResult', handleGeneration: owner.generation, rv: CKR_CRYPTOKI_NOT_INITIALIZED, idempotent }),
+      this.invalidate(
+        { kind: 'callResult', handleGeneration: owner.generation, rv: CKR_CRYPTOKI_NOT_INITIALIZED, idempotent },
+        undefined,
+        owner.policy,
+      ),
     );
   }
 
@@ -205,9 +252,9 @@ export class ModuleLifecycle extends EventEmitter {
     }
   }
 
-  private apply(event: LifecycleEvent, cause: LifecycleChange['cause'] = event.kind): Decision {
+  private apply(event: LifecycleEvent, cause: LifecycleChange['cause'] = event.kind, policy = this.policy): Decision {
     const from = this.state;
-    const { state: to, decision } = step(from, event, this.policy);
+    const { state: to, decision } = step(from, event, policy);
     this.anchor.writeState(this.slot, to);
     if (from.phase !== to.phase || from.generation !== to.generation || from.holders !== to.holders) {
       this.emit('change', { module: this.target.name, from, to, cause } satisfies LifecycleChange);
@@ -236,16 +283,35 @@ export class ModuleLifecycle extends EventEmitter {
     this.anchor.setBusy(this.slot, Busy.Finalizing);
     // Sessions of owners that never released are the module's to drop with the finalize.
     this.anchor.takeSessions(this.slot, undefined);
+    if (!this.callsLeft()) {
+      this.emit('finalize-skipped', { module: this.target.name, callsInFlight: this.anchor.callsElsewhere(this.slot) });
+      this.apply({ kind: 'finalized', rv: CKR_OK });
+      return;
+    }
     const rv = this.target.finalize();
     if (rv === CKR_OK) this.anchor.countCall(this.slot, 'finalize');
     this.emit('finalize', { module: this.target.name, rv });
     this.apply({ kind: 'finalized', rv });
   }
 
+  /**
+   * Every call of ours covered by a hold has returned when the last holder leaves; what can
+   * still be inside is another isolate's call of an older generation (the module was
+   * finalized and re-initialized under it). Those decrement without the lock: wait for them.
+   */
+  private callsLeft(): boolean {
+    const deadline = Date.now() + FINALIZE_WAIT_MS;
+    while (this.anchor.callsElsewhere(this.slot) > 0) {
+      if (Date.now() > deadline) return false;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+    return true;
+  }
+
   /** A generation change: nothing held so far means anything any more. */
-  private invalidate(event: LifecycleEvent, cause?: LifecycleChange['cause']): Decision {
+  private invalidate(event: LifecycleEvent, cause?: LifecycleChange['cause'], policy = this.policy): Decision {
     const before = this.state.generation;
-    const d = this.apply(event, cause);
+    const d = this.apply(event, cause, policy);
     if (this.state.generation !== before) {
       this.anchor.clearHoldings(this.slot);
       this.anchor.takeSessions(this.slot, undefined);
@@ -309,7 +375,7 @@ export class ModuleLifecycle extends EventEmitter {
       this.anchor.setHolding(this.slot, iso, 0);
       for (let i = 0; i < held; i++) {
         const gen = this.state.generation;
-        if (this.apply({ kind: 'release', ownerGeneration: gen }, 'owner-died').do === 'finalize') this.finalize();
+        if (this.apply({ kind: 'release', ownerGeneration: gen, inFlight: 0 }, 'owner-died').do === 'finalize') this.finalize();
       }
     }
   }
@@ -322,6 +388,11 @@ export interface CallOptions {
   session?: SessionRef;
   /** The op returns a raw CK_RV (the bridge's raw layer) rather than throwing Pkcs11Error. */
   returnsRv?: boolean;
+  /**
+   * Async calls only: whether the call holds the module while in flight (default true). False
+   * for a blocking C_WaitForSlotEvent, which only the module's C_Finalize ends.
+   */
+  holds?: boolean;
 }
 
 /** A session an owner opened: usable only by that owner, only in the generation it was opened in. */
@@ -332,13 +403,29 @@ export interface SessionRef {
   open: boolean;
 }
 
+/** A CKR_CRYPTOKI_NOT_INITIALIZED that escaped the machine (say, from a retry) as the typed refusal. */
+function typed(lc: ModuleLifecycle, err: unknown): unknown {
+  if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) return err;
+  return new LifecycleError(CKR_CRYPTOKI_NOT_INITIALIZED, 'finalized-behind-our-back', lc.target.name);
+}
+
 /**
  * One consumer of a module. It can use only the sessions it opened; its release closes
  * them (and no one else's). Handles carry the generation they were made in.
+ *
+ * Calls in flight are holds: release() refuses new calls at once, and if async calls of this
+ * owner are still inside the module, the owner keeps holding (its sessions stay open) until
+ * the last of them returns; then the release completes (the last one finalizes).
+ * `whenReleased()` says when.
  */
 export class Owner {
   readonly sessions = new Set<SessionRef>();
   private released = false;
+  /** This owner's async calls inside the module. */
+  private inFlight = 0;
+  /** release() was called while calls were in flight: complete it when the last returns. */
+  private releasing = false;
+  private settle?: { promise: Promise<void>; resolve(): void; reject(e: unknown): void; done: boolean };
   // The hot path reads the module's generation and phase words straight from shared memory.
   private readonly words: Int32Array;
   private readonly genAt: number;
@@ -347,6 +434,8 @@ export class Owner {
   constructor(
     readonly lifecycle: ModuleLifecycle,
     public generation: number,
+    /** What this owner does when the module was finalized behind its back (see machine.ts). */
+    readonly policy: Policy = lifecycle.policy,
   ) {
     const hot = lifecycle.hotWords();
     this.words = hot?.words ?? new Int32Array(0);
@@ -371,10 +460,10 @@ export class Owner {
   /** Throws the typed refusal when the owner's handles are stale or the module is not initialized for it. */
   check(): void {
     if (this.usable()) return;
-    if (!this.released && this.lifecycle.generation === this.generation) {
+    if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
+    if (this.lifecycle.generation === this.generation) {
       this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
     }
-    if (this.released) this.lifecycle.refuse({ do: 'refuse', rv: CKR_CRYPTOKI_NOT_INITIALIZED, reason: 'not-initialized' });
     this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
   }
 
@@ -391,40 +480,57 @@ export class Owner {
       result = op();
     } catch (err) {
       if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
-      return this.afterNotInitialized(op, opts, err);
+      return this.afterNotInitialized(op, opts);
     }
     // Only a raw op's number is a CK_RV: a typed op may return 0x190 as a handle.
-    if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts, undefined);
+    if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts);
     return result;
   }
 
-  /** call() for a promise-returning op (the bridge's async calls); same checks, same re-entry rules. */
+  /**
+   * call() for a promise-returning op (the bridge's async calls); same checks, same re-entry
+   * rules. The call is a hold: the owner's release cannot complete while it is in flight.
+   */
   async callAsync<T>(op: () => Promise<T>, opts: Omit<CallOptions, 'returnsRv'> = {}): Promise<T> {
     this.admits(opts.session);
+    const holds = opts.holds !== false;
+    if (holds) {
+      this.inFlight++;
+      this.lifecycle.entered(1);
+    }
     try {
       return await op();
     } catch (err) {
       if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
       const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
-      if (d.do === 'retry') {
-        this.reinitialize();
-        return op();
+      if (d.do !== 'retry') this.lifecycle.refuse(d);
+      this.reinitialize();
+      try {
+        return await op();
+      } catch (again) {
+        throw typed(this.lifecycle, again);
       }
-      if (d.do === 'refuse') this.lifecycle.refuse(d);
-      throw err;
+    } finally {
+      if (holds) {
+        this.lifecycle.entered(-1);
+        if (--this.inFlight === 0 && this.releasing) this.completeRelease(true);
+      }
     }
   }
 
-  private afterNotInitialized<T>(op: () => T, opts: CallOptions, err: unknown): T {
+  private afterNotInitialized<T>(op: () => T, opts: CallOptions): T {
     // A call on a session is never retried: the session died with the old generation.
     const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
-    if (d.do === 'retry') {
-      this.reinitialize();
-      return op();
+    if (d.do !== 'retry') this.lifecycle.refuse(d);
+    this.reinitialize();
+    let result: T;
+    try {
+      result = op();
+    } catch (again) {
+      throw typed(this.lifecycle, again);
     }
-    if (d.do === 'refuse') this.lifecycle.refuse(d);
-    if (err !== undefined) throw err;
-    return CKR_CRYPTOKI_NOT_INITIALIZED as T;
+    if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) throw typed(this.lifecycle, { rv: CKR_CRYPTOKI_NOT_INITIALIZED });
+    return result;
   }
 
   /** Holds the module again in its current generation (re-entering C_Initialize if nobody has). */
@@ -447,9 +553,62 @@ export class Owner {
     if (this.sessions.delete(ref) && ref.generation === this.generation) this.lifecycle.trackSession(ref.handle, false);
   }
 
+  /** Async calls of this owner still inside the module. */
+  get callsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Lets go of the module. New calls are refused at once (LifecycleError 'not-initialized'); calls in
+   * flight finish normally, and the hold (sessions, the last owner's C_Finalize) is given back
+   * when the last of them returns. Errors of a deferred completion go to whenReleased().
+   */
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.lifecycle.release(this);
+    this.completeRelease(false);
+  }
+
+  /** Settles once release() has really given the module back (at once when nothing was in flight). */
+  whenReleased(): Promise<void> {
+    if (!this.settle) {
+      const settle = this.settlement();
+      if (this.released && !this.releasing) this.settleRelease();
+      return settle.promise;
+    }
+    return this.settle.promise;
+  }
+
+  private settlement(): NonNullable<Owner['settle']> {
+    if (this.settle) return this.settle;
+    let resolve!: () => void, reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    promise.catch(() => undefined); // an error nobody asked about is not unhandled
+    return (this.settle = { promise, resolve, reject, done: false });
+  }
+
+  /** Gives the hold back now, or marks it to be given back when the last call in flight returns. */
+  private completeRelease(deferred: boolean): void {
+    try {
+      this.releasing = !this.lifecycle.release(this, this.inFlight);
+    } catch (err) {
+      this.releasing = false;
+      if (!deferred) throw err;
+      // From the finally of an async call: its caller keeps its own result; whenReleased() gets the error.
+      const settle = this.settlement();
+      if (!settle.done) {
+        settle.done = true;
+        settle.reject(err);
+      }
+      return;
+    }
+    if (!this.releasing) this.settleRelease();
+  }
+
+  private settleRelease(): void {
+    if (this.settle && !this.settle.done) {
+      this.settle.done = true;
+      this.settle.resolve();
+    }
   }
 }

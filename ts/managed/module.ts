@@ -33,7 +33,8 @@ export class ManagedModule {
   ) {
     const asyncCalls: Record<string, unknown> = {
       openSession: (slot: number, o?: OpenSessionOptions) => this.openSessionAsync(slot, o),
-      waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags)),
+      // Not a hold: C_Finalize is how PKCS#11 ends a blocking wait, so a release must not wait for it.
+      waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags), { holds: false }),
     };
     for (const name of MODULE_READS) {
       const fn = (module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
@@ -100,10 +101,19 @@ export class ManagedModule {
     this.owner.reinitialize();
   }
 
-  /** Closes this owner's sessions and lets go of the module (the last owner's release finalizes it). */
+  /**
+   * Closes this owner's sessions and lets go of the module (the last owner's release finalizes
+   * it). New calls are refused at once; if async calls of this owner are in flight, the module
+   * is given back when the last of them returns (see whenReleased()).
+   */
   release(): void {
     this.open.clear();
     this.owner.release();
+  }
+
+  /** Settles when release() has really given the module back (sessions closed, maybe finalized). */
+  whenReleased(): Promise<void> {
+    return this.owner.whenReleased();
   }
 }
 

@@ -10,7 +10,7 @@ import { lifecycleTarget } from './target.js';
 import { globalTrace, stderrSink, traceModule, type TraceSink } from '../trace/trace.js';
 
 export interface OpenModuleOptions {
-  /** Re-entry policy after a generation change; default the module's `x-reinit-policy`, else explicit. */
+  /** This owner's re-entry policy after a generation change; default the module's `x-reinit-policy`, else explicit. */
   policy?: Policy;
   /** pReserved for C_Initialize; default the module's `x-init-reserved`. */
   initReserved?: string;
@@ -47,9 +47,9 @@ export function openModule(source: string | ModuleEntry, opts: OpenModuleOptions
   const module = loadModule(path, { name: entry?.name, modulePath: opts.registry?.modulePath });
   const sink = typeof opts.trace === 'function' ? opts.trace : opts.trace || entry?.settings.logCalls ? stderrSink : globalTrace();
   if (sink && opts.trace !== false) traceModule(module, sink);
-  const lifecycle = ModuleLifecycle.of(
-    lifecycleTarget(module, opts.initReserved ?? entry?.settings.initReserved),
-    opts.policy ?? entry?.settings.reinitPolicy ?? 'explicit',
-  );
-  return new ManagedModule(module, lifecycle.acquire(), entry);
+  const policy = opts.policy ?? entry?.settings.reinitPolicy ?? 'explicit';
+  const lifecycle = ModuleLifecycle.of(lifecycleTarget(module, opts.initReserved ?? entry?.settings.initReserved), policy);
+  // The policy is the owner's: it only decides what this owner does when it finds the module
+  // finalized behind its back, so owners of one module may differ.
+  return new ManagedModule(module, lifecycle.acquire(policy), entry);
 }

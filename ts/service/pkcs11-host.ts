@@ -327,13 +327,17 @@ export class Pkcs11Service {
 
   /**
    * Lets go of everything: ends event streams, closes sessions, releases every module (a last
-   * holder finalizes, which also ends blocked waits). Called before the service is stopped.
+   * holder finalizes, which also ends blocked waits). Called before the service is stopped;
+   * settles once every module is really given back (a module's calls in flight hold it until
+   * they return: the service must not be terminated before, or its hold outlives its JS).
    */
-  drain(): number {
+  async drain(): Promise<number> {
     for (const a of this.streams) a.abort();
     this.streams.clear();
     const n = this.modules.size;
+    const released = [...this.modules.values()].map((m) => m.managed.whenReleased().catch(() => undefined));
     for (const id of [...this.modules.keys()]) this.closeModule(id);
+    await Promise.all(released);
     return n;
   }
 
