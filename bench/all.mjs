@@ -21,8 +21,8 @@ const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 const NOT_BENCHES = new Set(['all.mjs', 'report.mjs']);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 300);
-/** The quicker settings each bench reads (bridge and rpc: BENCH_*; service: ROUNDS, SECONDS). */
-const QUICK_ENV = { BENCH_ROUNDS: '1', BENCH_MS: '300', BENCH_WARM_MS: '100', ROUNDS: '2', SECONDS: '0.3' };
+/** The quicker settings each bench reads (bridge, lifecycle, proxy, uri, rpc: BENCH_*; service: ROUNDS, SECONDS). */
+const QUICK_ENV = { BENCH_ROUNDS: '3', BENCH_SAMPLE_MS: '10', BENCH_MS: '300', BENCH_WARM_MS: '100', ROUNDS: '2', SECONDS: '0.3' };
 const START_MARK = '<!-- bench:start -->';
 const END_MARK = '<!-- bench:end -->';
 
