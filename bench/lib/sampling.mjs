@@ -40,9 +40,10 @@ function size(run, ms) {
 
 /**
  * Samples every cell (name → run(n)) over ROUNDS interleaved rounds. Returns name → ns per op
- * per round (arrays aligned by round).
+ * per round (arrays aligned by round). With `between`, an async function awaited after each
+ * round (another process's round: its samples interleave with ours), the result is a promise.
  */
-export function sampleInterleaved(cells, { rounds = ROUNDS, sampleMs = SAMPLE_MS, warmMs = WARM_MS } = {}) {
+export function sampleInterleaved(cells, { rounds = ROUNDS, sampleMs = SAMPLE_MS, warmMs = WARM_MS, between } = {}) {
   const names = Object.keys(cells);
   const sizes = {};
   for (const name of names) {
@@ -53,15 +54,50 @@ export function sampleInterleaved(cells, { rounds = ROUNDS, sampleMs = SAMPLE_MS
     sizes[name] = size(run, sampleMs);
   }
   const out = Object.fromEntries(names.map((n) => [n, []]));
-  for (let r = 0; r < rounds; r++) {
+  const round = (r) => {
     for (let i = 0; i < names.length; i++) {
       const name = names[(i + r) % names.length];
       const t = cells[name](sizes[name]);
       if (t < 0) throw new Error(`${name}: a native loop reported a failed call`);
       out[name].push(t / sizes[name]);
     }
+  };
+  if (!between) {
+    for (let r = 0; r < rounds; r++) round(r);
+    return out;
   }
-  return out;
+  return (async () => {
+    for (let r = 0; r < rounds; r++) {
+      round(r);
+      await between(r);
+    }
+    return out;
+  })();
+}
+
+/** A long-lived child that answers each line written to its stdin with one JSON line. */
+export function lineServer(child) {
+  let buf = '';
+  const waiting = [];
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    buf += d;
+    for (let nl; (nl = buf.indexOf('\n')) >= 0; ) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      waiting.shift()?.resolve(JSON.parse(line));
+    }
+  });
+  child.on('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`native side exited (${code})`));
+  });
+  return {
+    ask: () => new Promise((resolve, reject) => {
+      waiting.push({ resolve, reject });
+      child.stdin.write('\n');
+    }),
+    close: () => child.stdin.end(),
+  };
 }
 
 /** p-quantile (0..1) by linear interpolation. */
