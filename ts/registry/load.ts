@@ -221,15 +221,27 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
   return { failed, diagnostics, global, modules, program, logUnmanaged };
 }
 
+/** device:inode of a library path, or undefined when it cannot be stat'ed (the probe then says why). */
+function libraryIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
 function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded: (m: ModuleEntry) => void): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
   const seen = new Map<string, string>();
   for (const m of modules) {
     let reason: string | undefined;
+    // A library already kept is not probed again: it would load the same, and be dropped below.
+    const id = m.settings.remote === undefined && m.path ? libraryIdentity(m.path) : undefined;
     if (m.settings.remote !== undefined) {
       reason = remoteProblem(m.settings.remote);
-    } else {
+    } else if (id === undefined || !seen.has(id)) {
       const probe = probeModule(m.path!);
       if (!probe.ok) reason = probe.reason;
     }
@@ -254,10 +266,8 @@ function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded
       diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
       continue;
     }
-    if (m.path) {
+    if (id !== undefined) {
       // One shared object is one module, whatever the number of configs naming it.
-      const st = statSync(m.path);
-      const id = `${st.dev}:${st.ino}`;
       const first = seen.get(id);
       if (first !== undefined) {
         diagnostics.push({
