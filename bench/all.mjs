@@ -1,6 +1,6 @@
 // The benchmark roll-up (`make bench`): runs every bench/*.mjs in its own node process, one after
 // another (each compares itself with native C, libp11-kit, pkcs11js or the in-thread path inside
-// its own run), collects the rows each hands to bench/report.mjs, and writes
+// its own run, mostly in interleaved rounds within that one process: bench/lib/sampling.mjs), collects the rows each hands to bench/report.mjs, and writes
 //   bench/RESULTS.md   one markdown table, headed by the machine it ran on
 //   bench/results.svg  a bar chart of the ratios (log scale) with the target lines
 //   README.md          the table, between <!-- bench:start --> and <!-- bench:end -->
@@ -179,7 +179,7 @@ function markdownTable(results) {
 
 const HOW_TO_READ =
   'ratio = our speed ÷ the reference’s, both measured in the same run (> 1× means ours is faster; ' +
-  'the bridge bench takes the median of per-round ratios, which can differ from the quotient of the two medians shown); ' +
+  'benches that sample in interleaved rounds take the median of per-round ratios, which can differ from the quotient of the two medians shown); ' +
   'target = the issue’s target for that row, met = whether this run met it.';
 
 function resultsMarkdown(results, m, seconds) {
