@@ -195,9 +195,12 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 const floorUs = [];
+const cFloorUs = [];
 for (let round = 0; round < ROUNDS; round++) {
   await timeOp(floor.echo, WARM_MS);
   floorUs.push(await timeOp(floor.echo, MEASURE_MS));
+  // The same echo from C, blocking (a `cat` child per sample; what p11-kit's client waits like).
+  cFloorUs.push(timeNative((n) => C.catEcho(n), MEASURE_MS));
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -220,6 +223,7 @@ for (const c of cases.filter((x) => x.pipelined)) {
   console.log(`${pad(`${c.name}, 16 GenerateRandom in flight`, 60)} ${us.toFixed(2)} µs/op (${(seq / us).toFixed(1)}x the sequential rate)`);
 }
 console.log(`${pad(floor.name, 60)} ${median(floorUs).toFixed(2)} µs per round trip`);
+console.log(`${pad('floor from C: the same echo, blocking reads', 60)} ${median(cFloorUs).toFixed(2)} µs per round trip`);
 const ours = median(results.get(`our RPC client: p11-kit server (socket)|sign`));
 const theirs = median(results.get(`p11-kit's client.so from C|sign`));
 const oursR = median(results.get(`our RPC client: p11-kit server (socket)|random`));
@@ -227,12 +231,14 @@ const theirsR = median(results.get(`p11-kit's client.so from C|random`));
 console.log(`same server, our client vs p11-kit's: random ${(oursR / theirsR).toFixed(2)}x, sign ${(ours / theirs).toFixed(2)}x the time (<1 = ours faster)`);
 const rpcUs = (name, key) => median(results.get(`${name}|${key}`));
 const shortLabel = { random: 'GenerateRandom 32 B', sign: 'ECDSA P-256 sign' };
-report(
-  workloads.flatMap((w) => [
+const floorRow = { bench: 'rpc', case: 'floor: 48 B to `cat` and back, Node async', ours: median(floorUs), reference: median(cFloorUs), referenceName: 'the same from C', unit: 'µs', detail: 'no PKCS#11: the round trip alone' };
+report([
+  floorRow,
+  ...workloads.flatMap((w) => [
     { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit remote`, ours: rpcUs('our RPC client: p11-kit remote (child)', w.key), reference: base[w.key], referenceName: 'in-process', unit: 'µs' },
     { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit server`, ours: rpcUs('our RPC client: p11-kit server (socket)', w.key), reference: rpcUs("p11-kit's client.so from C", w.key), referenceName: "p11-kit's client.so from C", unit: 'µs', target: 1, detail: 'same server' },
   ]),
-);
+]);
 
 // ---- teardown ------------------------------------------------------------------------------
 

@@ -132,6 +132,7 @@ export function nativeLoops() {
     random: lib.func('loop_random', 'double', [F, 'unsigned long', 'unsigned long', 'long']),
     digest: lib.func('loop_digest', 'double', [F, 'unsigned long', 'long']),
     signEcdsa: lib.func('loop_sign_ecdsa', 'double', [F, 'unsigned long', 'unsigned long', 'long']),
+    catEcho: lib.func('double loop_cat_echo(long n)'),
   };
 }
 

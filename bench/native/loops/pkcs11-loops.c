@@ -12,6 +12,7 @@
 #include <p11-kit/pkcs11.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile unsigned long sink;
@@ -86,4 +87,53 @@ double loop_sign_ecdsa(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
 	static CK_BYTE hash[32] = { 1, 2, 3 };
 	LOOP(CK_BYTE sig[132]; CK_ULONG len = sizeof(sig); CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
 	     CHECK(f->C_SignInit(s, &mech, key)); CHECK(f->C_Sign(s, hash, sizeof(hash), sig, &len)); sink += sig[0];);
+}
+
+/*
+ * The floor of a request/response round trip from C: 48 bytes written to a `cat` child and read
+ * back (blocking), n times. The RPC bench sets it next to Node's own floor for the same echo.
+ */
+double loop_cat_echo(long n)
+{
+	int to[2], from[2];
+	if (pipe(to) || pipe(from))
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		close(to[1]);
+		close(from[0]);
+		execlp("cat", "cat", (char *)NULL);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	char buf[48] = { 0 };
+	double t = -1, t0 = 0;
+	/* Round trip 0 waits for cat to start: untimed. */
+	long i = -1;
+	for (; i < n; i++) {
+		if (i == 0)
+			t0 = now_ns();
+		if (write(to[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			break;
+		size_t got = 0;
+		while (got < sizeof(buf)) {
+			ssize_t r = read(from[0], buf + got, sizeof(buf) - got);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got < sizeof(buf))
+			break;
+	}
+	if (i == n)
+		t = now_ns() - t0;
+	close(to[1]);
+	close(from[0]);
+	waitpid(pid, NULL, 0);
+	return t;
 }
