@@ -11,7 +11,7 @@ import { ModuleInfoView, TokenInfoView, type ModuleInfo, type TokenInfo } from '
 import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
 import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
-import { Arena } from './memory.js';
+import { Arena, CopySlab } from './memory.js';
 import { runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
 import { asAddress, isMissing, type RawArg, type RawFunctions } from './raw.js';
@@ -157,7 +157,7 @@ export class Pkcs11Module {
     f.infoView.fill(0);
     const rv = this.raw.C_GetInfo(f.info);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
-    return new ModuleInfoView(copyOut(f.infoView));
+    return new ModuleInfoView(f.copies.copy(f.infoView));
   }
 
   getTokenInfo(slot: number | bigint): TokenInfo {
@@ -165,22 +165,29 @@ export class Pkcs11Module {
     f.tokenView.fill(0);
     const rv = this.raw.C_GetTokenInfo(slot, f.token);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
-    return new TokenInfoView(copyOut(f.tokenView));
+    return new TokenInfoView(f.copies.copy(f.tokenView));
   }
 
   getSlotList(tokenPresent = false): number[] {
-    // One call when the list fits the reused array; the general two-call path otherwise.
+    // Count, then fill (what PKCS#11 asks of callers), into reused memory; the general path
+    // (with its retries) when the list does not fit it or grew between the calls.
     const f = this.fast;
     const { countU32, listU32 } = f;
     const stride = L.ulong / 4;
     const cap = listU32.length / stride;
-    countU32[0] = cap;
+    const present = tokenPresent ? 1 : 0;
+    let rv = this.raw.C_GetSlotList(present, 0, f.count);
+    if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
+    const claimed = stride === 2 ? countU32[0] + countU32[1] * 2 ** 32 : countU32[0];
+    if (claimed >= cap) return this.runSync(OPS.getSlotList, [tokenPresent]);
+    // One spare entry: a list that grew by one between the calls still fits.
+    countU32[0] = claimed + 1;
     if (stride === 2) countU32[1] = 0;
-    const rv = this.raw.C_GetSlotList(tokenPresent ? 1 : 0, f.list, f.count);
+    rv = this.raw.C_GetSlotList(present, f.list, f.count);
     if (rv === CKR.CKR_BUFFER_TOO_SMALL) return this.runSync(OPS.getSlotList, [tokenPresent]);
     if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
     const n = stride === 2 ? countU32[0] + countU32[1] * 2 ** 32 : countU32[0];
-    if (n > cap) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${cap} we provided`, 'C_GetSlotList', this.name);
+    if (n > claimed + 1) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${claimed + 1} we provided`, 'C_GetSlotList', this.name);
     const out = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const hi = stride === 2 ? listU32[2 * i + 1] : 0;
@@ -256,17 +263,9 @@ function fastMemory() {
     tokenView: mem.view(token, L.tokenInfo.size),
     countU32: u32(count, 8),
     listU32: u32(list, 512),
+    /** Where info results get their private copy of the structure. */
+    copies: new CopySlab(),
   };
-}
-
-/**
- * A structure's bytes for the result object to keep: a slice of Node's Buffer pool (cheaper
- * than a fresh ArrayBuffer); the views keep it private, so nothing else in the pool shows.
- */
-function copyOut(view: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(view.length);
-  b.set(view);
-  return b;
 }
 
 function* initializeOp(c: OpContext, addr: number): Op<void> {
