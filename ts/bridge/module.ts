@@ -7,7 +7,7 @@ import { CKF_INIT } from './ckf.js';
 import { CKR } from './ckr.js';
 import { BridgeError, Pkcs11Error } from './errors.js';
 import type { FunctionName } from './functions.js';
-import { ModuleInfoView, TokenInfoView, type ModuleInfo, type TokenInfo } from './info.js';
+import { ModuleInfoView, SlotInfoView, TokenInfoView, type ModuleInfo, type SlotInfo, type TokenInfo } from './info.js';
 import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
 import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
@@ -168,6 +168,14 @@ export class Pkcs11Module {
     return new TokenInfoView(f.copies.copy(f.tokenView));
   }
 
+  getSlotInfo(slot: number | bigint): SlotInfo {
+    const f = this.fast;
+    f.slotView.fill(0);
+    const rv = this.raw.C_GetSlotInfo(slot, f.slot);
+    if (rv !== 0) throw this.error(rv, 'C_GetSlotInfo');
+    return new SlotInfoView(f.copies.copy(f.slotView));
+  }
+
   getSlotList(tokenPresent = false): number[] {
     // Count, then fill (what PKCS#11 asks of callers), into reused memory; the general path
     // (with its retries) when the list does not fit it or grew between the calls.
@@ -247,8 +255,8 @@ export class Pkcs11Module {
 }
 
 function fastMemory() {
-  const mem = new Arena(L.info.size + L.tokenInfo.size + 8 + 512 + 64);
-  const [info, token, count, list] = [L.info.size, L.tokenInfo.size, 8, 512].map((n) => mem.alloc(n));
+  const mem = new Arena(L.info.size + L.tokenInfo.size + L.slotInfo.size + 8 + 512 + 64);
+  const [info, token, slot, count, list] = [L.info.size, L.tokenInfo.size, L.slotInfo.size, 8, 512].map((n) => mem.alloc(n));
   const u32 = (addr: number, n: number) => {
     const v = mem.view(addr, n);
     return new Uint32Array(v.buffer, v.byteOffset, n / 4);
@@ -257,10 +265,12 @@ function fastMemory() {
     mem,
     info,
     token,
+    slot,
     count,
     list,
     infoView: mem.view(info, L.info.size),
     tokenView: mem.view(token, L.tokenInfo.size),
+    slotView: mem.view(slot, L.slotInfo.size),
     countU32: u32(count, 8),
     listU32: u32(list, 512),
     /** Where info results get their private copy of the structure. */
