@@ -176,6 +176,18 @@ export class Pkcs11Module {
     return new SlotInfoView(f.copies.copy(f.slotView));
   }
 
+  generateRandom(session: number | bigint, length: number): Uint8Array {
+    // Small requests (the common case: nonces, IDs, keys) go through reused memory; the general
+    // path checks and serves the rest.
+    if (!(length > 0 && length <= RANDOM_FAST_MAX && Number.isInteger(length))) return this.runSync(OPS.generateRandom, [session, length]);
+    const f = this.fast;
+    const rv = this.raw.C_GenerateRandom(session, f.random, length);
+    if (rv !== 0) throw this.error(rv, 'C_GenerateRandom');
+    const out = f.randomView.slice(0, length);
+    f.randomView.fill(0, 0, length);
+    return out;
+  }
+
   getSlotList(tokenPresent = false): number[] {
     // Count, then fill (what PKCS#11 asks of callers), into reused memory; the general path
     // (with its retries) when the list does not fit it or grew between the calls.
@@ -254,9 +266,12 @@ export class Pkcs11Module {
   }
 }
 
+/** The largest C_GenerateRandom served from the fast calls' reused memory. */
+const RANDOM_FAST_MAX = 256;
+
 function fastMemory() {
-  const mem = new Arena(L.info.size + L.tokenInfo.size + L.slotInfo.size + 8 + 512 + 64);
-  const [info, token, slot, count, list] = [L.info.size, L.tokenInfo.size, L.slotInfo.size, 8, 512].map((n) => mem.alloc(n));
+  const mem = new Arena(L.info.size + L.tokenInfo.size + L.slotInfo.size + 8 + 512 + RANDOM_FAST_MAX + 64);
+  const [info, token, slot, count, list, random] = [L.info.size, L.tokenInfo.size, L.slotInfo.size, 8, 512, RANDOM_FAST_MAX].map((n) => mem.alloc(n));
   const u32 = (addr: number, n: number) => {
     const v = mem.view(addr, n);
     return new Uint32Array(v.buffer, v.byteOffset, n / 4);
@@ -271,6 +286,8 @@ function fastMemory() {
     infoView: mem.view(info, L.info.size),
     tokenView: mem.view(token, L.tokenInfo.size),
     slotView: mem.view(slot, L.slotInfo.size),
+    random,
+    randomView: mem.view(random, RANDOM_FAST_MAX),
     countU32: u32(count, 8),
     listU32: u32(list, 512),
     /** Where info results get their private copy of the structure. */
