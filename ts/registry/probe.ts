@@ -6,8 +6,12 @@ export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
 /** A symbol only libp11-kit exports: a library that has it is p11-kit-proxy itself. */
 const P11_KIT_MARKER = 'p11_kit_modules_load';
-/** C_GetFunctionList's prototype, declared once: each probe only looks the symbol up and calls it. */
-const GET_FUNCTION_LIST = koffi.proto('unsigned long P11wProbeGetFunctionList(_Out_ void **list)');
+/**
+ * C_GetFunctionList's prototype, declared once: each probe only looks the symbol up and calls it.
+ * Anonymous: a named prototype is a process-wide type name that a second copy of this file would
+ * declare again (and koffi refuses).
+ */
+const GET_FUNCTION_LIST = koffi.proto('unsigned long', [koffi.out('void **')]);
 
 export function probeModule(path: string): ProbeResult {
   if (!path) return { ok: false, reason: `couldn't load module: ${path}: empty path` };
