@@ -235,10 +235,16 @@ function libraryIdentity(path: string): string | undefined {
 function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded: (m: ModuleEntry) => void): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
   const seen = new Map<string, string>();
+  // One stat per path per load: configs often name the same path many times.
+  const ids = new Map<string, string | undefined>();
+  const identityOf = (path: string) => {
+    if (!ids.has(path)) ids.set(path, libraryIdentity(path));
+    return ids.get(path);
+  };
   for (const m of modules) {
     let reason: string | undefined;
     // A library already kept is not probed again: it would load the same, and be dropped below.
-    const id = m.settings.remote === undefined && m.path ? libraryIdentity(m.path) : undefined;
+    const id = m.settings.remote === undefined && m.path ? identityOf(m.path) : undefined;
     if (m.settings.remote !== undefined) {
       reason = remoteProblem(m.settings.remote);
     } else if (id === undefined || !seen.has(id)) {
