@@ -66,17 +66,22 @@ function readFile(path: string | Buffer): ReadResult {
  * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
  * Names stay raw bytes: a file name need not be UTF-8, and p11-kit still loads it.
  */
-function listDir(path: string): { entries?: Buffer[]; failure?: ReadResult } {
+function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failure?: ReadResult } {
   try {
     // 'buffer' works at run time; @types/node only lists the text encodings for opendir.
     const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding });
     const entries: Buffer[] = [];
+    // Whether readdir already says "regular file" (then no stat is needed to know it is not a directory).
+    const regular: boolean[] = [];
     try {
-      for (let d = dir.readSync(); d; d = dir.readSync()) entries.push(d.name as unknown as Buffer);
+      for (let d = dir.readSync(); d; d = dir.readSync()) {
+        entries.push(d.name as unknown as Buffer);
+        regular.push(d.isFile());
+      }
     } finally {
       dir.closeSync();
     }
-    return { entries };
+    return { entries, regular };
   } catch (err) {
     return { failure: ioError(err) };
   }
@@ -116,11 +121,12 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
       });
       if (!go || !listing.entries) return;
       const prefix = Buffer.from(`${dir.replace(/\/+$/, '')}/`); // p11-kit's join: no doubled separator at the joint
-      for (const name of listing.entries) {
+      for (let i = 0; i < listing.entries.length; i++) {
+        const name = listing.entries[i];
         const path = Buffer.concat([prefix, name]);
         let r: ReadResult;
         try {
-          r = statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
+          r = !listing.regular![i] && statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
         } catch (err) {
           r = { ...ioError(err), io: Io.StatFailed };
         }
