@@ -21,6 +21,8 @@ FIXTURES := $(patsubst test/fixtures/%.c,$(OUT)/native/fixtures/%.so,$(FIXTURE_S
 ORACLES := $(patsubst test/oracle/%.c,$(OUT)/native/oracle/%,$(ORACLE_SRC))
 FUZZERS := $(patsubst wasm/fuzz/%.c,$(OUT)/native/fuzz/%,$(FUZZ_SRC))
 BENCH_NATIVE := $(patsubst bench/native/%.c,$(OUT)/native/bench/%,$(BENCH_SRC))
+BENCH_LOOP_SRC := $(wildcard bench/native/loops/*.c)
+BENCH_LOOPS := $(patsubst bench/native/loops/%.c,$(OUT)/native/bench/lib%.so,$(BENCH_LOOP_SRC))
 P11KIT_CFLAGS = $$(pkg-config --cflags p11-kit-1)
 P11KIT_LIBS = $$(pkg-config --libs p11-kit-1)
 
@@ -45,7 +47,7 @@ $(WASM): $(CORE_SRC) $(CORE_HDR)
 	@echo "== building the wasm core ($(words $(CORE_SRC)) C files) -> $@"
 	$(EMCC) $(WASM_FLAGS) $(CORE_SRC) -o $@
 
-native: $(FIXTURES) $(ORACLES) $(FUZZERS) $(BENCH_NATIVE)
+native: $(FIXTURES) $(ORACLES) $(FUZZERS) $(BENCH_NATIVE) $(BENCH_LOOPS)
 
 $(OUT)/native/fixtures/%.so: test/fixtures/%.c $(wildcard test/fixtures/*.h)
 	@mkdir -p $(dir $@)
@@ -58,6 +60,11 @@ $(OUT)/native/oracle/%: test/oracle/%.c
 $(OUT)/native/bench/%: bench/native/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NATIVE_FLAGS) -O2 -Iwasm $(P11KIT_CFLAGS) $< -o $@ $(P11KIT_LIBS) -ldl
+
+# Native loops a bench calls in its own process through koffi (C driven from C, timed in C).
+$(OUT)/native/bench/lib%.so: bench/native/loops/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NATIVE_FLAGS) -O2 -fPIC -shared $(P11KIT_CFLAGS) $< -o $@ $(P11KIT_LIBS) -ldl
 
 # The same core sources, natively, with AddressSanitizer and UBSan, under libFuzzer.
 $(OUT)/native/fuzz/%: wasm/fuzz/%.c $(CORE_SRC) $(CORE_HDR)

@@ -1,6 +1,6 @@
 // The benchmark roll-up (`make bench`): runs every bench/*.mjs in its own node process, one after
 // another (each compares itself with native C, libp11-kit, pkcs11js or the in-thread path inside
-// its own run), collects the rows each hands to bench/report.mjs, and writes
+// its own run, mostly in interleaved rounds within that one process: bench/lib/sampling.mjs), collects the rows each hands to bench/report.mjs, and writes
 //   bench/RESULTS.md   one markdown table, headed by the machine it ran on
 //   bench/results.svg  a bar chart of the ratios (log scale) with the target lines
 //   README.md          the table, between <!-- bench:start --> and <!-- bench:end -->
@@ -21,8 +21,8 @@ const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 const NOT_BENCHES = new Set(['all.mjs', 'report.mjs']);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 300);
-/** The quicker settings each bench reads (bridge and rpc: BENCH_*; service: ROUNDS, SECONDS). */
-const QUICK_ENV = { BENCH_ROUNDS: '1', BENCH_MS: '300', BENCH_WARM_MS: '100', ROUNDS: '2', SECONDS: '0.3' };
+/** The quicker settings each bench reads (bridge, lifecycle, proxy, uri, rpc: BENCH_*; service: ROUNDS, SECONDS). */
+const QUICK_ENV = { BENCH_ROUNDS: '3', BENCH_SAMPLE_MS: '10', BENCH_MS: '300', BENCH_WARM_MS: '100', ROUNDS: '2', SECONDS: '0.3' };
 const START_MARK = '<!-- bench:start -->';
 const END_MARK = '<!-- bench:end -->';
 
@@ -179,7 +179,7 @@ function markdownTable(results) {
 
 const HOW_TO_READ =
   'ratio = our speed ÷ the reference’s, both measured in the same run (> 1× means ours is faster; ' +
-  'the bridge bench takes the median of per-round ratios, which can differ from the quotient of the two medians shown); ' +
+  'benches that sample in interleaved rounds take the median of per-round ratios, which can differ from the quotient of the two medians shown); ' +
   'target = the issue’s target for that row, met = whether this run met it.';
 
 function resultsMarkdown(results, m, seconds) {

@@ -1,52 +1,47 @@
-// The lifecycle check on the hot path: what owner.call() adds per call over the raw bridge
-// call it wraps (target ≤ 10 ns), measured in one run, interleaved to share the machine's mood.
-import { Arena, loadModule, lifecycleTarget, ModuleLifecycle } from '../dist/lib/index.js';
+// What the lifecycle and the managed API add per call, on a syscall-free module (the fragile
+// fixture's C_GetInfo), interleaved round by round in this one process (bench/lib/sampling.mjs):
+//   - the hot-path check: owner.check() + the raw bridge call, against the raw call alone
+//     (target ≤ +10 ns);
+//   - the managed API as every caller uses it: managed.getInfo() (whatever closure, options and
+//     arguments it builds per call) against the bridge's typed getInfo() (target ≤ +20 ns);
+//   - owner.call() with a prebuilt closure, for where the time goes.
+import { Arena, openModule } from '../dist/lib/index.js';
 import { report } from './report.mjs';
+import { jsCell, median, perRound, ROUNDS, SAMPLE_MS, sampleInterleaved, spread } from './lib/sampling.mjs';
 
 const FRAGILE = new URL('../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
-const m = loadModule(FRAGILE);
-const lc = ModuleLifecycle.of(lifecycleTarget(m));
-const owner = lc.acquire();
-const N = 200_000;
+const managed = openModule(FRAGILE);
+const m = managed.module;
+const owner = managed.owner;
 const RAW = { returnsRv: true };
-// The raw bridge's fast path: an address in reused native memory, the CK_RV back.
 const mem = new Arena(256);
 const info = mem.alloc(128);
 const getInfo = m.raw.C_GetInfo;
 const op = () => getInfo(info);
+const read = (x) => x.flags + x.manufacturerID.length;
 
-function time(fn) {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / N;
-}
-const raw = () => { for (let i = 0; i < N; i++) getInfo(info); };
-const checked = () => { for (let i = 0; i < N; i++) { owner.check(); getInfo(info); } };
-const wrapped = () => { for (let i = 0; i < N; i++) owner.call(op, RAW); };
-const checkOnly = () => { for (let i = 0; i < N; i++) owner.check(); };
-const empty = () => { for (let i = 0; i < N; i++) (() => 0)(); };
+const s = sampleInterleaved({
+  raw: jsCell(() => getInfo(info)),
+  checked: jsCell(() => (owner.check(), getInfo(info))),
+  ownerCall: jsCell(() => owner.call(op, RAW)),
+  typed: jsCell(() => read(m.getInfo())),
+  managed: jsCell(() => read(managed.getInfo())),
+});
+managed.release();
 
-for (let i = 0; i < 3; i++) { raw(); checked(); wrapped(); checkOnly(); empty(); } // warm up the JIT
-const samples = { raw: [], checked: [], wrapped: [], check: [], empty: [] };
-for (let round = 0; round < 9; round++) {
-  samples.raw.push(time(raw));
-  samples.checked.push(time(checked));
-  samples.wrapped.push(time(wrapped));
-  samples.check.push(time(checkOnly));
-  samples.empty.push(time(empty));
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const r = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
-owner.release();
-
-console.log('lifecycle hot path (fragile fixture C_GetInfo, raw bridge), median of 9 rounds × %d calls', N);
-console.log(`  raw bridge call              ${r.raw.toFixed(1)} ns/call`);
-console.log(`  owner.check() + raw call     ${r.checked.toFixed(1)} ns/call  (added ${(r.checked - r.raw).toFixed(1)} ns; target ≤ 10 ns)`);
-console.log(`  through owner.call()         ${r.wrapped.toFixed(1)} ns/call  (added ${(r.wrapped - r.raw).toFixed(1)} ns: the check plus a closure call and a try)`);
-console.log(`  owner.check() alone          ${(r.check - r.empty).toFixed(1)} ns/call (loop overhead ${r.empty.toFixed(1)} ns subtracted)`);
-const added = r.checked - r.raw;
+const diff = (a, b) => perRound(s[a], s[b], (x, y) => x - y);
 const signed = (ns) => `${ns >= 0 ? '+' : ''}${ns.toFixed(1)} ns/call`;
+const checkAdds = diff('checked', 'raw');
+const managedAdds = diff('managed', 'typed');
+console.log(`lifecycle and managed API per call (fragile fixture C_GetInfo), ns, median [p10–p90] of ${ROUNDS} interleaved rounds of ~${SAMPLE_MS} ms`);
+console.log(`  raw bridge call                 ${spread(s.raw, (v) => v.toFixed(1))}`);
+console.log(`  owner.check() + raw call        ${spread(s.checked, (v) => v.toFixed(1))}  (${signed(checkAdds)}; target ≤ +10)`);
+console.log(`  owner.call(prebuilt closure)    ${spread(s.ownerCall, (v) => v.toFixed(1))}  (${signed(diff('ownerCall', 'raw'))})`);
+console.log(`  bridge typed getInfo()          ${spread(s.typed, (v) => v.toFixed(1))}`);
+console.log(`  managed getInfo()               ${spread(s.managed, (v) => v.toFixed(1))}  (${signed(managedAdds)}; target ≤ +20)`);
+const ratio = (a, b) => perRound(s[b], s[a], (x, y) => x / y);
 report([
-  { bench: 'lifecycle', case: 'C_GetInfo through owner.call()', ours: r.wrapped, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', detail: signed(r.wrapped - r.raw) },
-  { bench: 'lifecycle', case: 'hot-path check (owner.check()) added to a call', ours: r.checked, reference: r.raw, referenceName: 'raw bridge call', unit: 'ns', target: '≤ +10 ns/call', met: added <= 10, detail: signed(added) },
+  { bench: 'lifecycle', case: 'hot-path check (owner.check()) added to a raw call', ours: median(s.checked), reference: median(s.raw), referenceName: 'raw bridge call', unit: 'ns', ratio: ratio('checked', 'raw'), target: '≤ +10 ns/call', met: checkAdds <= 10, detail: signed(checkAdds) },
+  { bench: 'lifecycle', case: 'managed getInfo() over the bridge typed getInfo()', ours: median(s.managed), reference: median(s.typed), referenceName: 'bridge typed', unit: 'ns', ratio: ratio('managed', 'typed'), target: '≤ +20 ns/call', met: managedAdds <= 20, detail: signed(managedAdds) },
+  { bench: 'lifecycle', case: 'owner.call() with a prebuilt closure over a raw call', ours: median(s.ownerCall), reference: median(s.raw), referenceName: 'raw bridge call', unit: 'ns', ratio: ratio('ownerCall', 'raw'), detail: signed(diff('ownerCall', 'raw')) },
 ]);

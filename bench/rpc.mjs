@@ -1,7 +1,8 @@
 // The RPC benchmark: per-call cost of a SoftHSM2 token reached through p11-kit's RPC protocol
 // — our client over a `p11-kit remote` child and over a `p11-kit server` socket, and p11-kit's
-// own client (p11-kit-client.so, loaded through our bridge) against the same server — next to
-// the same token in-process through the bridge, all in one run. Cases rotate over rounds; the
+// own client (p11-kit-client.so) driven from C (bench/native/loops/pkcs11-loops.c, called
+// through koffi once per sample) against the same server — next to the same token in-process
+// through the bridge, all in one run. Cases rotate over rounds; the
 // table shows medians of µs per operation and the ratio to in-process.
 //
 //   node bench/rpc.mjs               (needs `make build`: dist/lib)
@@ -11,6 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { report } from './report.mjs';
+import { nativeLoops } from './lib/sampling.mjs';
 
 const { loadModule } = await import('../dist/lib/bridge/index.js');
 const { RpcClient } = await import('../dist/lib/rpc/index.js');
@@ -103,10 +105,15 @@ process.env.P11_KIT_SERVER_ADDRESS = serverAddress;
 const p11kitClient = loadModule(P11_KIT_CLIENT, { name: 'p11-kit-client' });
 p11kitClient.initialize();
 const ps = await prepare(p11kitClient);
+// The session and key are made through our bridge; the timed calls are C loops over its function list.
+const C = nativeLoops();
+const fl = p11kitClient.functionList;
 cases.push({
-  name: "p11-kit's client.so via bridge (sync)",
-  random: () => p11kitClient.generateRandom(ps.session, 32),
-  sign: () => (p11kitClient.signInit(ps.session, { mechanism: CKM_ECDSA }, ps.privateKey), p11kitClient.sign(ps.session, DIGEST)),
+  name: "p11-kit's client.so from C",
+  native: {
+    random: (n) => C.random(fl, ps.session, 32, n),
+    sign: (n) => C.signEcdsa(fl, ps.session, ps.privateKey, n),
+  },
 });
 
 // The floor of any async round trip to a child in Node: 48 bytes to `cat` and back.
@@ -128,6 +135,18 @@ const floor = { name: 'floor: 48 B to `cat` and back (no PKCS#11)', echo: () => 
 // ---- measurement ---------------------------------------------------------------------------
 
 let sink = 0;
+/** µs per op of a native loop (n ops per call, timed in C), about ms long. */
+function timeNative(loop, ms) {
+  let n = 1;
+  let t;
+  while ((t = loop(n)) < ms * 2.5e5) {
+    if (t < 0) throw new Error('a native loop reported a failed call');
+    n *= 2;
+  }
+  n = Math.max(1, Math.round((n * ms * 1e6) / t));
+  return loop(n) / 1000 / n;
+}
+
 async function timeOp(fn, ms, batch = 1) {
   let ops = 0;
   const start = process.hrtime.bigint();
@@ -155,8 +174,14 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const i of order) {
     const c = cases[i];
     for (const w of workloads) {
-      await timeOp(c[w.key], WARM_MS);
-      const us = await timeOp(c[w.key], MEASURE_MS);
+      let us;
+      if (c.native) {
+        timeNative(c.native[w.key], WARM_MS);
+        us = timeNative(c.native[w.key], MEASURE_MS);
+      } else {
+        await timeOp(c[w.key], WARM_MS);
+        us = await timeOp(c[w.key], MEASURE_MS);
+      }
       const k = `${c.name}|${w.key}`;
       results.set(k, [...(results.get(k) ?? []), us]);
     }
@@ -170,9 +195,12 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 const floorUs = [];
+const cFloorUs = [];
 for (let round = 0; round < ROUNDS; round++) {
   await timeOp(floor.echo, WARM_MS);
   floorUs.push(await timeOp(floor.echo, MEASURE_MS));
+  // The same echo from C, blocking (a `cat` child per sample; what p11-kit's client waits like).
+  cFloorUs.push(timeNative((n) => C.catEcho(n), MEASURE_MS));
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -195,19 +223,22 @@ for (const c of cases.filter((x) => x.pipelined)) {
   console.log(`${pad(`${c.name}, 16 GenerateRandom in flight`, 60)} ${us.toFixed(2)} µs/op (${(seq / us).toFixed(1)}x the sequential rate)`);
 }
 console.log(`${pad(floor.name, 60)} ${median(floorUs).toFixed(2)} µs per round trip`);
+console.log(`${pad('floor from C: the same echo, blocking reads', 60)} ${median(cFloorUs).toFixed(2)} µs per round trip`);
 const ours = median(results.get(`our RPC client: p11-kit server (socket)|sign`));
-const theirs = median(results.get(`p11-kit's client.so via bridge (sync)|sign`));
+const theirs = median(results.get(`p11-kit's client.so from C|sign`));
 const oursR = median(results.get(`our RPC client: p11-kit server (socket)|random`));
-const theirsR = median(results.get(`p11-kit's client.so via bridge (sync)|random`));
+const theirsR = median(results.get(`p11-kit's client.so from C|random`));
 console.log(`same server, our client vs p11-kit's: random ${(oursR / theirsR).toFixed(2)}x, sign ${(ours / theirs).toFixed(2)}x the time (<1 = ours faster)`);
 const rpcUs = (name, key) => median(results.get(`${name}|${key}`));
 const shortLabel = { random: 'GenerateRandom 32 B', sign: 'ECDSA P-256 sign' };
-report(
-  workloads.flatMap((w) => [
+const floorRow = { bench: 'rpc', case: 'floor: 48 B to `cat` and back, Node async', ours: median(floorUs), reference: median(cFloorUs), referenceName: 'the same from C', unit: 'µs', detail: 'no PKCS#11: the round trip alone' };
+report([
+  floorRow,
+  ...workloads.flatMap((w) => [
     { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit remote`, ours: rpcUs('our RPC client: p11-kit remote (child)', w.key), reference: base[w.key], referenceName: 'in-process', unit: 'µs' },
-    { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit server`, ours: rpcUs('our RPC client: p11-kit server (socket)', w.key), reference: rpcUs("p11-kit's client.so via bridge (sync)", w.key), referenceName: "p11-kit's client.so", unit: 'µs', detail: 'same server' },
+    { bench: 'rpc', case: `${shortLabel[w.key]}, our client over p11-kit server`, ours: rpcUs('our RPC client: p11-kit server (socket)', w.key), reference: rpcUs("p11-kit's client.so from C", w.key), referenceName: "p11-kit's client.so from C", unit: 'µs', target: 1, detail: 'same server' },
   ]),
-);
+]);
 
 // ---- teardown ------------------------------------------------------------------------------
 

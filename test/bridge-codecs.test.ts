@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Arena, MAX_BUFFER } from '../ts/bridge/memory.js';
 import { L } from '../ts/bridge/layout.js';
 import { paddedText, padText } from '../ts/bridge/strings.js';
+import { ModuleInfoView, TokenInfoView } from '../ts/bridge/info.js';
 import { decodeValue, encodeTemplate, type Attribute, type AttributeValue } from '../ts/bridge/attributes.js';
 import { attributeKind } from '../ts/bridge/attribute-kinds.js';
 import { encodeMechanism } from '../ts/bridge/mechanisms.js';
@@ -191,5 +192,34 @@ describe('mechanism parameters', () => {
     expect(mech({ mechanism: CKM.CKM_SHA256_HMAC_GENERAL, parameter: 16 }).len).toBe(L.ulong);
     expect(() => mech({ mechanism: CKM.CKM_AES_CBC, parameter: { iv: new Uint8Array(16), tagBits: 1 } })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
     expect(() => mech({ mechanism: CKM.CKM_RSA_PKCS_PSS, parameter: { hashAlg: 1 } as never })).toThrow(/saltLength|mgf/);
+  });
+});
+
+describe('info views', () => {
+  it('decode each view from its own bytes, whatever another view of the same field decoded last', () => {
+    const info = (manufacturer: string, flags: number) => {
+      const b = new Uint8Array(L.info.size).fill(0x20);
+      b.set(Buffer.from(manufacturer), L.info.manufacturerID);
+      b.fill(0, L.info.flags, L.info.flags + L.ulong);
+      b[L.info.flags] = flags;
+      b[L.info.flags + 3] = 0x80; // the top bit of the low word: still a positive number
+      return new ModuleInfoView(b);
+    };
+    const a = info('Alpha Corp', 1);
+    const b = info('Beta', 2);
+    const c = info('Alpha Corp', 3);
+    expect([b.manufacturerID, a.manufacturerID, c.manufacturerID, info('Alpha Corx', 0).manufacturerID]).toEqual(['Beta', 'Alpha Corp', 'Alpha Corp', 'Alpha Corx']);
+    expect([a.flags, b.flags]).toEqual([0x80000001, 0x80000002]);
+  });
+
+  it('read CK_ULONGs as numbers below 2^53 and bigints above (CK_UNAVAILABLE_INFORMATION included)', () => {
+    const t = L.tokenInfo;
+    const b = new Uint8Array(t.size);
+    const dv = new DataView(b.buffer);
+    dv.setBigUint64(t.ulMaxSessionCount, 2n ** 53n - 1n, true);
+    dv.setBigUint64(t.ulSessionCount, 2n ** 53n, true);
+    dv.setBigUint64(t.ulMaxRwSessionCount, 2n ** 64n - 1n, true);
+    const v = new TokenInfoView(b);
+    expect([v.maxSessionCount, v.sessionCount, v.maxRwSessionCount, v.rwSessionCount]).toEqual([2 ** 53 - 1, 2n ** 53n, 2n ** 64n - 1n, 0]);
   });
 });

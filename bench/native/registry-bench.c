@@ -3,13 +3,15 @@
  * registry (p11_kit_override_system_files) and loads it, then releases every
  * module so that the next load reads the files again.
  *
- * Usage: registry-bench SYSTEM_CONF USER_CONF PACKAGE_DIR SYSTEM_DIR USER_DIR PROGNAME LOADS
+ * Usage: registry-bench SYSTEM_CONF USER_CONF PACKAGE_DIR SYSTEM_DIR USER_DIR PROGNAME LOADS [HOLD_LIBRARY...]
+ * Each HOLD_LIBRARY is dlopened first and kept open for the whole run.
  * Prints {"ns_per_load":[...one per load...],"modules":N} where N is the number
  * of modules the last load returned (the JS side checks it loads the same).
  */
 #define P11_KIT_FUTURE_UNSTABLE_API 1
 #include <p11-kit/p11-kit.h>
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +26,15 @@ static int64_t now_ns(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 8) {
-		fprintf(stderr, "usage: registry-bench SYSTEM_CONF USER_CONF PACKAGE_DIR SYSTEM_DIR USER_DIR PROGNAME LOADS\n");
+	if (argc < 8) {
+		fprintf(stderr, "usage: registry-bench SYSTEM_CONF USER_CONF PACKAGE_DIR SYSTEM_DIR USER_DIR PROGNAME LOADS [HOLD_LIBRARY...]\n");
 		return 2;
 	}
+	for (int i = 8; i < argc; i++)
+		if (!dlopen(argv[i], RTLD_NOW)) {
+			fprintf(stderr, "registry-bench: %s\n", dlerror());
+			return 1;
+		}
 	int loads = atoi(argv[7]);
 	if (loads < 1)
 		loads = 1;

@@ -5,7 +5,7 @@
 // (ts/rpc/info.ts), whose CK_ULONGs are always numbers: hence the `U` parameter.
 import { inspect } from 'node:util';
 import { L } from './layout.js';
-import { readUlong } from './memory.js';
+import { readUlongBytes } from './memory.js';
 import { paddedText } from './strings.js';
 import type { Version } from './loader.js';
 
@@ -61,6 +61,19 @@ export interface SessionInfo<U = Ulong> {
   deviceError: U;
 }
 
+/**
+ * The last text decoded for each string field (of any module), with the bytes it came from:
+ * labels, manufacturer IDs and models rarely change between calls, and comparing 32 bytes costs
+ * less than decoding them into a new string. Keys are the FIELD numbers below.
+ */
+class LastText {
+  readonly bytes = new Uint8Array(64);
+  len = -1;
+  text = '';
+}
+const lastTexts: LastText[] = [];
+const FIELD = { infoManufacturer: 0, infoDescription: 1, slotDescription: 2, slotManufacturer: 3, tokenLabel: 4, tokenManufacturer: 5, tokenModel: 6, tokenSerial: 7, tokenUtcTime: 8 } as const;
+
 /** The bytes of one structure, with the field readers the views below share. */
 abstract class StructView<T> {
   // Private (#) so that it is neither enumerable nor structured-cloned: it may be a slice of
@@ -69,20 +82,34 @@ abstract class StructView<T> {
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
   }
-  protected text(off: number, len: number): string {
-    return paddedText(this.#bytes, off, len);
+  protected text(off: number, len: number, field: number): string {
+    const b = this.#bytes;
+    const last = (lastTexts[field] ??= new LastText());
+    if (last.len === len && off + len <= b.length) {
+      const prev = last.bytes;
+      let i = 0;
+      while (i < len && b[off + i] === prev[i]) i++;
+      if (i === len) return last.text;
+    }
+    const text = paddedText(b, off, len);
+    if (len <= last.bytes.length && off + len <= b.length) {
+      last.bytes.set(b.subarray(off, off + len));
+      last.len = len;
+      last.text = text;
+    }
+    return text;
   }
   protected version(off: number): Version {
     return { major: this.#bytes[off], minor: this.#bytes[off + 1] };
   }
   protected ulong(off: number): Ulong {
-    const b = this.#bytes;
-    return readUlong(new DataView(b.buffer, b.byteOffset, b.byteLength), off);
+    // Straight from the bytes: a DataView per read cost more than the read.
+    return readUlongBytes(this.#bytes, off);
   }
-  /** Flags are 32-bit in every defined use; keep them numbers. */
+  /** Flags are 32-bit in every defined use; keep them numbers (the low word, little-endian). */
   protected flagBits(off: number): number {
-    const v = this.ulong(off);
-    return typeof v === 'number' ? v % 2 ** 32 : Number(v & 0xffffffffn);
+    const b = this.#bytes;
+    return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
   }
   /** The field names, in structure order (for toJSON and the inspector). */
   protected abstract names(): readonly (keyof T & string)[];
@@ -108,13 +135,13 @@ export class ModuleInfoView extends StructView<ModuleInfo> implements ModuleInfo
     return this.version(i.cryptokiVersion);
   }
   get manufacturerID() {
-    return (this._manufacturerID ??= this.text(i.manufacturerID, 32));
+    return (this._manufacturerID ??= this.text(i.manufacturerID, 32, FIELD.infoManufacturer));
   }
   get flags() {
     return this.flagBits(i.flags);
   }
   get libraryDescription() {
-    return (this._libraryDescription ??= this.text(i.libraryDescription, 32));
+    return (this._libraryDescription ??= this.text(i.libraryDescription, 32, FIELD.infoDescription));
   }
   get libraryVersion() {
     return this.version(i.libraryVersion);
@@ -130,10 +157,10 @@ export class SlotInfoView extends StructView<SlotInfo> implements SlotInfo {
     return SLOT_NAMES;
   }
   get slotDescription() {
-    return (this._slotDescription ??= this.text(s.slotDescription, 64));
+    return (this._slotDescription ??= this.text(s.slotDescription, 64, FIELD.slotDescription));
   }
   get manufacturerID() {
-    return (this._manufacturerID ??= this.text(s.manufacturerID, 32));
+    return (this._manufacturerID ??= this.text(s.manufacturerID, 32, FIELD.slotManufacturer));
   }
   get flags() {
     return this.flagBits(s.flags);
@@ -161,16 +188,16 @@ export class TokenInfoView extends StructView<TokenInfo> implements TokenInfo {
     return TOKEN_NAMES;
   }
   get label() {
-    return (this._label ??= this.text(t.label, 32));
+    return (this._label ??= this.text(t.label, 32, FIELD.tokenLabel));
   }
   get manufacturerID() {
-    return (this._manufacturerID ??= this.text(t.manufacturerID, 32));
+    return (this._manufacturerID ??= this.text(t.manufacturerID, 32, FIELD.tokenManufacturer));
   }
   get model() {
-    return (this._model ??= this.text(t.model, 16));
+    return (this._model ??= this.text(t.model, 16, FIELD.tokenModel));
   }
   get serialNumber() {
-    return (this._serialNumber ??= this.text(t.serialNumber, 16));
+    return (this._serialNumber ??= this.text(t.serialNumber, 16, FIELD.tokenSerial));
   }
   get flags() {
     return this.flagBits(t.flags);
@@ -212,7 +239,7 @@ export class TokenInfoView extends StructView<TokenInfo> implements TokenInfo {
     return this.version(t.firmwareVersion);
   }
   get utcTime() {
-    return this.text(t.utcTime, 16);
+    return this.text(t.utcTime, 16, FIELD.tokenUtcTime);
   }
 }
 

@@ -132,6 +132,42 @@ export function readUlong(dv: DataView, off: number, width = L.ulong): number | 
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
+/** readUlong over plain bytes (little-endian), for callers that hold no DataView. */
+export function readUlongBytes(b: Uint8Array, off: number, width = L.ulong): number | bigint {
+  const lo = (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+  if (width === 4) return lo;
+  const hi = (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16) | (b[off + 7] << 24)) >>> 0;
+  if (hi < 0x200000) return hi * TWO32 + lo;
+  // CK_UNAVAILABLE_INFORMATION, the usual reason for a value this big: no new bigint for it.
+  if (hi === 0xffffffff && lo === 0xffffffff) return ALL_ONES_64;
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+const ALL_ONES_64 = (1n << 64n) - 1n;
+
+/**
+ * Small private copies (structures handed to result objects) carved out of one slab at a time:
+ * a view on a plain ArrayBuffer costs less than a Buffer from Node's pool, and the slab is
+ * never shared with anything but other such copies (which their owners keep private).
+ */
+export class CopySlab {
+  private slab = new Uint8Array(0);
+  private used = 0;
+  constructor(private readonly slabSize = 8192) {}
+  copy(src: Uint8Array): Uint8Array {
+    const n = src.length;
+    const size = (n + 7) & ~7;
+    if (this.used + size > this.slab.length) {
+      if (size > this.slabSize >> 2) return src.slice();
+      this.slab = new Uint8Array(this.slabSize);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += size;
+    this.slab.set(src, at);
+    return new Uint8Array(this.slab.buffer, at, n);
+  }
+}
+
 export function writeUlong(dv: DataView, off: number, v: number | bigint, width = L.ulong): void {
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) {

@@ -8,11 +8,11 @@ import { CKR } from './ckr.js';
 import { BridgeError, Pkcs11Error } from './errors.js';
 import { BLOCKING, SIGNATURES, type FunctionName } from './functions.js';
 import type { Preparation } from './dedicated-threads.js';
-import { ModuleInfoView, TokenInfoView, type ModuleInfo, type TokenInfo } from './info.js';
+import { ModuleInfoView, SlotInfoView, TokenInfoView, type ModuleInfo, type SlotInfo, type TokenInfo } from './info.js';
 import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
 import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
-import { Arena } from './memory.js';
+import { Arena, CopySlab } from './memory.js';
 import { runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
 import { asAddress, isMissing, type RawArg, type RawFunctions } from './raw.js';
@@ -168,7 +168,7 @@ export class Pkcs11Module {
     f.infoView.fill(0);
     const rv = this.raw.C_GetInfo(f.info);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
-    return new ModuleInfoView(copyOut(f.infoView));
+    return new ModuleInfoView(f.copies.copy(f.infoView));
   }
 
   getTokenInfo(slot: number | bigint): TokenInfo {
@@ -176,22 +176,49 @@ export class Pkcs11Module {
     f.tokenView.fill(0);
     const rv = this.raw.C_GetTokenInfo(slot, f.token);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
-    return new TokenInfoView(copyOut(f.tokenView));
+    return new TokenInfoView(f.copies.copy(f.tokenView));
+  }
+
+  getSlotInfo(slot: number | bigint): SlotInfo {
+    const f = this.fast;
+    f.slotView.fill(0);
+    const rv = this.raw.C_GetSlotInfo(slot, f.slot);
+    if (rv !== 0) throw this.error(rv, 'C_GetSlotInfo');
+    return new SlotInfoView(f.copies.copy(f.slotView));
+  }
+
+  generateRandom(session: number | bigint, length: number): Uint8Array {
+    // Small requests (the common case: nonces, IDs, keys) go through reused memory; the general
+    // path checks and serves the rest.
+    if (!(length > 0 && length <= RANDOM_FAST_MAX && Number.isInteger(length))) return this.runSync(OPS.generateRandom, [session, length]);
+    const f = this.fast;
+    const rv = this.raw.C_GenerateRandom(session, f.random, length);
+    if (rv !== 0) throw this.error(rv, 'C_GenerateRandom');
+    const out = f.randomView.slice(0, length);
+    f.randomView.fill(0, 0, length);
+    return out;
   }
 
   getSlotList(tokenPresent = false): number[] {
-    // One call when the list fits the reused array; the general two-call path otherwise.
+    // Count, then fill (what PKCS#11 asks of callers), into reused memory; the general path
+    // (with its retries) when the list does not fit it or grew between the calls.
     const f = this.fast;
     const { countU32, listU32 } = f;
     const stride = L.ulong / 4;
     const cap = listU32.length / stride;
-    countU32[0] = cap;
+    const present = tokenPresent ? 1 : 0;
+    let rv = this.raw.C_GetSlotList(present, 0, f.count);
+    if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
+    const claimed = stride === 2 ? countU32[0] + countU32[1] * 2 ** 32 : countU32[0];
+    if (claimed >= cap) return this.runSync(OPS.getSlotList, [tokenPresent]);
+    // One spare entry: a list that grew by one between the calls still fits.
+    countU32[0] = claimed + 1;
     if (stride === 2) countU32[1] = 0;
-    const rv = this.raw.C_GetSlotList(tokenPresent ? 1 : 0, f.list, f.count);
+    rv = this.raw.C_GetSlotList(present, f.list, f.count);
     if (rv === CKR.CKR_BUFFER_TOO_SMALL) return this.runSync(OPS.getSlotList, [tokenPresent]);
     if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
     const n = stride === 2 ? countU32[0] + countU32[1] * 2 ** 32 : countU32[0];
-    if (n > cap) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${cap} we provided`, 'C_GetSlotList', this.name);
+    if (n > claimed + 1) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${claimed + 1} we provided`, 'C_GetSlotList', this.name);
     const out = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const hi = stride === 2 ? listU32[2 * i + 1] : 0;
@@ -250,9 +277,12 @@ export class Pkcs11Module {
   }
 }
 
+/** The largest C_GenerateRandom served from the fast calls' reused memory. */
+const RANDOM_FAST_MAX = 256;
+
 function fastMemory() {
-  const mem = new Arena(L.info.size + L.tokenInfo.size + 8 + 512 + 64);
-  const [info, token, count, list] = [L.info.size, L.tokenInfo.size, 8, 512].map((n) => mem.alloc(n));
+  const mem = new Arena(L.info.size + L.tokenInfo.size + L.slotInfo.size + 8 + 512 + RANDOM_FAST_MAX + 64);
+  const [info, token, slot, count, list, random] = [L.info.size, L.tokenInfo.size, L.slotInfo.size, 8, 512, RANDOM_FAST_MAX].map((n) => mem.alloc(n));
   const u32 = (addr: number, n: number) => {
     const v = mem.view(addr, n);
     return new Uint32Array(v.buffer, v.byteOffset, n / 4);
@@ -261,23 +291,19 @@ function fastMemory() {
     mem,
     info,
     token,
+    slot,
     count,
     list,
     infoView: mem.view(info, L.info.size),
     tokenView: mem.view(token, L.tokenInfo.size),
+    slotView: mem.view(slot, L.slotInfo.size),
+    random,
+    randomView: mem.view(random, RANDOM_FAST_MAX),
     countU32: u32(count, 8),
     listU32: u32(list, 512),
+    /** Where info results get their private copy of the structure. */
+    copies: new CopySlab(),
   };
-}
-
-/**
- * A structure's bytes for the result object to keep: a slice of Node's Buffer pool (cheaper
- * than a fresh ArrayBuffer); the views keep it private, so nothing else in the pool shows.
- */
-function copyOut(view: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(view.length);
-  b.set(view);
-  return b;
 }
 
 function* initializeOp(c: OpContext, addr: number): Op<void> {

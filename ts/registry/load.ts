@@ -71,17 +71,22 @@ function readFile(path: string | Buffer): ReadResult {
  * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
  * Names stay raw bytes: a file name need not be UTF-8, and p11-kit still loads it.
  */
-function listDir(path: string): { entries?: Buffer[]; failure?: ReadResult } {
+function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failure?: ReadResult } {
   try {
     // 'buffer' works at run time; @types/node only lists the text encodings for opendir.
     const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding });
     const entries: Buffer[] = [];
+    // Whether readdir already says "regular file" (then no stat is needed to know it is not a directory).
+    const regular: boolean[] = [];
     try {
-      for (let d = dir.readSync(); d; d = dir.readSync()) entries.push(d.name as unknown as Buffer);
+      for (let d = dir.readSync(); d; d = dir.readSync()) {
+        entries.push(d.name as unknown as Buffer);
+        regular.push(d.isFile());
+      }
     } finally {
       dir.closeSync();
     }
-    return { entries };
+    return { entries, regular };
   } catch (err) {
     return { failure: ioError(err) };
   }
@@ -121,11 +126,12 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
       });
       if (!go || !listing.entries) return;
       const prefix = Buffer.from(`${dir.replace(/\/+$/, '')}/`); // p11-kit's join: no doubled separator at the joint
-      for (const name of listing.entries) {
+      for (let i = 0; i < listing.entries.length; i++) {
+        const name = listing.entries[i];
         const path = Buffer.concat([prefix, name]);
         let r: ReadResult;
         try {
-          r = statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
+          r = !listing.regular![i] && statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
         } catch (err) {
           r = { ...ioError(err), io: Io.StatFailed };
         }
@@ -226,15 +232,33 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
   return { failed, diagnostics, global, modules, program, logUnmanaged };
 }
 
+/** device:inode of a library path, or undefined when it cannot be stat'ed (the probe then says why). */
+function libraryIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
 function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded: (m: ModuleEntry) => void): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
   const seen = new Map<string, string>();
+  // One stat per path per load: configs often name the same path many times.
+  const ids = new Map<string, string | undefined>();
+  const identityOf = (path: string) => {
+    if (!ids.has(path)) ids.set(path, libraryIdentity(path));
+    return ids.get(path);
+  };
   for (const m of modules) {
     let reason: string | undefined;
+    // A library already kept is not probed again: it would load the same, and be dropped below.
+    const id = m.settings.remote === undefined && m.path ? identityOf(m.path) : undefined;
     if (m.settings.remote !== undefined) {
       reason = remoteProblem(m.settings.remote);
-    } else {
+    } else if (id === undefined || !seen.has(id)) {
       const probe = probeModule(m.path!);
       if (!probe.ok) reason = probe.reason;
     }
@@ -259,10 +283,8 @@ function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded
       diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
       continue;
     }
-    if (m.path) {
+    if (id !== undefined) {
       // One shared object is one module, whatever the number of configs naming it.
-      const st = statSync(m.path);
-      const id = `${st.dev}:${st.ino}`;
       const first = seen.get(id);
       if (first !== undefined) {
         diagnostics.push({

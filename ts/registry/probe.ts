@@ -11,8 +11,14 @@ const koffi = (): Koffi => (koffiModule ??= createRequire(import.meta.url)('koff
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
-/** Symbols only libp11-kit exports: a library that has them is p11-kit-proxy itself. */
-const P11_KIT_MARKER = 'void *p11_kit_modules_load(void *reserved, int flags)';
+/** A symbol only libp11-kit exports: a library that has it is p11-kit-proxy itself. */
+const P11_KIT_MARKER = 'p11_kit_modules_load';
+/**
+ * C_GetFunctionList's prototype, declared once: each probe only looks the symbol up and calls it.
+ * Anonymous: a named prototype is a process-wide type name that a second copy of this file would
+ * declare again (and koffi refuses).
+ */
+const GET_FUNCTION_LIST = koffi.proto('unsigned long', [koffi.out('void **')]);
 
 export function probeModule(path: string): ProbeResult {
   if (!path) return { ok: false, reason: `couldn't load module: ${path}: empty path` };
@@ -23,9 +29,9 @@ export function probeModule(path: string): ProbeResult {
     return { ok: false, reason: `couldn't load module: ${path}: ${dlerror(err)}` };
   }
   try {
-    let getFunctionList: (out: unknown[]) => unknown;
+    let getFunctionList: unknown;
     try {
-      getFunctionList = lib.func('unsigned long C_GetFunctionList(_Out_ void **list)');
+      getFunctionList = lib.symbol('C_GetFunctionList');
     } catch (err) {
       return { ok: false, reason: `couldn't find C_GetFunctionList entry point in module: ${path}: ${dlerror(err)}` };
     }
@@ -33,7 +39,7 @@ export function probeModule(path: string): ProbeResult {
       return { ok: false, reason: 'refusing to load the p11-kit-proxy.so module as a registered module' };
     }
     const out: unknown[] = [null];
-    const rv = Number(getFunctionList(out));
+    const rv = Number(koffi.call(getFunctionList, GET_FUNCTION_LIST, out));
     if (rv !== 0 || !out[0]) {
       const what = rv !== 0 ? `rv 0x${rv.toString(16).padStart(8, '0')}` : 'returned no function list';
       return { ok: false, reason: `call to C_GetFunctionList failed in module: ${path}: ${what}` };
@@ -44,9 +50,9 @@ export function probeModule(path: string): ProbeResult {
   }
 }
 
-function hasSymbol(lib: LibraryHandle, prototype: string): boolean {
+function hasSymbol(lib: LibraryHandle, name: string): boolean {
   try {
-    lib.func(prototype);
+    lib.symbol(name);
     return true;
   } catch {
     return false;
@@ -55,5 +61,5 @@ function hasSymbol(lib: LibraryHandle, prototype: string): boolean {
 
 function dlerror(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/^Failed to load shared library: /, '').replace(/^Cannot find function /, 'cannot find ');
+  return text.replace(/^Failed to load shared library: /, '').replace(/^Cannot find (function|symbol) /, 'cannot find ');
 }

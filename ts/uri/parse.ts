@@ -16,7 +16,9 @@ function checkText(text: unknown): asserts text is string {
 export function parseUri(text: string, options: ParseUriOptions = {}): Uri {
   checkText(text);
   const core = uriCore();
-  return core.withParsed(text, resolveUriType(options.type), (uri) => core.read(uri));
+  const uri = core.parse(text, resolveUriType(options.type));
+  if (uri === null) throw core.error(undefined, text);
+  return uri;
 }
 
 /**
@@ -25,5 +27,8 @@ export function parseUri(text: string, options: ParseUriOptions = {}): Uri {
  */
 export function normalizeUri(text: string, options: FormatUriOptions = {}): string {
   checkText(text);
-  return uriCore().normalize(text, resolveUriType(options.type), resolveLowercase(options.lowercase));
+  const core = uriCore();
+  const out = core.normalize(text, resolveUriType(options.type), resolveLowercase(options.lowercase));
+  if (out === null) throw core.error(undefined, text);
+  return out;
 }

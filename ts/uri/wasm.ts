@@ -27,6 +27,18 @@ export type MatchKind = 'module' | 'slot' | 'token' | 'attributes';
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8');
 
+// Node's own encoders, straight between strings and the core's memory (no subarray, no
+// TextEncoder/TextDecoder round): UTF-8 in, and ASCII out (formatted URIs are ASCII: the core
+// percent-encodes every other byte).
+interface NodeCodecs {
+  utf8Write(this: Uint8Array, text: string, offset: number, length: number): number;
+  latin1Slice(this: Uint8Array, start: number, end: number): string;
+}
+const { utf8Write, latin1Slice } = Buffer.prototype as unknown as NodeCodecs;
+
+/** Why the last parse failed: kept as plain values until the API edge makes the UriError. */
+const OUT_OF_MEMORY: CoreFailure = { code: 'UNEXPECTED', detail: 'out of memory' };
+
 export class UriCore {
   private readonly fns: UriExports;
   private scratch = 0; // [u32 out-length][input bytes…]
@@ -34,6 +46,9 @@ export class UriCore {
   // Views of the core's memory, re-made only when growth replaces its buffer.
   private u8 = new Uint8Array(0);
   private u32 = new Uint32Array(0);
+  private lastFailure: CoreFailure = OUT_OF_MEMORY;
+  /** Whether the last text put in was ASCII (its byte offsets are string offsets). */
+  private lastAscii = true;
 
   constructor(private readonly core: Core) {
     const names: (keyof UriExports)[] = [
@@ -74,7 +89,8 @@ export class UriCore {
   /** Writes text as UTF-8 into the scratch block; returns its address and byte length. */
   private putText(text: string): [number, number] {
     const ptr = this.reserve(text.length * 3);
-    const { written } = utf8.encodeInto(text, this.heap().subarray(ptr, ptr + text.length * 3));
+    const written = utf8Write.call(this.heap(), text, ptr, text.length * 3);
+    this.lastAscii = written === text.length;
     return [ptr, written];
   }
 
@@ -94,8 +110,23 @@ export class UriCore {
     const [ptr, len] = this.putText(text);
     const uri = this.handle(this.fns.p11w_uri_parse(ptr, len, type));
     try {
-      if (this.fns.p11w_uri_result(uri) !== 0) throw this.failure(uri, text);
+      if (this.fns.p11w_uri_result(uri) !== 0) throw this.error(this.noteFailure(uri), text);
       return fn(uri);
+    } finally {
+      this.fns.p11w_uri_free(uri);
+    }
+  }
+
+  /** The parsed fields of text, or null when it does not parse (then error() says why). */
+  parse(text: string, type: number): Uri | null {
+    const [ptr, len] = this.putText(text);
+    const uri = this.handle(this.fns.p11w_uri_parse(ptr, len, type));
+    try {
+      if (this.fns.p11w_uri_result(uri) !== 0) {
+        this.lastFailure = this.noteFailure(uri);
+        return null;
+      }
+      return this.read(uri);
     } finally {
       this.fns.p11w_uri_free(uri);
     }
@@ -106,23 +137,27 @@ export class UriCore {
     const [ptr, len] = this.putBytes(records);
     const uri = this.handle(this.fns.p11w_uri_from_records(ptr, len));
     try {
-      if (this.fns.p11w_uri_result(uri) !== 0) throw this.failure(uri);
+      if (this.fns.p11w_uri_result(uri) !== 0) throw this.error(this.noteFailure(uri));
       return fn(uri);
     } finally {
       this.fns.p11w_uri_free(uri);
     }
   }
 
-  /** Parse + format in one core call (the hot path: no handle to make or free). */
-  normalize(text: string, type: number, lowercase: boolean): string {
+  /**
+   * Parse + format in one core call (the hot path: no handle to make or free); null when the
+   * text does not parse (then error() says why).
+   */
+  normalize(text: string, type: number, lowercase: boolean): string | null {
     const [ptr, len] = this.putText(text);
     const out = this.fns.p11w_uri_normalize(ptr, len, type, lowercase ? 1 : 0, this.scratch);
     if (!out) {
       const uri = this.fns.p11w_uri_normalized();
       if (!uri) throw new RangeError('p11kit-wasm: the wasm core is out of memory (URI)');
-      throw this.failure(uri, text);
+      this.lastFailure = this.noteFailure(uri);
+      return null;
     }
-    return fromUtf8.decode(this.heap().subarray(out, out + this.outLen()));
+    return latin1Slice.call(this.heap(), out, out + this.outLen());
   }
 
   /** The parsed fields of a handle. */
@@ -136,9 +171,7 @@ export class UriCore {
   format(uri: number, type: number, lowercase: boolean): string {
     const ptr = this.fns.p11w_uri_format(uri, type, lowercase ? 1 : 0, this.scratch);
     if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (formatting a URI)');
-    const len = this.outLen();
-    // ASCII (the core escapes every other byte); TextDecoder beats any per-char JS loop here.
-    return fromUtf8.decode(this.heap().subarray(ptr, ptr + len));
+    return latin1Slice.call(this.heap(), ptr, ptr + this.outLen());
   }
 
   /** 1/0 from the core; structure records that the core cannot read are a caller bug. */
@@ -153,16 +186,21 @@ export class UriCore {
     return this.fns.p11w_uri_heap_in_use();
   }
 
-  private failure(uri: number, text?: string): UriError {
+  /** Why the URI behind a failed handle failed, as plain values (no Error built here). */
+  private noteFailure(uri: number): CoreFailure {
     const ptr = this.fns.p11w_uri_output(uri, this.scratch);
     const len = this.outLen();
-    const found: CoreFailure = (ptr && decodeUriRecords(this.heap(), ptr, len).failure) || {
-      code: 'UNEXPECTED',
-      detail: 'out of memory',
-    };
+    return (ptr && decodeUriRecords(this.heap(), ptr, len).failure) || OUT_OF_MEMORY;
+  }
+
+  /**
+   * The UriError for a failure (by default the last parse's or normalize's, for `text`): built
+   * by the API functions when they throw, not on the way out of the core.
+   */
+  error(found: CoreFailure = this.lastFailure, text?: string): UriError {
     const where: { attribute?: string; offset?: number } = {};
     if (found.attribute !== undefined) where.attribute = found.attribute;
-    if (found.byteOffset !== undefined) where.offset = text === undefined ? found.byteOffset : stringOffset(text, found.byteOffset);
+    if (found.byteOffset !== undefined) where.offset = text === undefined || this.lastAscii ? found.byteOffset : stringOffset(text, found.byteOffset);
     return new UriError(found.code, found.detail, where);
   }
 }
