@@ -18,7 +18,8 @@ const P11_KIT_MARKER = 'p11_kit_modules_load';
  * Anonymous: a named prototype is a process-wide type name that a second copy of this file would
  * declare again (and koffi refuses).
  */
-const GET_FUNCTION_LIST = koffi.proto('unsigned long', [koffi.out('void **')]);
+let getFunctionListType: ReturnType<Koffi['proto']> | undefined;
+const GET_FUNCTION_LIST = () => (getFunctionListType ??= koffi().proto('unsigned long', [koffi().out('void **')]));
 
 export function probeModule(path: string): ProbeResult {
   if (!path) return { ok: false, reason: `couldn't load module: ${path}: empty path` };
@@ -39,7 +40,7 @@ export function probeModule(path: string): ProbeResult {
       return { ok: false, reason: 'refusing to load the p11-kit-proxy.so module as a registered module' };
     }
     const out: unknown[] = [null];
-    const rv = Number(koffi.call(getFunctionList, GET_FUNCTION_LIST, out));
+    const rv = Number(koffi().call(getFunctionList, GET_FUNCTION_LIST(), out));
     if (rv !== 0 || !out[0]) {
       const what = rv !== 0 ? `rv 0x${rv.toString(16).padStart(8, '0')}` : 'returned no function list';
       return { ok: false, reason: `call to C_GetFunctionList failed in module: ${path}: ${what}` };
