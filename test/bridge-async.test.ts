@@ -3,6 +3,7 @@
 // process's I/O. The bridge sends calls that may block (C_Login, blocking C_WaitForSlotEvent,
 // key generation...) to dedicated threads and bounds its own use of the pool. The fixture
 // (test/fixtures/blocking-module.c) parks C_Login and C_WaitForSlotEvent until released.
+import { spawnSync } from 'node:child_process';
 import { pbkdf2 } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -99,6 +100,23 @@ describe('async calls and the libuv threadpool', () => {
   it('C_WaitForSlotEvent with CKF_DONT_BLOCK stays on the pool and answers null', async () => {
     expect(await m.async.waitForSlotEvent(1)).toBeNull();
     expect(asyncStats().dedicated.busy).toBe(0);
+  });
+
+  it('dedicated threads also run in a process started with --input-type=module (their eval inherits it)', () => {
+    const lib = `${process.cwd()}/dist/lib/bridge/index.js`;
+    const script = `
+      import koffi from 'koffi';
+      const { loadModule } = await import(${JSON.stringify(lib)});
+      const inFlight = koffi.load(${JSON.stringify(PATH)}).func('int blocking_fixture_in_flight(void)');
+      const m = loadModule(${JSON.stringify(PATH)});
+      m.initialize();
+      const wait = m.async.waitForSlotEvent(0).then(() => 'event', (e) => e.code ?? e.message);
+      while (inFlight() === 0) await new Promise((r) => setTimeout(r, 5));
+      m.finalize();
+      console.log(await wait);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: process.cwd() });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('CKR_CRYPTOKI_NOT_INITIALIZED');
   });
 
   it('a blocking wait ends with CKR_CRYPTOKI_NOT_INITIALIZED when C_Finalize runs', async () => {

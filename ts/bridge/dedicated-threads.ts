@@ -40,7 +40,9 @@ interface Pending {
  * is terminated right after its first blocking call must find nothing left to build.
  */
 const THREAD_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+// process.getBuiltinModule, not require: an eval'd worker inherits --input-type=module, where
+// there is no require.
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
 let koffi;
 const TYPES = { U: 'unsigned long', P: 'uintptr_t', B: 'uint8_t' };
 const libs = new Map(), protos = new Map(), fns = new Map();
@@ -62,7 +64,7 @@ function raise(flag) {
   Atomics.notify(flag, 0);
 }
 try {
-  koffi = require(workerData.koffi);
+  koffi = process.getBuiltinModule('node:module').createRequire(workerData.koffi)(workerData.koffi);
   for (const p of workerData.prepare) prepare(p);
 } catch {
   // A library that cannot be prepared here fails its calls with the reason, one by one.
