@@ -11,7 +11,6 @@
 // CKF_DONT_BLOCK polls are synchronous.
 import { CKF_SESSION } from '../bridge/ckf.js';
 import type { ModuleState } from '../lifecycle/machine.js';
-import { SESSION_CALLS, type AsyncSessionCalls } from '../managed/calls.js';
 import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
 import type { ModuleEntry } from '../registry/types.js';
 import { HostLostError } from '../rpc/errors.js';
@@ -19,39 +18,8 @@ import type { HostState } from '../rpc/host.js';
 import type { RemoteModule } from '../rpc/remote-module.js';
 import { asyncOnly } from './errors.js';
 import { Member, type MemberCalls } from './members.js';
+import { RemoteSession } from './remote-session.js';
 import type { SlotEventMode } from './types.js';
-
-/** A session on a remote module: its calls go to the host with the client's session handle. */
-export class RemoteSession {
-  readonly async: AsyncSessionCalls;
-  private readonly generation: number;
-  private closed = false;
-
-  constructor(
-    private readonly remote: RemoteModule,
-    readonly handle: number,
-    readonly slot: number,
-  ) {
-    this.generation = remote.generation;
-    const calls = remote.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-    const asyncCalls: Record<string, unknown> = {};
-    for (const name of SESSION_CALLS) asyncCalls[name] = (...args: unknown[]) => calls[name](this.handle, ...args);
-    this.async = asyncCalls as unknown as AsyncSessionCalls;
-  }
-
-  /** Not closed, and its host is the one it was opened on. */
-  get open(): boolean {
-    return !this.closed && this.remote.generation === this.generation && this.remote.client.state === 'ready';
-  }
-
-  /** C_CloseSession; a session whose host is gone died with it, so nothing is sent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    const live = this.open;
-    this.closed = true;
-    if (live) await this.remote.async.closeSession(this.handle);
-  }
-}
 
 export class RemoteMember extends Member {
   readonly asyncOnly = true;

@@ -7,7 +7,7 @@ import type { SessionInfo } from '../bridge/info.js';
 import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from '../managed/calls.js';
 import type { ManagedSession } from '../managed/session.js';
 import { asyncOnly, proxyRv } from './errors.js';
-import { RemoteSession } from './remote.js';
+import { RemoteSession } from './remote-session.js';
 import { V3_ONLY_CALLS } from './version.js';
 
 /** A module's session behind a proxy session. */

@@ -5,7 +5,7 @@ import { readAttribute, writeTemplate, type Attribute, type WireAttribute } from
 import { CALL_ERROR, callById, type CallSpec } from './calls.js';
 import { CKR } from './constants.js';
 import { Pkcs11Error, REMOTE, RpcProtocolError } from './errors.js';
-import type { Version } from './info.js';
+import type { Version } from '../bridge/loader.js';
 import { writeMechanism, type Mechanism } from './mechanism.js';
 import { WireReader, WireWriter, type UlongInput } from './wire.js';
 
