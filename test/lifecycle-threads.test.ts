@@ -2,11 +2,12 @@
 // process cycling acquire → calls → release (or holding the module for a while) against the
 // fragile fixture, SoftHSM2 and NSS softokn — without and with workers terminated at random.
 // Each run is its own process, so a crash shows as a signal and a hang as a timeout.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runStress, type StressRun } from './helpers/stress-run.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'p11kit-lifecycle-'));
@@ -34,48 +35,9 @@ function nssReserved(): string {
   return (nss = `configdir='sql:${dir}' certPrefix='' keyPrefix='' secmod='secmod.db' flags=noModDB`);
 }
 
-interface RunResult {
-  exit: number | null;
-  signal: NodeJS.Signals | null;
-  hung: boolean;
-  report?: {
-    counters: { cycles: number; ok: number; errors: number; emptySlots: number; sessions: number };
-    terminated: number;
-    workerErrors: number;
-    leftInitialized: boolean | string;
-    state: { phase: string; holders: number };
-    callCounts: { initialize: number; finalize: number };
-    fixture?: { initialized: number; finalized: number; overlaps: number; notInitialized: number };
-  };
-  stderr: string;
-}
-
-function run(opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, limitMs = 90_000): Promise<RunResult> {
-  const args = JSON.stringify({ workers: 16, cycles: 200, libDir: join(root, 'dist/lib'), ...opts });
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'test/workers/stress-main.mjs'), args], { env });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      child.kill('SIGKILL');
-    }, limitMs);
-    child.on('exit', (exit, signal) => {
-      clearTimeout(timer);
-      const line = out.trim().split('\n').pop();
-      let report;
-      try {
-        report = line ? JSON.parse(line) : undefined;
-      } catch {
-        report = undefined;
-      }
-      resolve({ exit, signal, hung, report, stderr: err });
-    });
-  });
-}
+type RunResult = StressRun;
+/** 200 cycles per worker unless a case says otherwise. */
+const run = (opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, limitMs = 90_000) => runStress({ cycles: 200, ...opts }, env, limitMs);
 
 function expectClean(r: RunResult, terminated: boolean, cycles = 200): void {
   expect(r.hung, 'hung').toBe(false);

@@ -1,15 +1,17 @@
 // One run of test/workers/stress-main.mjs (N plain workers cycling openModule → calls → release
-// on one module) in its own process, for suites that point it at a real module with an
-// environment of their own (a private pcscd, a private TPM).
+// on one module) in its own process, so a crash shows as a signal and a hang as a timeout.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export interface StressReport {
   counters: { cycles: number; ok: number; errors: number; emptySlots: number; sessions: number };
+  terminated: number;
   workerErrors: number;
   leftInitialized: boolean | string;
   state: { phase: string; holders: number };
   callCounts: { initialize: number; finalize: number };
+  /** What the fragile fixture saw from inside the module. */
+  fixture?: { initialized: number; finalized: number; overlaps: number; notInitialized: number };
 }
 
 export interface StressRun {
@@ -20,7 +22,7 @@ export interface StressRun {
   stderr: string;
 }
 
-export function runStress(opts: Record<string, unknown>, env: NodeJS.ProcessEnv, limitMs = 150_000): Promise<StressRun> {
+export function runStress(opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, limitMs = 150_000): Promise<StressRun> {
   const root = process.cwd();
   const args = JSON.stringify({ workers: 16, cycles: 10, libDir: join(root, 'dist/lib'), ...opts });
   return new Promise((resolve) => {
