@@ -56,6 +56,7 @@ const MODULE_COUNTERPART: Record<string, string> = {
   waitForSlotEvent: 'slotEvents',
   reinitialize: 'reinitialize',
   release: 'close',
+  whenReleased: 'close', // the service's close() settles once the module is given back
   getInfo: 'calls.getInfo',
   getSlotList: 'calls.getSlotList',
   getSlotInfo: 'calls.getSlotInfo',

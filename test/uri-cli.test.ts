@@ -76,6 +76,6 @@ describe('p11kit uri', () => {
     const text = 'pkcs11:token=%FF%FE;object=a%C3?pin-value=%FF&x-v=%80';
     expect(p11kit(['uri', 'parse', text]).out).toContain('uri: pkcs11:token=%FF%FE;object=a%C3?x-v=%80\n');
     const json = p11kit(['uri', 'parse', '--json', '--show-pin', text]).out;
-    expect(p11kit(['uri', 'format', '--json', '-'], json).out).toBe(p11kit(['uri', 'normalize', text]).out);
+    expect(p11kit(['uri', 'format', '-'], json).out).toBe(p11kit(['uri', 'normalize', text]).out);
   });
 });

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { ModuleEntry } from '../registry/types.js';
 import { serveTokens } from '../server/index.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { takeOverSignals } from './signals.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
 
 interface ServerFlags extends RegistryFlags {
@@ -68,6 +69,7 @@ async function runServer(uri: string | undefined, flags: ServerFlags): Promise<v
       process.off('SIGINT', stop).off('SIGTERM', stop);
       resolve();
     };
+    takeOverSignals(['SIGINT', 'SIGTERM']);
     process.on('SIGINT', stop).on('SIGTERM', stop);
   });
   await server.close();

@@ -19,6 +19,13 @@ async function finish(signal: NodeJS.Signals): Promise<void> {
   process.kill(process.pid, signal);
 }
 
+const onSignal = (sig: NodeJS.Signals) => void finish(sig);
+
 export function installSignalHandlers(): void {
-  for (const s of SIGNALS) process.once(s, (sig) => void finish(sig));
+  for (const s of SIGNALS) process.once(s, onSignal);
+}
+
+/** For a command that ends on these signals by itself (the server: a clean close, then exit 0 as p11-kit's). */
+export function takeOverSignals(signals: readonly NodeJS.Signals[]): void {
+  for (const s of signals) process.off(s, onSignal);
 }

@@ -19,11 +19,10 @@ export interface ServiceHost {
   /** Settles once the service's thread is gone, i.e. its lifecycle holdings are reclaimable. */
   readonly exited: Promise<unknown>;
   /**
-   * Whether the service keeps this process alive (a worker's ref()/unref()). The supervisor
-   * holds it only while a call is in flight or someone awaits a stream's next event, so a
+   * Lets the process exit while the service runs (a worker's unref()). The supervisor keeps the
+   * process alive itself while a call, a close() or a stream's next event is awaited, so a
    * program that forgets close() still exits when it is done.
    */
-  ref?(): void;
   unref?(): void;
 }
 
@@ -109,6 +108,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   private readonly reclaimed: Promise<void>[] = [];
   /** Calls in flight and stream reads awaited, over every generation: what keeps the process alive. */
   private busy = 0;
+  private keepAlive?: ReturnType<typeof setInterval>;
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
@@ -172,11 +172,17 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     return it;
   }
 
-  /** Keeps the service (and so the process) alive until `p` settles. */
+  /**
+   * Keeps the process alive until `p` settles. The host itself never holds the process (a
+   * worker is unref'd when it starts); a timer does while anything is awaited, which also
+   * covers what a call, a close() or a kill() waits for across a change of generation.
+   */
   private hold<R>(p: Promise<R>): Promise<R> {
-    if (this.busy++ === 0) this.current.host.ref?.();
+    if (this.busy++ === 0) this.keepAlive = setInterval(() => undefined, 2 ** 30);
     const release = () => {
-      if (--this.busy === 0) this.current.host.unref?.();
+      if (--this.busy) return;
+      clearInterval(this.keepAlive);
+      this.current.host.unref?.(); // again: a listener added since (a port's 'message') refs it
     };
     p.then(release, release);
     return p;
@@ -186,7 +192,11 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
    * Replaces the running service with a new generation: calls in flight on the old one
    * reject (ServiceDeadError, reason 'restarted'). Resolves once the new one is started.
    */
-  async restart(): Promise<number> {
+  restart(): Promise<number> {
+    return this.hold(this.restartNow());
+  }
+
+  private async restartNow(): Promise<number> {
     if (this.closed) throw this.deadError(this.current, 'restart', false);
     const old = this.current;
     this.start(old.n + 1);
@@ -199,7 +209,11 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
    * Ends the running generation abruptly, as a crash would: no drain, calls in flight reject,
    * and the restart policy applies. For a service that hangs, and for tests.
    */
-  async kill(reason = 'killed by the application'): Promise<void> {
+  kill(reason = 'killed by the application'): Promise<void> {
+    return this.hold(this.killNow(reason));
+  }
+
+  private async killNow(reason: string): Promise<void> {
     const g = this.current;
     if (g.dead) return;
     this.bury(g, reason, true);
@@ -210,7 +224,11 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
    * Stops the service for good: lets it drain (opts.drain), terminates it, waits for its
    * thread to go and for reclaim. Calls in flight reject; later calls reject at once.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    return this.hold(this.closeNow());
+  }
+
+  private async closeNow(): Promise<void> {
     if (this.closed) return void (await Promise.all(this.reclaimed));
     const g = this.current;
     if (this.opts.drain && !g.dead) {
@@ -231,7 +249,6 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   private start(n: number): void {
     const host = this.opts.spawn(n);
-    if (this.busy === 0) host.unref?.();
     const g: Generation<T> = {
       n,
       host,
@@ -243,6 +260,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     };
     this.current = g;
     host.endpoint.onClose((reason) => this.bury(g, reason, true));
+    host.unref?.(); // after the listeners above: adding one refs a worker's port again
     this.reclaimed.push(
       Promise.resolve(host.exited)
         .catch(() => undefined)

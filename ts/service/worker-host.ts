@@ -12,7 +12,6 @@ export function spawnWorkerHost(entry: URL | string, options: WorkerOptions = {}
     endpoint: workerEndpoint(worker),
     terminate: () => worker.terminate(),
     exited,
-    ref: () => worker.ref(),
     unref: () => worker.unref(),
   };
 }
