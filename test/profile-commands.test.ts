@@ -4,6 +4,7 @@
 // writable, "sealed" write-protected with a public-certificates-token profile. The CLI runs on a
 // configuration tree; the fixture keeps token objects in a file, so each run sees the last one's.
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,13 +80,32 @@ describe('the CLI', () => {
     expect((await profilesByToken(FIRST)).first).toEqual([]);
   });
 
-  it('a profile p11-kit has no name for is given and listed by number (hex)', async () => {
-    expect((await p11kit('add-profile', '--profile', '0x20', FIRST)).code).toBe(0);
-    expect(JSON.parse((await p11kit('add-profile', '--profile', '32', '--json', FIRST)).out).addedTo).toEqual([]);
+  it('a profile p11-kit has no name for is given by number and listed as p11-kit 0.25 lists it (0xAB (unknown))', async () => {
+    expect((await p11kit('add-profile', '--profile', '0xab', FIRST)).code).toBe(0);
+    expect(JSON.parse((await p11kit('add-profile', '--profile', '171', '--json', FIRST)).out).addedTo).toEqual([]);
     expect((await p11kit('add-profile', '--profile', 'hkdf-tls-token', FIRST)).code).toBe(0);
-    expect((await p11kit('list-profiles', FIRST)).out.split('\n').sort()).toEqual(['', '0x20', 'hkdf-tls-token']);
-    expect(JSON.parse((await p11kit('delete-profile', '--profile', '0x20', '--json', FIRST)).out).deleted).toBe(1);
+    expect((await p11kit('list-profiles', FIRST)).out.split('\n').sort()).toEqual(['', '0xAB (unknown)', 'hkdf-tls-token']);
+    expect((await profilesByToken(FIRST)).first!.sort()).toEqual(['0xAB', 'hkdf-tls-token']);
+    expect(JSON.parse((await p11kit('delete-profile', '--profile', '0xAB', '--json', FIRST)).out).deleted).toBe(1);
     for (const bad of ['0', '-1', '0x', 'baseline', '1.5']) expect((await p11kit('add-profile', '--profile', bad, FIRST)).code, bad).toBe(2);
+  });
+
+  it('p11-kit\'s other two names: vendor-defined (CKP_VENDOR_DEFINED) is added and listed by name; invalid-id (0) is listed but not added', async () => {
+    const a = await p11kit('add-profile', '--profile', 'vendor-defined', FIRST);
+    expect(a.code, a.err).toBe(0);
+    expect(await p11kit('list-profiles', FIRST)).toEqual({ out: 'vendor-defined\n', err: '', code: 0 });
+    expect(JSON.parse((await p11kit('list-profiles', '--json', FIRST)).out)[0].profiles).toEqual([{ id: 0x80000000, name: 'vendor-defined' }]);
+    expect((await p11kit('add-profile', '--profile', 'invalid-id', FIRST)).code).toBe(2);
+    // A token may still hold one (the fixture's store, written here as a module could have it).
+    writeFileSync(store, '1 0:0900000000000000 601:0000000000000000 1:01 2:00\n');
+    expect(await p11kit('list-profiles', 'pkcs11:token=second')).toEqual({ out: 'invalid-id\n', err: '', code: 0 });
+  });
+
+  it('list-profiles of a URI no token matches exits 3 (never a silent 0); of all tokens, lists what there is', async () => {
+    const r = await p11kit('list-profiles', 'pkcs11:token=nothing');
+    expect([r.code, r.out, r.err]).toEqual([3, '', 'p11kit: no token matches pkcs11:token=nothing\n']);
+    expect((await p11kit('list-profiles', '--json', 'pkcs11:token=nothing;pin-value=1234')).err).not.toContain('1234');
+    expect(await p11kit('list-profiles')).toEqual({ out: 'public-certificates-token\n', err: '', code: 0 });
   });
 
   it('a URI selecting several tokens adds to and deletes from each writable one, passing over the write-protected one', async () => {
