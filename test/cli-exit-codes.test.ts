@@ -1,6 +1,7 @@
 // One exit-code table (ts/cli/exit-codes.ts), obeyed by every command: each command is walked
 // through each situation that applies to it, on a SoftHSM2 token behind a configuration tree
-// in a temp dir. A command the table does not list fails the test, so a new command has to say
+// in a temp dir (the profile commands where SoftHSM2 refuses CKO_PROFILE: on the profile
+// fixture's tokens, test/fixtures/profile-module.c). A command the table does not list fails the test, so a new command has to say
 // how it obeys the table. Plus the conventions around it: --version, -v/-q on either side of
 // the command, usage errors in two lines, the login hint.
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
+import { addProfileModule, createConfTree, treeArgs, type ConfTree } from './helpers/proxy-tree.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
 const CLI = join(process.cwd(), 'dist/lib/cli.js');
@@ -25,13 +26,14 @@ const P11KIT_COMPAT: Record<string, Partial<Record<Situation, number>>> = { 'pri
 
 /** Commands whose success this table cannot show, and the suite that does. */
 const NO_OK_ROW: Record<string, string> = {
-  'add-profile': 'SoftHSM2 refuses CKO_PROFILE objects (test/object-commands.test.ts)',
   server: 'serves until a signal; started, used and stopped in test/server-interop.test.ts',
 };
 
 let hsm: SoftHsm;
 let tree: ConfTree;
 let broken: ConfTree;
+/** test/fixtures/profile-module.c's tokens, which take the CKO_PROFILE objects SoftHSM2 refuses. */
+let profiles: ConfTree;
 let work: string;
 let pinFile: string;
 let wrongPin: string;
@@ -39,14 +41,9 @@ let data: string;
 let signature: string;
 let secret16: string;
 
-const where = (t: ConfTree) => {
-  const r = t.registry;
-  return ['--system-config', r.systemConfig!, '--system-modules', r.systemModules!, '--package-modules', r.packageModules!, '--user-config', r.userConfig!, '--user-modules', r.userModules!];
-};
-
 function p11kit(args: string[], opts: { tree?: ConfTree | null; input?: string } = {}) {
   const t = opts.tree === undefined ? tree : opts.tree;
-  const r = spawnSync(process.execPath, [CLI, ...args, ...(t ? where(t) : [])], { env: hsm.env, input: opts.input, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args, ...(t ? treeArgs(t) : [])], { env: hsm.env, input: opts.input, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -63,6 +60,8 @@ interface Row {
   args: () => string[];
   /** Commands that read no configuration take no registry options. */
   registry?: false;
+  /** Run on the profile fixture's tree instead of SoftHSM2's. */
+  profiles?: true;
   input?: string;
 }
 
@@ -142,14 +141,18 @@ const rows: Row[] = [
 
   { command: 'list-profiles', situation: 'ok', args: () => ['list-profiles', TOKEN] },
   { command: 'list-profiles', situation: 'usage', args: () => ['list-profiles', 'not-a-uri'] },
+  { command: 'list-profiles', situation: 'not found', args: () => ['list-profiles', NOPE] },
   { command: 'list-profiles', situation: 'config refused', args: () => ['list-profiles', TOKEN] },
 
+  { command: 'add-profile', situation: 'ok', profiles: true, args: () => ['add-profile', 'pkcs11:token=first', '--profile', 'baseline-provider'] },
+  { command: 'add-profile', situation: 'not found', profiles: true, args: () => ['add-profile', 'pkcs11:token=sealed', '--profile', 'baseline-provider'] },
   { command: 'add-profile', situation: 'usage', args: () => ['add-profile', TOKEN, '--profile', 'no-such-profile', ...pin()] },
   { command: 'add-profile', situation: 'token error', args: () => ['add-profile', TOKEN, '--profile', 'baseline-provider', ...pin()] },
   { command: 'add-profile', situation: 'wrong PIN', args: () => ['add-profile', TOKEN, '--profile', 'baseline-provider', '--pin-source', wrongPin] },
   { command: 'add-profile', situation: 'config refused', args: () => ['add-profile', TOKEN, '--profile', 'baseline-provider', ...pin()] },
 
   { command: 'delete-profile', situation: 'ok', args: () => ['delete-profile', TOKEN, '--profile', 'baseline-provider', ...pin()] },
+  { command: 'delete-profile', situation: 'not found', profiles: true, args: () => ['delete-profile', 'pkcs11:token=sealed', '--profile', 'public-certificates-token'] },
   { command: 'delete-profile', situation: 'usage', args: () => ['delete-profile', TOKEN, '--profile', 'no-such-profile', ...pin()] },
   { command: 'delete-profile', situation: 'config refused', args: () => ['delete-profile', TOKEN, '--profile', 'baseline-provider', ...pin()] },
 
@@ -171,6 +174,8 @@ beforeAll(() => {
   tree.module('softhsm', `module: ${SOFTHSM_MODULE}\n`);
   broken = createConfTree();
   broken.module('softhsm', `module: ${SOFTHSM_MODULE}\nthis line has no colon\n`);
+  profiles = createConfTree();
+  addProfileModule(profiles, join(profiles.dir, 'profiles.store'));
   work = mkdtempSync(join(tmpdir(), 'p11kit-exit-codes-'));
   pinFile = secretFile('pin', `${PIN}\n`);
   wrongPin = secretFile('wrong-pin', '00000000\n');
@@ -187,6 +192,7 @@ beforeAll(() => {
 afterAll(() => {
   tree?.cleanup();
   broken?.cleanup();
+  profiles?.cleanup();
   hsm?.cleanup();
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -209,7 +215,7 @@ describe('the exit-code table', () => {
   });
 
   it.each(rows.map((r) => [r.command, r.situation, r] as const))('%s, %s', (command, situation, row) => {
-    const r = p11kit(row.args(), { tree: row.registry === false ? null : situation === 'config refused' ? broken : tree, input: row.input });
+    const r = p11kit(row.args(), { tree: row.registry === false ? null : situation === 'config refused' ? broken : row.profiles ? profiles : tree, input: row.input });
     const want = P11KIT_COMPAT[command]?.[situation] ?? CODE[situation];
     expect(r.status, `${command} ${situation}\n${r.stderr}`).toBe(want);
     if (want === 0) return;

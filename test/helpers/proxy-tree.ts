@@ -53,6 +53,20 @@ export function createConfTree(): ConfTree {
   };
 }
 
+/** The CLI's registry options for the tree. */
+export function treeArgs(tree: ConfTree): string[] {
+  const r = tree.registry;
+  return ['--system-config', r.systemConfig!, '--system-modules', r.systemModules!, '--package-modules', r.packageModules!, '--user-config', r.userConfig!, '--user-modules', r.userModules!];
+}
+
+/**
+ * Configures test/fixtures/profile-module.c (tokens first, second, sealed; PIN 1234) in the tree,
+ * its token objects kept in `store` (x-init-reserved) so that they outlive one CLI run.
+ */
+export function addProfileModule(tree: ConfTree, store: string, name = 'profiles'): void {
+  tree.module(name, `module: ${join(FIXTURES, 'profile-module.so')}\nx-init-reserved: ${store}\n`);
+}
+
 /** One step's answer from the oracle. */
 export type OracleStep = { step: string; rv?: number; [k: string]: unknown };
 

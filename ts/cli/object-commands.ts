@@ -3,9 +3,9 @@
 // selection (or one --provider module) behind the proxy. Exit codes: exit-codes.ts.
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { addProfile, deleteObject, deleteProfile, exportObject, importObject, listProfiles, MAX_INPUT, ObjectsError, type PinOption, type SecretKind } from '../objects/index.js';
+import { addProfile, deleteObject, deleteProfile, exportObject, importObject, isNamedProfile, listProfiles, MAX_INPUT, ObjectsError, type PinOption, type SecretKind } from '../objects/index.js';
 import { openProxyAsync, ProxyError, type ProxyModule } from '../proxy/index.js';
-import { parseUri } from '../uri/index.js';
+import { formatUri, parseUri } from '../uri/index.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { pinFor, withPinOptions, type PinFlags } from './pin.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
@@ -118,8 +118,10 @@ async function deleteCommand(objectUri: string, flags: ObjectFlags): Promise<voi
 async function listProfilesCommand(tokenUri: string, flags: ObjectFlags): Promise<void> {
   await withProxy(flags, async (proxy) => {
     const found = await listProfiles(proxy, tokenUri, { pin: pinOption(flags, tokenUri) });
+    // As list-tokens: listing everything may find nothing; a URI that matches nothing is an answer of its own.
+    if (!found.length && tokenUri !== 'pkcs11:') throw new CliError(EXIT.NOT_FOUND, `no token matches ${formatUri({ ...parseUri(tokenUri), pinValue: undefined })}`);
     if (flags.json) json(found);
-    else for (const t of found) for (const p of t.profiles) print(p.name);
+    else for (const t of found) for (const p of t.profiles) print(isNamedProfile(p.id) ? p.name : `${p.name} (unknown)`);
   });
 }
 
@@ -167,7 +169,7 @@ export function registerObjectCommands(program: Command): void {
   objectCommand(program, 'add-profile')
     .description('add a profile object to the writable tokens a URI selects (those without it)')
     .argument('<token-uri>', 'PKCS#11 URI of the tokens')
-    .requiredOption('--profile <profile>', 'baseline-provider, extended-provider, authentication-token, public-certificates-token, complete-provider, hkdf-tls-token, or a number')
+    .requiredOption('--profile <profile>', 'baseline-provider, extended-provider, authentication-token, public-certificates-token, complete-provider, hkdf-tls-token, vendor-defined, or a number')
     .action(cliAction(addProfileCommand));
   objectCommand(program, 'delete-profile')
     .description('remove a profile\'s objects from the writable tokens a URI selects')

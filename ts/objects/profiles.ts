@@ -15,12 +15,14 @@ export const PROFILES: Readonly<Record<string, number>> = Object.freeze({
   'public-certificates-token': 4,
   'complete-provider': 5,
   'hkdf-tls-token': 6,
+  'vendor-defined': 0x80000000,
 });
-const NAMES = new Map(Object.entries(PROFILES).map(([name, id]) => [id, name]));
+// CKP_INVALID_ID has a name to be listed by, but is no profile to add.
+const NAMES = new Map([[0, 'invalid-id'], ...Object.entries(PROFILES).map(([name, id]) => [id, name] as const)]);
 
 export interface Profile {
   id: number;
-  /** p11-kit's nickname, or the number when it has none. */
+  /** p11-kit's nickname, or the number as p11-kit prints it (0xAB) when it has none. */
   name: string;
 }
 
@@ -38,7 +40,10 @@ export function profileId(text: string): number {
   return n;
 }
 
-export const profileName = (id: number): string => NAMES.get(id) ?? `0x${id.toString(16)}`;
+export const profileName = (id: number): string => NAMES.get(id) ?? `0x${id.toString(16).toUpperCase()}`;
+
+/** Whether p11-kit has a nickname for the profile (list-profiles marks the others "(unknown)"). */
+export const isNamedProfile = (id: number): boolean => NAMES.has(id);
 
 const PROFILE_CLASS = [{ type: CKA.CKA_CLASS, value: CKO.CKO_PROFILE }];
 
