@@ -1,6 +1,6 @@
 // Types that catch mistakes: every line under @ts-expect-error must fail to compile (tsc
 // reports an unused directive otherwise), and the lines without one must compile.
-import { CKA, CKG, CKM, CKO, CKR, asObjectHandle, asSessionHandle, asSlotId, type SessionHandle, type SlotId, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
+import { CKA, CKG, CKM, CKO, CKR, openProxyAsync, asObjectHandle, asSessionHandle, asSlotId, type SessionHandle, type SlotId, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
 
 // @ts-expect-error parseUri takes a string
 parseUri(1);
@@ -124,4 +124,18 @@ export function slotsAndSessions(): void {
   bridge.logout(slot);
   // The raw fast path stays unbranded: CK_ULONGs in, CK_RV out.
   bridge.raw.C_CloseSession(1);
+}
+
+// The proxy's slots are SlotIds as well (its own ids, from 17), and so is a token it found.
+export async function proxySlots(): Promise<void> {
+  const proxy = await openProxyAsync();
+  const [first] = await proxy.async.getSlotList(true);
+  await proxy.async.getTokenInfo(first);
+  const [token] = await proxy.async.findTokens('pkcs11:token=signing');
+  (await proxy.async.openSession(token.slot)).close();
+  await proxy.async.openSession('pkcs11:token=signing');
+  // @ts-expect-error a plain number is not a proxy slot
+  await proxy.async.getTokenInfo(17);
+  // @ts-expect-error nor a module's own slot id taken as a number
+  proxy.slotOwner(token.moduleSlot + 1);
 }
