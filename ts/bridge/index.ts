@@ -26,4 +26,4 @@ export { CKF, CKF_TOKEN, CKF_SLOT, CKF_SESSION, CKF_INIT, CKF_MECHANISM, CKF_MIS
 export { nameOf, valueOf, describe as describeConstant, type ConstTable } from './names.js';
 export { L as nativeLayout, UNAVAILABLE as CK_UNAVAILABLE_INFORMATION } from './layout.js';
 export { ecParams, ecKeyPair, rsaKeyPair, NAMED_CURVES, type NamedCurve, type KeyPairOptions, type KeyPairTemplate } from './key-templates.js';
-export { asObjectHandle, type ObjectHandle, type ObjectRef } from './handles.js';
+export { asObjectHandle, asSessionHandle, asSlotId, type ObjectHandle, type ObjectRef, type SessionHandle, type SlotId } from './handles.js';

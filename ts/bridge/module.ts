@@ -16,6 +16,7 @@ import { Arena, CopySlab } from './memory.js';
 import { runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
 import { asAddress, isMissing, type RawArg, type RawFunctions } from './raw.js';
+import type { SessionHandle, SlotId } from './handles.js';
 
 export interface InitializeOptions {
   /** CK_C_INITIALIZE_ARGS.flags; default CKF_OS_LOCKING_OK. Mutex callbacks are never passed. */
@@ -171,7 +172,7 @@ export class Pkcs11Module {
     return new ModuleInfoView(f.copies.copy(f.infoView));
   }
 
-  getTokenInfo(slot: number | bigint): TokenInfo {
+  getTokenInfo(slot: SlotId): TokenInfo {
     const f = this.fast;
     f.tokenView.fill(0);
     const rv = this.raw.C_GetTokenInfo(slot, f.token);
@@ -179,7 +180,7 @@ export class Pkcs11Module {
     return new TokenInfoView(f.copies.copy(f.tokenView));
   }
 
-  getSlotInfo(slot: number | bigint): SlotInfo {
+  getSlotInfo(slot: SlotId): SlotInfo {
     const f = this.fast;
     f.slotView.fill(0);
     const rv = this.raw.C_GetSlotInfo(slot, f.slot);
@@ -187,7 +188,7 @@ export class Pkcs11Module {
     return new SlotInfoView(f.copies.copy(f.slotView));
   }
 
-  generateRandom(session: number | bigint, length: number): Uint8Array {
+  generateRandom(session: SessionHandle, length: number): Uint8Array {
     // Small requests (the common case: nonces, IDs, keys) go through reused memory; the general
     // path checks and serves the rest.
     if (!(length > 0 && length <= RANDOM_FAST_MAX && Number.isInteger(length))) return this.runSync(OPS.generateRandom, [session, length]);
@@ -199,7 +200,7 @@ export class Pkcs11Module {
     return out;
   }
 
-  getSlotList(tokenPresent = false): number[] {
+  getSlotList(tokenPresent = false): SlotId[] {
     // Count, then fill (what PKCS#11 asks of callers), into reused memory; the general path
     // (with its retries) when the list does not fit it or grew between the calls.
     const f = this.fast;
@@ -219,11 +220,11 @@ export class Pkcs11Module {
     if (rv !== 0) throw this.error(rv, 'C_GetSlotList');
     const n = stride === 2 ? countU32[0] + countU32[1] * 2 ** 32 : countU32[0];
     if (n > claimed + 1) throw new BridgeError('UNTRUSTED_COUNT', `returned count ${n} exceeds the ${claimed + 1} we provided`, 'C_GetSlotList', this.name);
-    const out = new Array<number>(n);
+    const out = new Array<SlotId>(n);
     for (let i = 0; i < n; i++) {
       const hi = stride === 2 ? listU32[2 * i + 1] : 0;
       if (hi >= 0x200000) throw new BridgeError('UNTRUSTED_VALUE', 'slot ID beyond 2^53', 'C_GetSlotList', this.name);
-      out[i] = listU32[stride * i] + hi * 2 ** 32;
+      out[i] = (listU32[stride * i] + hi * 2 ** 32) as SlotId;
     }
     return out;
   }

@@ -7,9 +7,9 @@ import { outputBytes, putBytes } from './op-helpers.js';
 import type { FunctionName } from './functions.js';
 import type { RawArg } from './raw.js';
 
-import type { ObjectRef } from './handles.js';
+import type { ObjectRef, SessionHandle } from './handles.js';
 
-type H = number | bigint;
+type H = SessionHandle;
 type Mech = Mechanism | number;
 
 function* init(c: OpContext, fn: FunctionName, session: H, mech: Mech, key?: ObjectRef): Op<void> {

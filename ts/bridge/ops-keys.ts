@@ -6,9 +6,9 @@ import { check, MAX_OUTPUT, readHandle, req, type Op, type OpContext } from './o
 import { BridgeError } from './errors.js';
 import { outputBytes, putBytes } from './op-helpers.js';
 
-import type { ObjectHandle, ObjectRef } from './handles.js';
+import type { ObjectHandle, ObjectRef, SessionHandle } from './handles.js';
 
-type H = number | bigint;
+type H = SessionHandle;
 type Mech = Mechanism | number;
 
 export function* generateKey(c: OpContext, session: H, mech: Mech, template: readonly Attribute[]): Op<ObjectHandle> {

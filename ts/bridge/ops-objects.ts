@@ -6,9 +6,9 @@ import { decodeValue, encodeQuery, encodeTemplate, returnedLength, type Attribut
 import { L } from './layout.js';
 import { check, MAX_FOUND_OBJECTS, MAX_OUTPUT, tooManyFound, MAX_RETRIES, plausible, readHandle, req, type Op, type OpContext } from './op.js';
 
-import type { ObjectHandle, ObjectRef } from './handles.js';
+import type { ObjectHandle, ObjectRef, SessionHandle } from './handles.js';
 
-type H = number | bigint;
+type H = SessionHandle;
 const A = L.attribute;
 const GET = 'C_GetAttributeValue';
 /** Most entries we accept in one nested template (CKA_WRAP_TEMPLATE and friends). */

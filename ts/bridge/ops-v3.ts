@@ -2,8 +2,9 @@
 // through call()/callAsync(); the two below are the ones with a fixed, simple shape.
 import { check, req, type Op, type OpContext } from './op.js';
 import { putSecret, type Secret } from './op-helpers.js';
+import type { SessionHandle } from './handles.js';
 
-type H = number | bigint;
+type H = SessionHandle;
 
 export function* loginUser(c: OpContext, session: H, userType: number, pin: Secret, username: string): Op<void> {
   const [p, len] = putSecret(c, pin);

@@ -1,6 +1,6 @@
 // Every typed call, by method name. module.ts turns each into a sync method and an async one.
 import type { AttributeResult } from './attributes.js';
-import type { ObjectRef } from './handles.js';
+import type { ObjectRef, SessionHandle } from './handles.js';
 import * as general from './ops-general.js';
 import * as session from './ops-session.js';
 import * as objects from './ops-objects.js';
@@ -20,10 +20,10 @@ export type AttributeResults<T extends readonly number[]> = { -readonly [I in ke
 // Calls whose result type follows an argument: spelled out, as inference through
 // Signature<> would erase their type parameter.
 interface TypedReads {
-  getAttributeValue<const T extends readonly number[]>(session: number | bigint, object: ObjectRef, types: T): AttributeResults<T>;
+  getAttributeValue<const T extends readonly number[]>(session: SessionHandle, object: ObjectRef, types: T): AttributeResults<T>;
 }
 interface AsyncTypedReads {
-  getAttributeValue<const T extends readonly number[]>(session: number | bigint, object: ObjectRef, types: T): Promise<AttributeResults<T>>;
+  getAttributeValue<const T extends readonly number[]>(session: SessionHandle, object: ObjectRef, types: T): Promise<AttributeResults<T>>;
 }
 
 /** The typed calls as synchronous methods. */

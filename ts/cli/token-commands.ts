@@ -4,7 +4,7 @@
 // x-init-reserved string) and finalized afterwards, unless someone else had initialized them.
 import type { Command } from 'commander';
 import { loadModule, CKR, CKA, CKO, CKK, CKF_TOKEN, CKF_MECHANISM, nameOf, flagNames, CKM } from '../bridge/index.js';
-import type { Pkcs11Module, TokenInfo, AttributeResult } from '../bridge/index.js';
+import type { Pkcs11Module, SlotId, TokenInfo, AttributeResult } from '../bridge/index.js';
 import { formatUri, parseUri, matchModuleInfo, matchSlot, matchTokenInfo, type Uri, type UriObjectType } from '../uri/index.js';
 import type { ModuleEntry, Registry } from '../registry/types.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
@@ -227,7 +227,7 @@ export function tokenJson(t: TokenInfo): Record<string, unknown> {
 
 interface FoundToken {
   open: OpenModule;
-  slot: number;
+  slot: SlotId;
   token: TokenInfo;
 }
 

@@ -1,6 +1,7 @@
 // A managed module: one owner's handle on a module whose C_Initialize / C_Finalize belong to
 // the process-wide lifecycle. What it opens is its own; release() gives everything back.
 import { CKF_SESSION } from '../bridge/ckf.js';
+import type { SlotId } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
 import type { ModuleLifecycle, Owner } from '../lifecycle/manager.js';
 import type { ModuleState } from '../lifecycle/machine.js';
@@ -19,8 +20,8 @@ export interface ManagedModule extends ModuleReads {}
 export class ManagedModule {
   /** The read-only module calls, returning promises. */
   readonly async: AsyncModuleReads & {
-    openSession(slot: number, opts?: OpenSessionOptions): Promise<ManagedSession>;
-    waitForSlotEvent(flags?: number): Promise<number | null>;
+    openSession(slot: SlotId, opts?: OpenSessionOptions): Promise<ManagedSession>;
+    waitForSlotEvent(flags?: number): Promise<SlotId | null>;
   };
   private readonly open = new Set<ManagedSession>();
 
@@ -32,7 +33,7 @@ export class ManagedModule {
     readonly entry?: ModuleEntry,
   ) {
     const asyncCalls: Record<string, unknown> = {
-      openSession: (slot: number, o?: OpenSessionOptions) => this.openSessionAsync(slot, o),
+      openSession: (slot: SlotId, o?: OpenSessionOptions) => this.openSessionAsync(slot, o),
       // Not a hold: C_Finalize is how PKCS#11 ends a blocking wait, so a release must not wait for it.
       waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags), { holds: false }),
     };
@@ -59,19 +60,19 @@ export class ManagedModule {
     return this.owner.generation;
   }
 
-  openSession(slot: number, opts: OpenSessionOptions = {}): ManagedSession {
+  openSession(slot: SlotId, opts: OpenSessionOptions = {}): ManagedSession {
     const flags = CKF_SESSION.CKF_SERIAL_SESSION | (opts.rw ? CKF_SESSION.CKF_RW_SESSION : 0);
     const handle = this.owner.call(() => this.module.openSession(slot, flags));
     return this.adopt(handle, slot);
   }
 
-  private async openSessionAsync(slot: number, opts: OpenSessionOptions = {}): Promise<ManagedSession> {
+  private async openSessionAsync(slot: SlotId, opts: OpenSessionOptions = {}): Promise<ManagedSession> {
     const flags = CKF_SESSION.CKF_SERIAL_SESSION | (opts.rw ? CKF_SESSION.CKF_RW_SESSION : 0);
     const handle = await this.owner.callAsync(() => this.module.async.openSession(slot, flags));
     return this.adopt(handle, slot);
   }
 
-  private adopt(handle: number | bigint, slot: number): ManagedSession {
+  private adopt(handle: number | bigint, slot: SlotId): ManagedSession {
     const s = new ManagedSession(this.module, this.owner, this.owner.addSession(BigInt(handle)), slot);
     this.open.add(s);
     return s;
@@ -84,15 +85,15 @@ export class ManagedModule {
   }
 
   /** Closes this owner's sessions on the slot, one by one; other owners' sessions are untouched. */
-  closeAllSessions(slot: number): void {
+  closeAllSessions(slot: SlotId): void {
     for (const s of this.sessions()) if (s.slot === slot) s.close();
   }
 
-  initToken(slot: number, soPin: Secret, label: string): void {
+  initToken(slot: SlotId, soPin: Secret, label: string): void {
     this.owner.call(() => this.module.initToken(slot, soPin, label));
   }
 
-  waitForSlotEvent(flags = 0): number | null {
+  waitForSlotEvent(flags = 0): SlotId | null {
     return this.owner.call(() => this.module.waitForSlotEvent(flags));
   }
 

@@ -1,5 +1,6 @@
 // A session of a managed module: usable only by the owner that opened it, only in the
 // generation it was opened in; every call goes through the owner's lifecycle check.
+import { asSessionHandle, type SessionHandle, type SlotId } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
 import type { Owner, SessionRef } from '../lifecycle/manager.js';
 import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from './calls.js';
@@ -14,7 +15,7 @@ export class ManagedSession {
     /** @internal */ readonly module: Pkcs11Module,
     /** @internal */ readonly owner: Owner,
     readonly ref: SessionRef,
-    readonly slot: number,
+    readonly slot: SlotId,
   ) {
     const asyncCalls: Record<string, unknown> = {};
     for (const name of SESSION_CALLS) {
@@ -31,9 +32,9 @@ export class ManagedSession {
 
   /** The module's handle exactly, as calls pass it back: a bigint when it does not fit a number (libtpm2_pkcs11). */
   /** @internal */
-  get moduleHandle(): number | bigint {
+  get moduleHandle(): SessionHandle {
     const h = this.ref.handle;
-    return h <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(h) : h;
+    return asSessionHandle(h <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(h) : h);
   }
 
   /** Whether the session can still be used (not closed, same generation as its owner). */

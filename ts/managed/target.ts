@@ -1,5 +1,6 @@
 // The lifecycle's view of a bridge module: its real C_Initialize / C_Finalize / C_CloseSession
 // as CK_RVs, and the process-wide identity of its shared object.
+import { asSessionHandle } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
 import type { LifecycleTarget } from '../lifecycle/manager.js';
 
@@ -20,7 +21,7 @@ export function lifecycleTarget(module: Pkcs11Module, initReserved?: string): Li
     name: module.name,
     initialize: () => rvOf(() => module.initialize({ reserved: initReserved ?? null })),
     finalize: () => rvOf(() => module.finalize()),
-    closeSession: (handle) => rvOf(() => module.closeSession(handle)),
+    closeSession: (handle) => rvOf(() => module.closeSession(asSessionHandle(handle))),
     initReserved,
   };
 }

@@ -14,6 +14,7 @@
 // events are late by at most that, never withheld.
 import { CKF_MISC } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
+import type { SlotId } from '../bridge/handles.js';
 import { proxyRv } from './errors.js';
 import type { Member } from './members.js';
 
@@ -21,7 +22,7 @@ import type { Member } from './members.js';
 export interface EventHost {
   members(): readonly Member[];
   /** The proxy's slot ID for an event about a module's slot (the module's slots are re-listed). */
-  translate(member: Member, real: number): number;
+  translate(member: Member, real: SlotId): SlotId;
   report(member: Member, error: unknown): void;
 }
 
@@ -31,7 +32,7 @@ export interface EventOptions {
 }
 
 interface Waiter {
-  resolve(slot: number): void;
+  resolve(slot: SlotId): void;
   reject(err: unknown): void;
 }
 
@@ -57,7 +58,7 @@ const rvOf = (err: unknown): number | undefined => {
 };
 
 export class SlotEvents {
-  private readonly queue: number[] = [];
+  private readonly queue: SlotId[] = [];
   private readonly waiters: Waiter[] = [];
   private timer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
@@ -71,16 +72,16 @@ export class SlotEvents {
   ) {}
 
   /** CKF_DONT_BLOCK: the oldest event not yet taken, polling every module when none is queued; null when there is none. */
-  poll(): number | null {
+  poll(): SlotId | null {
     if (!this.queue.length) for (const m of this.host.members()) this.drain(m);
     return this.queue.shift() ?? null;
   }
 
   /** The next event; CKR_FUNCTION_NOT_SUPPORTED when no module can report any. */
-  wait(signal?: AbortSignal): Promise<number> {
+  wait(signal?: AbortSignal): Promise<SlotId> {
     const ready = this.poll();
     if (ready !== null) return Promise.resolve(ready);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<SlotId>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -121,7 +122,7 @@ export class SlotEvents {
   private drain(m: Member): void {
     if (this.closed || !m.usable || m.events === 'none' || this.resting(m)) return;
     for (let i = 0; i < MAX_DRAIN; i++) {
-      let real: number | null;
+      let real: SlotId | null;
       try {
         real = m.local('proxy.async.waitForSlotEvent()').waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK); // remote modules are 'none'
       } catch (err) {

@@ -1,6 +1,7 @@
 // The modules behind a proxy, one Member each. A local module is acquired through the
 // process-wide lifecycle (openModule), never initialized by the proxy itself, and serves both
 // the sync and the async API; a `remote:` module (remote.ts) serves the async API only.
+import type { SlotId } from '../bridge/handles.js';
 import type { ModuleState } from '../lifecycle/machine.js';
 import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
 import type { ModuleEntry } from '../registry/types.js';
@@ -11,7 +12,7 @@ import type { SlotEventMode } from './types.js';
 
 /** The calls the proxy's async API makes on a module, local or remote. */
 export type MemberCalls = Omit<ManagedModule['async'], 'openSession'> & {
-  openSession(slot: number, opts?: OpenSessionOptions): Promise<InnerSession>;
+  openSession(slot: SlotId, opts?: OpenSessionOptions): Promise<InnerSession>;
 };
 
 export abstract class Member {

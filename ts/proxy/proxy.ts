@@ -17,6 +17,7 @@ import { CKF_MISC, CKF_SLOT } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import { CKA } from '../bridge/cka.js';
 import { CKU } from '../bridge/ck-enums.js';
+import type { SlotId } from '../bridge/handles.js';
 import type { MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from '../bridge/info.js';
 import type { Secret } from '../bridge/op-helpers.js';
 import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
@@ -48,7 +49,7 @@ const FAILURE_LOG = 256;
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
-export type SessionTarget = number | string | Uri;
+export type SessionTarget = SlotId | string | Uri;
 
 export interface ProxyEvents {
   failure: [ModuleFailure];
@@ -59,13 +60,13 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   /** The same calls, returning promises; modules are asked in parallel where the answer allows. */
   readonly async: {
     getInfo(): Promise<ModuleInfo>;
-    getSlotList(tokenPresent?: boolean): Promise<number[]>;
-    getSlotInfo(slot: number): Promise<SlotInfo>;
-    getTokenInfo(slot: number): Promise<TokenInfo>;
-    getMechanismList(slot: number): Promise<number[]>;
-    getMechanismInfo(slot: number, type: number): Promise<MechanismInfo>;
+    getSlotList(tokenPresent?: boolean): Promise<SlotId[]>;
+    getSlotInfo(slot: SlotId): Promise<SlotInfo>;
+    getTokenInfo(slot: SlotId): Promise<TokenInfo>;
+    getMechanismList(slot: SlotId): Promise<number[]>;
+    getMechanismInfo(slot: SlotId, type: number): Promise<MechanismInfo>;
     openSession(target: SessionTarget, opts?: OpenSessionOptions): Promise<ProxySession>;
-    waitForSlotEvent(flags?: number, opts?: { signal?: AbortSignal }): Promise<number | null>;
+    waitForSlotEvent(flags?: number, opts?: { signal?: AbortSignal }): Promise<SlotId | null>;
     /** Tokens a URI matches on every module, remote ones included. */
     findTokens(uri: string | Uri): Promise<ProxyToken[]>;
     findObjects(uri: string | Uri, opts?: FindObjectsOptions): Promise<ProxyObject[]>;
@@ -154,7 +155,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   }
 
   /** Which module owns a proxy slot, and its own ID for it. */
-  slotOwner(slot: number): { module: string; moduleSlot: number } {
+  slotOwner(slot: SlotId): { module: string; moduleSlot: SlotId } {
     const r = this.routeOf(slot, 'C_GetSlotInfo');
     return { module: r.member.name, moduleSlot: r.real };
   }
@@ -190,9 +191,9 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
    * whose C_GetSlotInfo says CKF_TOKEN_PRESENT (as p11-kit-proxy filters). Remote modules are
    * left out (async-only: async.getSlotList() lists them).
    */
-  getSlotList(tokenPresent = false): number[] {
+  getSlotList(tokenPresent = false): SlotId[] {
     this.live('C_GetSlotList');
-    const out: number[] = [];
+    const out: SlotId[] = [];
     for (const m of this.members) {
       if (m.asyncOnly) continue;
       for (const r of this.list(m) ?? []) if (!tokenPresent || this.hasToken(r)) out.push(r.id);
@@ -200,27 +201,27 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     return out;
   }
 
-  getSlotInfo(slot: number): SlotInfo {
+  getSlotInfo(slot: SlotId): SlotInfo {
     const r = this.routeOf(slot, 'C_GetSlotInfo');
     return r.member.local('proxy.async.getSlotInfo()').getSlotInfo(r.real);
   }
 
-  getTokenInfo(slot: number): TokenInfo {
+  getTokenInfo(slot: SlotId): TokenInfo {
     const r = this.routeOf(slot, 'C_GetTokenInfo');
     return r.member.local('proxy.async.getTokenInfo()').getTokenInfo(r.real);
   }
 
-  getMechanismList(slot: number): number[] {
+  getMechanismList(slot: SlotId): number[] {
     const r = this.routeOf(slot, 'C_GetMechanismList');
     return r.member.local('proxy.async.getMechanismList()').getMechanismList(r.real);
   }
 
-  getMechanismInfo(slot: number, type: number): MechanismInfo {
+  getMechanismInfo(slot: SlotId, type: number): MechanismInfo {
     const r = this.routeOf(slot, 'C_GetMechanismInfo');
     return asV2Mechanism(r.member.local('proxy.async.getMechanismInfo()').getMechanismInfo(r.real, type));
   }
 
-  initToken(slot: number, soPin: Secret, label: string): void {
+  initToken(slot: SlotId, soPin: Secret, label: string): void {
     const r = this.routeOf(slot, 'C_InitToken');
     r.member.local(`proxy.remote('${r.member.name}').async.initToken()`).initToken(r.real, soPin, label);
   }
@@ -230,7 +231,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
    * already seen or one the modules have now, else null. Without: waits (never on this thread)
    * until one comes; CKR_FUNCTION_NOT_SUPPORTED when no module can report events.
    */
-  async waitForSlotEvent(flags = 0, opts: { signal?: AbortSignal } = {}): Promise<number | null> {
+  async waitForSlotEvent(flags = 0, opts: { signal?: AbortSignal } = {}): Promise<SlotId | null> {
     this.live('C_WaitForSlotEvent');
     if (flags & CKF_MISC.CKF_DONT_BLOCK) return this.events.poll();
     return this.events.wait(opts.signal);
@@ -260,7 +261,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   }
 
   /** Closes the proxy's sessions on the slot (not other users' sessions of the module), also on a slot that has gone since. */
-  closeAllSessions(slot: number): void {
+  closeAllSessions(slot: SlotId): void {
     this.live('C_CloseAllSessions');
     const on = this.sessionTable.all().filter((s) => s.slot === slot);
     if (!on.length) this.routeOf(slot, 'C_CloseAllSessions');
@@ -361,14 +362,14 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     if (this.released) throw proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, fn);
   }
 
-  private routeOf(slot: number, fn: string): SlotRoute {
+  private routeOf(slot: SlotId, fn: string): SlotRoute {
     this.live(fn);
     const r = typeof slot === 'number' ? this.slots.route(slot) : undefined;
     if (!r) throw proxyRv(CKR.CKR_SLOT_ID_INVALID, fn);
     return r;
   }
 
-  private realOf(slot: number): number {
+  private realOf(slot: SlotId): SlotId {
     return this.slots.route(slot)!.real;
   }
 
@@ -430,7 +431,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   /** A module's slots now; undefined when it failed (reported), unless it is critical (thrown). */
   private list(m: Member): SlotRoute[] | undefined {
-    let reals: number[];
+    let reals: SlotId[];
     try {
       reals = m.local('proxy.async.getSlotList()').getSlotList(false);
     } catch (err) {
@@ -440,7 +441,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   }
 
   private async listAsync(m: Member): Promise<SlotRoute[] | undefined> {
-    let reals: number[];
+    let reals: SlotId[];
     try {
       reals = await m.async.getSlotList(false);
     } catch (err) {
@@ -466,7 +467,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     }
   }
 
-  private async getSlotListAsync(tokenPresent: boolean): Promise<number[]> {
+  private async getSlotListAsync(tokenPresent: boolean): Promise<SlotId[]> {
     this.live('C_GetSlotList');
     const lists = await Promise.all(this.members.map((m) => m.async.getSlotList(false).then((reals) => ({ reals }), (err: unknown) => ({ err }))));
     // IDs are handed out in module order, whatever order the answers came in.
@@ -488,7 +489,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   }
 
   /** The proxy slot ID an event names: the slot's ID (even when the event is its removal), after re-listing the module. */
-  private eventSlot(m: Member, real: number): number {
+  private eventSlot(m: Member, real: SlotId): SlotId {
     const known = this.slots.find(m, real);
     try {
       this.list(m);

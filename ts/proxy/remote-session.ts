@@ -1,5 +1,6 @@
 // A session on a `remote:` module behind the proxy (see remote.ts): its own file, so that the
 // proxy's session table can name it without reaching the members.
+import { asSessionHandle, type SlotId } from '../bridge/handles.js';
 import { SESSION_CALLS, type AsyncSessionCalls } from '../managed/calls.js';
 import type { RemoteModule } from '../rpc/remote-module.js';
 
@@ -12,7 +13,7 @@ export class RemoteSession {
   constructor(
     private readonly remote: RemoteModule,
     readonly handle: number,
-    readonly slot: number,
+    readonly slot: SlotId,
   ) {
     this.generation = remote.generation;
     const calls = remote.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
@@ -31,6 +32,6 @@ export class RemoteSession {
     if (this.closed) return;
     const live = this.open;
     this.closed = true;
-    if (live) await this.remote.async.closeSession(this.handle);
+    if (live) await this.remote.async.closeSession(asSessionHandle(this.handle));
   }
 }

@@ -10,6 +10,7 @@
 // C_WaitForSlotEvent would hold every other call of the module behind it, and the proxy's
 // CKF_DONT_BLOCK polls are synchronous.
 import { CKF_SESSION } from '../bridge/ckf.js';
+import type { SlotId } from '../bridge/handles.js';
 import type { ModuleState } from '../lifecycle/machine.js';
 import type { ManagedModule, OpenSessionOptions } from '../managed/module.js';
 import type { ModuleEntry } from '../registry/types.js';
@@ -48,7 +49,7 @@ export class RemoteMember extends Member {
       getMechanismList: afterStart(r.getMechanismList),
       getMechanismInfo: afterStart(r.getMechanismInfo),
       waitForSlotEvent: afterStart(r.waitForSlotEvent),
-      openSession: afterStart(async (slot: number, opts: OpenSessionOptions = {}) => {
+      openSession: afterStart(async (slot: SlotId, opts: OpenSessionOptions = {}) => {
         const flags = CKF_SESSION.CKF_SERIAL_SESSION | (opts.rw ? CKF_SESSION.CKF_RW_SESSION : 0);
         return new RemoteSession(remote, Number(await r.openSession(slot, flags)), slot); // RPC handles are numbers on the wire
       }),

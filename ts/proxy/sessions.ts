@@ -4,6 +4,7 @@
 // (async calls only). C_GetSessionInfo reports the proxy's slot ID.
 import { CKR } from '../bridge/ckr.js';
 import type { SessionInfo } from '../bridge/info.js';
+import type { SlotId } from '../bridge/handles.js';
 import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from '../managed/calls.js';
 import type { ManagedSession } from '../managed/session.js';
 import { asyncOnly, proxyRv } from './errors.js';
@@ -27,7 +28,7 @@ export class ProxySession {
     /** The proxy's handle. */
     readonly handle: number,
     /** The proxy's slot ID. */
-    readonly slot: number,
+    readonly slot: SlotId,
     /** The module that owns it (registry name). */
     readonly module: string,
     /** @internal the module's session */
@@ -125,7 +126,7 @@ export class SessionTable {
   private next = 0x11;
   private readonly open = new Map<number, ProxySession>();
 
-  add(slot: number, module: string, inner: InnerSession): ProxySession {
+  add(slot: SlotId, module: string, inner: InnerSession): ProxySession {
     const s = new ProxySession(this.next++, slot, module, inner, (done) => this.open.delete(done.handle));
     this.open.set(s.handle, s);
     return s;

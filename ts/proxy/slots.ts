@@ -2,14 +2,15 @@
 // within a module, in the order the module lists its slots; a slot keeps its ID while the
 // module keeps listing it. Unlike p11-kit's, the counter lives as long as the proxy (not one
 // initialization), so an ID that was retired (its slot vanished) is never handed out again.
+import { asSlotId, type SlotId } from '../bridge/handles.js';
 import type { Member } from './members.js';
 
 export interface SlotRoute {
   /** The proxy's slot ID. */
-  readonly id: number;
+  readonly id: SlotId;
   readonly member: Member;
   /** The module's own slot ID. */
-  readonly real: number;
+  readonly real: SlotId;
 }
 
 const FIRST_ID = 0x11;
@@ -24,7 +25,7 @@ export class SlotTable {
    * Records what a module lists now: known slots keep their IDs, new ones get the next IDs,
    * slots it no longer lists are retired. Returns its routes in its order.
    */
-  update(member: Member, reals: readonly number[]): SlotRoute[] {
+  update(member: Member, reals: readonly SlotId[]): SlotRoute[] {
     const before = this.byMember.get(member) ?? new Map<number, SlotRoute>();
     const now = new Map<number, SlotRoute>();
     for (const real of reals) {
@@ -51,12 +52,12 @@ export class SlotTable {
   }
 
   /** An ID for a slot that is already gone again (an event about it must still name something). */
-  retiredId(): number {
-    return this.next++;
+  retiredId(): SlotId {
+    return asSlotId(this.next++);
   }
 
-  private assign(member: Member, real: number): SlotRoute {
-    const route: SlotRoute = { id: this.next++, member, real };
+  private assign(member: Member, real: SlotId): SlotRoute {
+    const route: SlotRoute = { id: asSlotId(this.next++), member, real };
     this.byId.set(route.id, route);
     return route;
   }

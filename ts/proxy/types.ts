@@ -2,7 +2,7 @@
 // and what URI lookups return.
 import type { AttributeResult } from '../bridge/attributes.js';
 import type { SlotInfo, TokenInfo } from '../bridge/info.js';
-import type { ObjectHandle } from '../bridge/handles.js';
+import type { ObjectHandle, SlotId } from '../bridge/handles.js';
 import type { ModuleState, Policy } from '../lifecycle/machine.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
 import type { HostState } from '../rpc/host.js';
@@ -64,10 +64,10 @@ export type SlotEventMode = 'unprobed' | 'none' | 'candidate' | 'block' | 'poll'
 /** A token found by URI. */
 export interface ProxyToken {
   /** The proxy's (virtual) slot ID. */
-  slot: number;
+  slot: SlotId;
   /** The module's registry name, and its own slot ID. */
   module: string;
-  moduleSlot: number;
+  moduleSlot: SlotId;
   slotInfo: SlotInfo;
   token: TokenInfo;
 }

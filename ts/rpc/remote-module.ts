@@ -11,7 +11,7 @@ import type { Mechanism as BridgeMechanism } from '../bridge/mechanisms.js';
 import { MAX_FOUND_OBJECTS, tooManyFound } from '../bridge/op.js';
 import type { InitializeOptions, Pkcs11Module } from '../bridge/module.js';
 import type { AttributeResults } from '../bridge/ops.js';
-import type { ObjectHandle } from '../bridge/handles.js';
+import type { ObjectHandle, SessionHandle, SlotId } from '../bridge/handles.js';
 import type { Attribute, AttributeValue, ReadAttribute } from './attributes.js';
 import { valueKind } from './attributes.js';
 import { RpcClient } from './client.js';
@@ -41,6 +41,9 @@ type Handle = number | bigint;
 /** Numbers the peer gave out as object handles (or pairs, lists of them), typed as such. */
 type AsObjects<T> = T extends number ? ObjectHandle : T extends number[] ? ObjectHandle[] : { [K in keyof T]: T[K] extends number ? ObjectHandle : T[K] };
 const objects = <T>(p: Promise<T>): Promise<AsObjects<T>> => p as Promise<AsObjects<T>>;
+/** Slot ids and session handles the peer gave out, typed as such (casts: the values pass unchanged). */
+const slots = (p: Promise<number[]>) => p as Promise<SlotId[]>;
+const sessionHandle = (p: Promise<number>) => p as Promise<SessionHandle>;
 
 const le64 = (v: number | bigint) => {
   const out = new Uint8Array(8);
@@ -169,7 +172,7 @@ export class RemoteModule implements AsyncModule {
       finalize: () => c.finalize(),
 
       getInfo: () => c.getInfo(),
-      getSlotList: (tokenPresent = false) => c.getSlotList(tokenPresent),
+      getSlotList: (tokenPresent = false) => slots(c.getSlotList(tokenPresent)),
       getSlotInfo: (slot) => c.getSlotInfo(h('C_GetSlotInfo', slot)),
       getTokenInfo: async (slot) => this.tokenInfo(await c.getTokenInfo(h('C_GetTokenInfo', slot))),
       getMechanismList: (slot) => c.getMechanismList(h('C_GetMechanismList', slot)),
@@ -179,14 +182,14 @@ export class RemoteModule implements AsyncModule {
       setPIN: (s, oldPin, newPin) => c.setPIN(h('C_SetPIN', s), oldPin ?? null, newPin ?? null),
       waitForSlotEvent: async (flags = 0) => {
         try {
-          return await c.waitForSlotEvent(flags);
+          return (await c.waitForSlotEvent(flags)) as SlotId;
         } catch (err) {
           if (err instanceof Pkcs11Error && err.rv === CKR.CKR_NO_EVENT) return null;
           throw err;
         }
       },
 
-      openSession: (slot, flags = CKF.CKF_SERIAL_SESSION) => c.openSession(h('C_OpenSession', slot), flags),
+      openSession: (slot, flags = CKF.CKF_SERIAL_SESSION) => sessionHandle(c.openSession(h('C_OpenSession', slot), flags)),
       closeSession: (s) => c.closeSession(h('C_CloseSession', s)),
       closeAllSessions: (slot) => c.closeAllSessions(h('C_CloseAllSessions', slot)),
       getSessionInfo: (s) => c.getSessionInfo(h('C_GetSessionInfo', s)),

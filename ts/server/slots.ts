@@ -2,6 +2,7 @@
 // attributes, else those whose token the URI matches (as p11-kit server filters tokens).
 import { CKR } from '../bridge/ckr.js';
 import { Pkcs11Error } from '../bridge/errors.js';
+import { asSlotId, type SlotId } from '../bridge/handles.js';
 import type { ProxyModule } from '../proxy/proxy.js';
 import type { Uri } from '../uri/types.js';
 
@@ -15,7 +16,7 @@ export class ServedSlots {
   ) {}
 
   /** The served slots now, in the proxy's order. */
-  async slots(tokenPresent: boolean): Promise<number[]> {
+  async slots(tokenPresent: boolean): Promise<SlotId[]> {
     const all = await this.proxy.async.getSlotList(tokenPresent);
     let out = all;
     if (!this.everything) {
@@ -27,10 +28,10 @@ export class ServedSlots {
     return out;
   }
 
-  /** A slot the client may use; CKR_SLOT_ID_INVALID for any other. */
-  async slot(id: number): Promise<number> {
+  /** A slot the client may use (a number off the wire, checked here); CKR_SLOT_ID_INVALID for any other. */
+  async slot(id: number): Promise<SlotId> {
     if (!this.known.has(id)) await this.slots(false);
     if (!this.known.has(id)) throw new Pkcs11Error(CKR.CKR_SLOT_ID_INVALID, 'slot', 'p11kit server');
-    return id;
+    return asSlotId(id);
   }
 }

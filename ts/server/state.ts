@@ -3,6 +3,7 @@
 // on. When the client goes, its sessions are closed and nothing of it remains.
 import { CKR } from '../bridge/ckr.js';
 import { Pkcs11Error } from '../bridge/errors.js';
+import type { SlotId } from '../bridge/handles.js';
 import type { ProxyModule } from '../proxy/proxy.js';
 import type { ProxySession } from '../proxy/sessions.js';
 import type { ServerLimits } from './limits.js';
@@ -43,7 +44,7 @@ export class ClientState {
     return [...this.sessions.values()].filter((s) => slot === undefined || s.slot === slot).map((s) => s.handle);
   }
 
-  async openSession(slot: number, rw: boolean): Promise<ProxySession> {
+  async openSession(slot: SlotId, rw: boolean): Promise<ProxySession> {
     if (this.sessions.size >= this.limits.maxSessions) throw new Pkcs11Error(CKR.CKR_SESSION_COUNT, 'C_OpenSession', SERVER);
     const s = await this.proxy.async.openSession(slot, { rw });
     this.sessions.set(s.handle, s);

@@ -4,7 +4,7 @@
 // here loads koffi: an Electron renderer can use it over its MessagePort.
 import * as Comlink from 'comlink';
 import { SESSION_CALLS, type AsyncModuleReads, type AsyncSessionCalls } from '../managed/calls.js';
-import { asObjectHandle } from '../bridge/handles.js';
+import { asObjectHandle, type SlotId } from '../bridge/handles.js';
 import { ServiceDeadError } from './errors.js';
 import { MODULE_CALLS, SLOW_SESSION_CALLS } from './grant.js';
 import type { Pkcs11Service } from './pkcs11-host.js';
@@ -66,8 +66,8 @@ function withCallSite<T>(p: Promise<T>, site: { stack?: string }): Promise<T> {
 
 /** The module-level calls of ManagedModule, answered by the service. */
 export type RemoteModuleCalls = AsyncModuleReads & {
-  initToken(slot: number, soPin: string | Uint8Array, label: string): Promise<void>;
-  closeAllSessions(slot: number): Promise<void>;
+  initToken(slot: SlotId, soPin: string | Uint8Array, label: string): Promise<void>;
+  closeAllSessions(slot: SlotId): Promise<void>;
 };
 
 abstract class Stamped {
@@ -102,7 +102,7 @@ abstract class Stamped {
 
 export class RemoteSession extends Stamped {
   readonly id: number;
-  readonly slot: number;
+  readonly slot: SlotId;
   /** The PKCS#11 session handle in the service (diagnostics only). */
   readonly handle: number;
   /**
@@ -287,12 +287,12 @@ export class RemoteModule extends Stamped {
     return this.call('slots', this.id, tokenPresent);
   }
 
-  mechanisms(slot: number): Promise<MechanismEntry[]> {
+  mechanisms(slot: SlotId): Promise<MechanismEntry[]> {
     return this.call('mechanisms', this.id, slot);
   }
 
   /** Opens a session; with `pin`, also logs in (one message). */
-  async openSession(slot: number, opts: SessionOptions = {}): Promise<RemoteSession> {
+  async openSession(slot: SlotId, opts: SessionOptions = {}): Promise<RemoteSession> {
     return new RemoteSession(this.sup, this, await this.call('openSession', this.id, slot, opts));
   }
 

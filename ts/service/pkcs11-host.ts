@@ -6,7 +6,7 @@
 // service, so several services and in-thread users share one C_Initialize), sessions are that
 // owner's, and ids rather than raw handles cross the boundary. One instance serves one client;
 // serve-pkcs11.ts checks the client's grant before any method here runs.
-import { CKF_SLOT, CKR, CKU, Pkcs11Error, asObjectHandle } from '../bridge/index.js';
+import { CKF_SLOT, CKR, CKU, Pkcs11Error, asObjectHandle, asSlotId } from '../bridge/index.js';
 import { openModule, type ManagedModule, type ManagedSession } from '../managed/index.js';
 import { loadRegistry } from '../registry/load.js';
 import { compact } from './compact.js';
@@ -131,7 +131,8 @@ export class Pkcs11Service {
 
   mechanisms(id: number, slot: number): MechanismEntry[] {
     const m = this.module(id, 'mechanisms').managed;
-    return m.getMechanismList(slot).map((type) => ({ type, info: plain(m.getMechanismInfo(slot, type)) }));
+    const s = asSlotId(slot); // a client's number
+    return m.getMechanismList(s).map((type) => ({ type, info: plain(m.getMechanismInfo(s, type)) }));
   }
 
   // ---- sessions -------------------------------------------------------------------------
@@ -139,8 +140,8 @@ export class Pkcs11Service {
   /** Opens a session and, given a PIN, logs in (on a dedicated thread: a PIN pad may take its time). */
   async openSession(id: number, slot: number, opts: SessionOptions = {}): Promise<ServiceSessionRef> {
     const held = this.module(id, 'openSession');
-    const managed = held.managed.openSession(slot, { rw: opts.rw });
-    const ref: ServiceSessionRef = { id: this.nextId++, module: id, slot, handle: managed.handle };
+    const managed = held.managed.openSession(asSlotId(slot), { rw: opts.rw });
+    const ref: ServiceSessionRef = { id: this.nextId++, module: id, slot: managed.slot, handle: managed.handle };
     this.sessions.set(ref.id, { ref, managed, held });
     held.sessions.add(ref.id);
     if (opts.pin !== undefined) {

@@ -1,7 +1,7 @@
 // What travels between a PKCS#11 service and its clients: plain, structured-clone-safe data.
 // Modules and sessions are referred to by small ids the service hands out; the client side
 // wraps them in objects (pkcs11-client.ts) that also remember the service generation.
-import type { Attribute, AttributeResult, MechanismInfo, ModuleInfo, SlotInfo, TokenInfo } from '../bridge/index.js';
+import type { Attribute, AttributeResult, MechanismInfo, ModuleInfo, SlotId, SlotInfo, TokenInfo } from '../bridge/index.js';
 import type { Mechanism } from '../bridge/mechanisms.js';
 
 export type { Attribute, AttributeResult, Mechanism, MechanismInfo, ModuleInfo, SlotInfo, TokenInfo };
@@ -29,7 +29,7 @@ export interface ModuleRef {
 }
 
 export interface SlotEntry {
-  readonly slot: number;
+  readonly slot: SlotId;
   readonly info: SlotInfo;
   /** Present when the slot has a token. */
   readonly token?: TokenInfo;
@@ -51,7 +51,7 @@ export interface SessionOptions {
 export interface ServiceSessionRef {
   readonly id: number;
   readonly module: number;
-  readonly slot: number;
+  readonly slot: SlotId;
   /** The PKCS#11 session handle, for diagnostics; calls go by `id`. */
   readonly handle: number;
 }
@@ -70,7 +70,7 @@ export interface KeyPairHandles {
 
 export interface SlotEvent {
   readonly module: number;
-  readonly slot: number;
+  readonly slot: SlotId;
   /** The slot's CKF_TOKEN_PRESENT right after the event. */
   readonly tokenPresent: boolean;
   /** How the event was obtained: a blocking C_WaitForSlotEvent, or CKF_DONT_BLOCK polling. */

@@ -9,7 +9,7 @@
 // A blocking wait ends only with an event or with the module's C_Finalize (PKCS#11 makes a
 // blocked caller return CKR_CRYPTOKI_NOT_INITIALIZED then). Cancelling the stream stops it
 // from yielding at once, but the dedicated thread stays parked until one of those happens.
-import { CKF_MISC, CKF_SLOT, CKR } from '../bridge/index.js';
+import { CKF_MISC, CKF_SLOT, CKR, type SlotId } from '../bridge/index.js';
 import type { ManagedModule } from '../managed/index.js';
 import type { SlotEvent, SlotEventOptions } from './pkcs11-types.js';
 
@@ -27,7 +27,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
-type Presence = Map<number, boolean>;
+type Presence = Map<SlotId, boolean>;
 
 function presence(m: ManagedModule): Presence {
   const out: Presence = new Map();
@@ -42,8 +42,8 @@ function presence(m: ManagedModule): Presence {
 }
 
 /** Slots whose token came or went between two rounds (a slot that vanished with its token counts as a removal). */
-function changes(before: Presence, now: Presence): Array<[number, boolean]> {
-  const out: Array<[number, boolean]> = [];
+function changes(before: Presence, now: Presence): Array<[SlotId, boolean]> {
+  const out: Array<[SlotId, boolean]> = [];
   for (const [slot, present] of now) if ((before.get(slot) ?? false) !== present) out.push([slot, present]);
   for (const [slot, present] of before) if (present && !now.has(slot)) out.push([slot, false]);
   return out;
@@ -54,7 +54,7 @@ export async function* slotEventSource(m: ManagedModule, moduleId: number, opts:
   let via: 'block' | 'poll' = opts.mode === 'poll' ? 'poll' : 'block';
   let seen: Presence | undefined;
   while (!signal.aborted) {
-    let slot: number | null;
+    let slot: SlotId | null;
     if (via === 'block') {
       try {
         slot = await m.async.waitForSlotEvent(0);

@@ -1,6 +1,6 @@
 // Types that catch mistakes: every line under @ts-expect-error must fail to compile (tsc
 // reports an unused directive otherwise), and the lines without one must compile.
-import { CKA, CKG, CKM, CKO, CKR, asObjectHandle, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
+import { CKA, CKG, CKM, CKO, CKR, openProxyAsync, asObjectHandle, asSessionHandle, asSlotId, type SessionHandle, type SlotId, vendorMechanismType, type Mechanism, Pkcs11Error, createPkcs11Worker, ecKeyPair, ecParams, openModule, parseUri, vendorAttributeType, type Attribute, type RemoteModule, type RvCode, type ServiceModule, type ServiceSession } from 'p11kit-wasm';
 
 // @ts-expect-error parseUri takes a string
 parseUri(1);
@@ -36,7 +36,9 @@ export const nested: Attribute = { type: CKA.CKA_WRAP_TEMPLATE, value: [{ type: 
 export const unlisted: Attribute = { type: 0x80000001, value: 'x' };
 
 // ... and in results, by the types asked for.
-const session = openModule('softhsm2').openSession(0);
+const hsm = openModule('softhsm2');
+const [slot] = hsm.getSlotList(true);
+const session = hsm.openSession(slot);
 const [label, sign, id] = session.getAttributeValue(asObjectHandle(1), [CKA.CKA_LABEL, CKA.CKA_SIGN, CKA.CKA_ID]);
 export const labelText: string | undefined = label.value;
 export const canSign: boolean | undefined = sign.value;
@@ -59,7 +61,11 @@ export async function serviceTypes(): Promise<ServiceSession> {
   // @ts-expect-error not the RPC client's RemoteModule
   const rpc: RemoteModule = await p11.openModule('softhsm2');
   void rpc;
-  return mod.openSession(0);
+  const [{ slot }] = await mod.slots();
+  for (const s of await mod.slots(false)) await mod.mechanisms(s.slot);
+  // @ts-expect-error a service slot is one the service listed, not a plain number
+  await mod.openSession(0);
+  return mod.openSession(slot);
 }
 
 // Mechanism parameters typed by mechanism.
@@ -86,3 +92,50 @@ session.destroyObject(asObjectHandle(5));
 session.signInit({ mechanism: CKM.CKM_ECDSA }, CKO.CKO_PRIVATE_KEY);
 // @ts-expect-error nor is a plain number
 session.getAttributeValue(3, [CKA.CKA_LABEL]);
+
+// Slot ids and session handles too: what getSlotList, a slot event or openSession gave out
+// (asSlotId / asSessionHandle for one read elsewhere), not a constant or a count.
+export function slotsAndSessions(): void {
+  for (const id of hsm.getSlotList(false)) hsm.getTokenInfo(id);
+  const event: SlotId | null = hsm.waitForSlotEvent(1);
+  if (event !== null) hsm.getSlotInfo(event);
+  hsm.openSession(asSlotId(Number(process.env.SLOT)), { rw: true }).close();
+  hsm.closeAllSessions(slot);
+  // @ts-expect-error a plain number is not a slot id
+  hsm.openSession(0);
+  // @ts-expect-error nor is a CKO_ constant
+  hsm.getSlotInfo(CKO.CKO_CERTIFICATE);
+  // @ts-expect-error nor a mechanism
+  hsm.getMechanismList(CKM.CKM_ECDSA);
+  // @ts-expect-error a slot id is not an object handle
+  session.destroyObject(slot);
+
+  // The bridge's typed layer: a session is the handle its openSession returned.
+  const bridge = hsm.module;
+  const h: SessionHandle = bridge.openSession(slot);
+  bridge.getSessionInfo(h);
+  bridge.findAllObjects(h, [{ type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY }]);
+  bridge.closeSession(asSessionHandle(BigInt(h)));
+  // @ts-expect-error a plain number is not a session handle
+  bridge.getSessionInfo(1);
+  // @ts-expect-error nor is a CKA_ constant
+  bridge.closeSession(CKA.CKA_LABEL);
+  // @ts-expect-error nor a slot id
+  bridge.logout(slot);
+  // The raw fast path stays unbranded: CK_ULONGs in, CK_RV out.
+  bridge.raw.C_CloseSession(1);
+}
+
+// The proxy's slots are SlotIds as well (its own ids, from 17), and so is a token it found.
+export async function proxySlots(): Promise<void> {
+  const proxy = await openProxyAsync();
+  const [first] = await proxy.async.getSlotList(true);
+  await proxy.async.getTokenInfo(first);
+  const [token] = await proxy.async.findTokens('pkcs11:token=signing');
+  (await proxy.async.openSession(token.slot)).close();
+  await proxy.async.openSession('pkcs11:token=signing');
+  // @ts-expect-error a plain number is not a proxy slot
+  await proxy.async.getTokenInfo(17);
+  // @ts-expect-error nor a module's own slot id taken as a number
+  proxy.slotOwner(token.moduleSlot + 1);
+}
