@@ -121,14 +121,17 @@ const HANDLERS: Partial<Record<CallName, Handler>> = {
     const pin = req.bytes('PIN');
     req.done();
     const s = client.session(h);
+    // Counted before the module answers: a login on its way holds the token's login as much as
+    // one that has returned, so another client's logout in the meantime does not end it.
+    client.loggedIn(s.slot);
     try {
       await s.async.login(userType, pin);
     } catch (err) {
-      // Another client's login is this one's too (one login per process): it counts as logged in.
-      if (err instanceof Pkcs11Error && err.rv === CKR.CKR_USER_ALREADY_LOGGED_IN) client.loggedIn(s.slot);
+      // Another client's login is this one's too (one login per process): it stays counted.
+      if (err instanceof Pkcs11Error && err.rv === CKR.CKR_USER_ALREADY_LOGGED_IN) throw err;
+      if (client.logoutReaches(s.slot)) await s.async.logout().catch(() => undefined);
       throw err;
     }
-    client.loggedIn(s.slot);
     return empty(req);
   },
   async C_Logout(req, client) {
