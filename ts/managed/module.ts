@@ -2,10 +2,10 @@
 // the process-wide lifecycle. What it opens is its own; release() gives everything back.
 import { CKF_SESSION } from '../bridge/ckf.js';
 import type { Pkcs11Module } from '../bridge/module.js';
-import type { ModuleLifecycle, Owner } from '../lifecycle/manager.js';
+import type { CallOptions, ModuleLifecycle, Owner } from '../lifecycle/manager.js';
 import type { ModuleState } from '../lifecycle/machine.js';
 import type { ModuleEntry } from '../registry/types.js';
-import { MODULE_READS, type AsyncModuleReads, type ModuleReads } from './calls.js';
+import { MODULE_READS, type AsyncModuleReads, type ModuleReadName, type ModuleReads } from './calls.js';
 import { ManagedSession } from './session.js';
 import type { Secret } from '../bridge/op-helpers.js';
 
@@ -38,7 +38,7 @@ export class ManagedModule {
     };
     for (const name of MODULE_READS) {
       const fn = (module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
-      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(...args), { idempotent: true });
+      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(...args), IDEMPOTENT);
     }
     this.async = asyncCalls as unknown as ManagedModule['async'];
   }
@@ -117,11 +117,22 @@ export class ManagedModule {
   }
 }
 
-for (const name of MODULE_READS) {
-  Object.defineProperty(ManagedModule.prototype, name, {
-    value(this: ManagedModule, ...args: unknown[]) {
-      const fn = (this.module as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
-      return this.owner.call(() => fn.apply(this.module, args), { idempotent: true });
-    },
-  });
+const IDEMPOTENT: Readonly<CallOptions> = Object.freeze({ idempotent: true });
+
+// One method per read, made once: the check, then the bridge call inline with the caller's
+// arguments (at most two), so a call builds no closure, options or argument array. The
+// closure for a retry is made only on the cold path, after CKR_CRYPTOKI_NOT_INITIALIZED.
+function moduleRead(name: ModuleReadName) {
+  type Read = (this: Pkcs11Module, a?: unknown, b?: unknown) => unknown;
+  return function (this: ManagedModule, a?: unknown, b?: unknown): unknown {
+    const { owner, module } = this;
+    owner.check();
+    try {
+      return ((module as unknown as Record<string, Read>)[name]).call(module, a, b);
+    } catch (err) {
+      return owner.failed(err, () => ((module as unknown as Record<string, Read>)[name]).call(module, a, b), IDEMPOTENT);
+    }
+  };
 }
+
+for (const name of MODULE_READS) Object.defineProperty(ManagedModule.prototype, name, { value: moduleRead(name) });
