@@ -47,6 +47,7 @@ function setup() {
     case 'typed-random': { const h = m.openSession(slot, 4); return () => m.generateRandom(h, 16)[0]; }
     case 'managed-random': { const s = managed.openSession(slot); return () => s.generateRandom(16)[0]; }
     case 'owner-check': { const o = managed.owner; return () => (o.check(), 0); }
+    case 'checked-typed-getinfo': { const o = managed.owner; return () => (o.check(), read(m.getInfo())); }
   }
   throw new Error(`unknown case ${which}`);
 }

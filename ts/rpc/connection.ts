@@ -5,7 +5,7 @@
 import { describeAddress, type RemoteAddress } from './address.js';
 import type { CallSpec } from './calls.js';
 import { HostConnectError, HostLostError, RpcProtocolError, RpcReplyTooLargeError } from './errors.js';
-import { DEFAULT_LIMITS, FrameDecoder, FramingError, PROTOCOL_VERSION, encodeFrame, type Frame, type FrameLimits } from './frame.js';
+import { DEFAULT_LIMITS, FrameDecoder, FramingError, HEADER_BYTES, PROTOCOL_VERSION, encodeFrame, writeFrameHead, type Frame, type FrameLimits } from './frame.js';
 import { openTransport, type Transport } from './transport.js';
 
 export interface ConnectionOptions {
@@ -94,7 +94,27 @@ export class RpcConnection {
    * `timeoutMs` overrides the connection's call deadline for this call.
    */
   call(spec: CallSpec, payload: Uint8Array, timeoutMs = this.opts.callTimeoutMs): Promise<Uint8Array> {
+    return this.send(spec, payload, false, timeoutMs);
+  }
+
+  /** The bytes a request must reserve in front (RequestBuilder's headroom) for callFrame(). */
+  get headroom(): number {
+    return HEADER_BYTES + this.options.length;
+  }
+
+  /**
+   * call() for a request built with `headroom` bytes in front: its header and options are
+   * written there and the same buffer is sent (no second buffer, no copy). The buffer is the
+   * socket's from then on: a request's buffer is never reused, since the stream may still
+   * hold it after write() returns.
+   */
+  callFrame(spec: CallSpec, frame: Uint8Array, timeoutMs = this.opts.callTimeoutMs): Promise<Uint8Array> {
+    return this.send(spec, frame, true, timeoutMs);
+  }
+
+  private send(spec: CallSpec, bytes: Uint8Array, framed: boolean, timeoutMs: number | undefined): Promise<Uint8Array> {
     if (this.dead !== undefined) return Promise.reject(new HostLostError(spec.name, this.opts.generation, this.dead, false, this.opts.label));
+    if (framed && bytes.length < this.headroom) throw new Error(`p11kit-wasm rpc: ${spec.name} request has no room for its frame header`);
     const code = this.nextCode;
     this.nextCode = this.nextCode === 0xffffffff ? 1 : this.nextCode + 1;
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -102,7 +122,7 @@ export class RpcConnection {
       if (timeoutMs) entry.timer = setTimeout(() => this.die(`${spec.name} got no reply within ${timeoutMs} ms`, 'unresponsive'), timeoutMs);
       if (this.pending.size === 0) this.transport.hold(true);
       this.pending.set(code, entry);
-      this.transport.write(encodeFrame(code, this.options, payload));
+      this.transport.write(framed ? writeFrameHead(bytes, code, this.options) : encodeFrame(code, this.options, bytes));
     });
   }
 
