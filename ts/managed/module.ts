@@ -5,7 +5,7 @@ import type { Pkcs11Module } from '../bridge/module.js';
 import type { CallOptions, ModuleLifecycle, Owner } from '../lifecycle/manager.js';
 import type { ModuleState } from '../lifecycle/machine.js';
 import type { ModuleEntry } from '../registry/types.js';
-import { MODULE_READS, type AsyncModuleReads, type ModuleReadName, type ModuleReads } from './calls.js';
+import { MODULE_READS, type AsyncModuleReads, type ModuleReads } from './calls.js';
 import { ManagedSession } from './session.js';
 import type { Secret } from '../bridge/op-helpers.js';
 
@@ -14,9 +14,7 @@ export interface OpenSessionOptions {
   rw?: boolean;
 }
 
-export interface ManagedModule extends ModuleReads {}
-
-export class ManagedModule {
+export class ManagedModule implements ModuleReads {
   /** The read-only module calls, returning promises. */
   readonly async: AsyncModuleReads & {
     openSession(slot: number, opts?: OpenSessionOptions): Promise<ManagedSession>;
@@ -96,6 +94,63 @@ export class ManagedModule {
     return this.owner.call(() => this.module.waitForSlotEvent(flags));
   }
 
+  // The reads, written out: the check, then the bridge call inline, so a call builds no
+  // closure, options or argument array (and stays shallow enough for V8 to inline). The retry
+  // closure is made only on the cold path, after CKR_CRYPTOKI_NOT_INITIALIZED.
+  getInfo(): ReturnType<ModuleReads['getInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getInfo();
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getInfo(), IDEMPOTENT);
+    }
+  }
+
+  getSlotList(tokenPresent?: boolean): number[] {
+    this.owner.check();
+    try {
+      return this.module.getSlotList(tokenPresent);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getSlotList(tokenPresent), IDEMPOTENT);
+    }
+  }
+
+  getSlotInfo(slot: number | bigint): ReturnType<ModuleReads['getSlotInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getSlotInfo(slot);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getSlotInfo(slot), IDEMPOTENT);
+    }
+  }
+
+  getTokenInfo(slot: number | bigint): ReturnType<ModuleReads['getTokenInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getTokenInfo(slot);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getTokenInfo(slot), IDEMPOTENT);
+    }
+  }
+
+  getMechanismList(slot: number | bigint): number[] {
+    this.owner.check();
+    try {
+      return this.module.getMechanismList(slot);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getMechanismList(slot), IDEMPOTENT);
+    }
+  }
+
+  getMechanismInfo(slot: number | bigint, type: number): ReturnType<ModuleReads['getMechanismInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getMechanismInfo(slot, type);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getMechanismInfo(slot, type), IDEMPOTENT);
+    }
+  }
+
   /** Holds the module again after a generation change (re-entering C_Initialize if nobody has). */
   reinitialize(): void {
     this.owner.reinitialize();
@@ -118,21 +173,3 @@ export class ManagedModule {
 }
 
 const IDEMPOTENT: Readonly<CallOptions> = Object.freeze({ idempotent: true });
-
-// One method per read, made once: the check, then the bridge call inline with the caller's
-// arguments (at most two), so a call builds no closure, options or argument array. The
-// closure for a retry is made only on the cold path, after CKR_CRYPTOKI_NOT_INITIALIZED.
-function moduleRead(name: ModuleReadName) {
-  type Read = (this: Pkcs11Module, a?: unknown, b?: unknown) => unknown;
-  return function (this: ManagedModule, a?: unknown, b?: unknown): unknown {
-    const { owner, module } = this;
-    owner.check();
-    try {
-      return ((module as unknown as Record<string, Read>)[name]).call(module, a, b);
-    } catch (err) {
-      return owner.failed(err, () => ((module as unknown as Record<string, Read>)[name]).call(module, a, b), IDEMPOTENT);
-    }
-  };
-}
-
-for (const name of MODULE_READS) Object.defineProperty(ManagedModule.prototype, name, { value: moduleRead(name) });
