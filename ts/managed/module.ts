@@ -108,10 +108,12 @@ export class ManagedModule implements ModuleReads {
 
   getSlotList(tokenPresent?: boolean): number[] {
     this.owner.check();
+    // Passed on only when given, so the callee (and a trace) sees the caller's call.
+    const given = arguments.length > 0;
     try {
-      return this.module.getSlotList(tokenPresent);
+      return given ? this.module.getSlotList(tokenPresent) : this.module.getSlotList();
     } catch (err) {
-      return this.owner.failed(err, () => this.module.getSlotList(tokenPresent), IDEMPOTENT);
+      return this.owner.failed(err, () => (given ? this.module.getSlotList(tokenPresent) : this.module.getSlotList()), IDEMPOTENT);
     }
   }
 

@@ -61,14 +61,31 @@ export class ManagedSession {
 // CKR_CRYPTOKI_NOT_INITIALIZED into the owner's typed refusal, as call() would.
 function sessionCall(name: SessionCallName) {
   type Call = (this: Pkcs11Module, h: number | bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+  const run = (module: Pkcs11Module, h: number | bigint, n: number, a: unknown, b: unknown, c: unknown, d: unknown): unknown => {
+    const f = (module as unknown as Record<string, Call>)[name];
+    // The caller's argument count, passed on (see callFirst()), with the handle in front.
+    switch (n) {
+      case 0:
+        return f.call(module, h);
+      case 1:
+        return f.call(module, h, a);
+      case 2:
+        return f.call(module, h, a, b);
+      case 3:
+        return f.call(module, h, a, b, c);
+      default:
+        return f.call(module, h, a, b, c, d);
+    }
+  };
   return function (this: ManagedSession, a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown {
     const { owner, module, ref } = this;
     owner.admits(ref);
     const h = this.handleArg;
+    const n = arguments.length;
     try {
-      return ((module as unknown as Record<string, Call>)[name]).call(module, h, a, b, c, d);
+      return run(module, h, n, a, b, c, d);
     } catch (err) {
-      return owner.failed(err, () => ((module as unknown as Record<string, Call>)[name]).call(module, h, a, b, c, d), this.callOptions);
+      return owner.failed(err, () => run(module, h, n, a, b, c, d), this.callOptions);
     }
   };
 }

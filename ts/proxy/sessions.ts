@@ -4,7 +4,7 @@
 // (async calls only). C_GetSessionInfo reports the proxy's slot ID.
 import { CKR } from '../bridge/ckr.js';
 import type { SessionInfo } from '../bridge/info.js';
-import { SESSION_CALLS, type AsyncSessionCalls, type SessionCallName, type SessionCalls } from '../managed/calls.js';
+import { SESSION_CALLS, callFirst, type AsyncSessionCalls, type SessionCallName, type SessionCalls, type UpToFour } from '../managed/calls.js';
 import type { ManagedSession } from '../managed/session.js';
 import { asyncOnly, proxyRv } from './errors.js';
 import { RemoteSession } from './remote-session.js';
@@ -123,11 +123,10 @@ function forward(name: SessionCallName) {
       throw proxyRv(CKR.CKR_FUNCTION_NOT_SUPPORTED, v3);
     };
   }
-  type Call = (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
   return function (this: ProxySession, a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown {
     if (this.closed) throw proxyRv(CKR.CKR_SESSION_HANDLE_INVALID, cName(name));
     const inner = this.local ?? this.managed(name);
-    return (inner as unknown as Record<string, Call>)[name](a, b, c, d);
+    return callFirst((inner as unknown as Record<string, UpToFour>)[name], inner, arguments.length, a, b, c, d);
   };
 }
 
