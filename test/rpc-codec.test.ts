@@ -7,7 +7,7 @@ import { fixedCapacity, readAttribute, valueKind, wireKind, writeTemplate } from
 import { allCalls, callSpec } from '../ts/rpc/calls.js';
 import { CKA, CKR } from '../ts/rpc/constants.js';
 import { Pkcs11Error, RpcProtocolError, RpcUnsupportedError, RpcUsageError } from '../ts/rpc/errors.js';
-import { FrameDecoder, FramingError, encodeFrame } from '../ts/rpc/frame.js';
+import { FrameDecoder, FramingError, HEADER_BYTES, encodeFrame, writeFrameHead } from '../ts/rpc/frame.js';
 import { writeMechanism } from '../ts/rpc/mechanism.js';
 import { RequestBuilder, ResponseParser } from '../ts/rpc/message.js';
 import { parseRemote, splitCommandLine, RemoteAddressError } from '../ts/rpc/address.js';
@@ -57,6 +57,17 @@ describe('frames', () => {
   it('encodes header, options and payload', () => {
     const f = encodeFrame(0x10, new TextEncoder().encode('client'), unhex('00000003 00000000'));
     expect(hex(f)).toBe('00000010' + '00000006' + '00000008' + ascii('client') + '0000000300000000');
+  });
+
+  it('a request built with headroom becomes the same frame in its own buffer', () => {
+    const options = new TextEncoder().encode('client');
+    const spec = callSpec('C_GetSlotList');
+    const plain = new RequestBuilder(spec).byte(1).ulongBuffer(4).finish();
+    const built = new RequestBuilder(spec, undefined, HEADER_BYTES + options.length).byte(1).ulongBuffer(4);
+    const frame = built.finishFrame();
+    expect(hex(built.finish())).toBe(hex(plain));
+    expect(writeFrameHead(frame, 0xfffffffe, options)).toBe(frame);
+    expect(hex(frame)).toBe(hex(encodeFrame(0xfffffffe, options, plain)));
   });
 
   it('decodes the handshake byte, then frames split at every possible point', () => {

@@ -135,6 +135,23 @@ describe('malformed replies', () => {
     expect(losses).toHaveLength(1);
   });
 
+  it('answered calls spread over several deadlines never trip one; a silent call after them still does', async () => {
+    // One deadline timer serves every call: it must neither fire for calls that were answered
+    // nor stop being re-armed after them.
+    const { client, losses } = await connected({ callTimeoutMs: 200 });
+    peer.script = (f, s) => s.write(frame(f.code, reply(0, 'u', hex('00000000000000b3'))));
+    for (let i = 0; i < 6; i++) {
+      expect(await failure(client.getInfo())).toBeInstanceOf(Pkcs11Error);
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    expect(losses).toHaveLength(0);
+    expect(client.state).toBe('ready');
+    peer.script = () => {}; // never answers
+    const err = await failure(client.getInfo());
+    expect(err.message).toMatch(/C_GetInfo got no reply within 200 ms/);
+    expect(losses).toHaveLength(1);
+  });
+
   it('a blocking C_WaitForSlotEvent has no call deadline; a CKF_DONT_BLOCK one has', async () => {
     const { client, losses } = await connected({ callTimeoutMs: 200 });
     peer.script = () => {}; // never answers

@@ -395,6 +395,9 @@ export interface CallOptions {
   holds?: boolean;
 }
 
+/** No options: one frozen object instead of a literal per call. */
+export const NO_CALL_OPTIONS: Readonly<CallOptions> = Object.freeze({});
+
 /** A session an owner opened: usable only by that owner, only in the generation it was opened in. */
 export interface SessionRef {
   readonly handle: bigint;
@@ -450,7 +453,7 @@ export class Owner {
   }
 
   /** The checks before any call: this owner may call now, and the session (if any) is its own, of this generation. */
-  private admits(ses: SessionRef | undefined): void {
+  admits(ses: SessionRef | undefined): void {
     this.check();
     if (ses !== undefined && (ses.owner !== this || !ses.open || ses.generation !== this.generation)) {
       this.lifecycle.refuse({ do: 'refuse', rv: CKR_SESSION_HANDLE_INVALID, reason: 'stale-handle' });
@@ -473,14 +476,13 @@ export class Owner {
    * module behind our back: under the `auto` policy an idempotent call is retried once after
    * one serialized re-initialize.
    */
-  call<T>(op: () => T, opts: CallOptions = {}): T {
+  call<T>(op: () => T, opts: Readonly<CallOptions> = NO_CALL_OPTIONS): T {
     this.admits(opts.session);
     let result: T;
     try {
       result = op();
     } catch (err) {
-      if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
-      return this.afterNotInitialized(op, opts);
+      return this.failed(err, op, opts);
     }
     // Only a raw op's number is a CK_RV: a typed op may return 0x190 as a handle.
     if (opts.returnsRv && result === CKR_CRYPTOKI_NOT_INITIALIZED) return this.afterNotInitialized(op, opts);
@@ -491,7 +493,7 @@ export class Owner {
    * call() for a promise-returning op (the bridge's async calls); same checks, same re-entry
    * rules. The call is a hold: the owner's release cannot complete while it is in flight.
    */
-  async callAsync<T>(op: () => Promise<T>, opts: Omit<CallOptions, 'returnsRv'> = {}): Promise<T> {
+  async callAsync<T>(op: () => Promise<T>, opts: Readonly<Omit<CallOptions, 'returnsRv'>> = NO_CALL_OPTIONS): Promise<T> {
     this.admits(opts.session);
     const holds = opts.holds !== false;
     if (holds) {
@@ -518,7 +520,17 @@ export class Owner {
     }
   }
 
-  private afterNotInitialized<T>(op: () => T, opts: CallOptions): T {
+  /**
+   * @internal What call() does when its op threw, for callers that run the op inline after
+   * admits() (the managed API's generated methods): rethrows, or re-enters as call() would.
+   * `op` is only built here, on this cold path.
+   */
+  failed<T>(err: unknown, op: () => T, opts: Readonly<CallOptions>): T {
+    if (errorRv(err) !== CKR_CRYPTOKI_NOT_INITIALIZED) throw err;
+    return this.afterNotInitialized(op, opts);
+  }
+
+  private afterNotInitialized<T>(op: () => T, opts: Readonly<CallOptions>): T {
     // A call on a session is never retried: the session died with the old generation.
     const d = this.lifecycle.onNotInitialized(this, !!opts.idempotent && opts.session === undefined);
     if (d.do !== 'retry') this.lifecycle.refuse(d);

@@ -42,3 +42,26 @@ export type AsyncSessionCalls = Omit<
   AsyncSessionTypedReads;
 export type ModuleReads = Pick<SyncCalls, ModuleReadName>;
 export type AsyncModuleReads = { [K in ModuleReadName]: (...args: Parameters<SyncCalls[K]>) => Promise<ReturnType<SyncCalls[K]>> };
+
+/** A method called with up to four arguments. */
+export type UpToFour = (this: unknown, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+
+/**
+ * Calls f with the first n of a..d (n = the caller's arguments.length): the generated
+ * fixed-arity methods pass on exactly what they were given — what the callee sees (and a
+ * trace prints) is the caller's call — without building an argument array.
+ */
+export function callFirst(f: UpToFour, self: unknown, n: number, a: unknown, b: unknown, c: unknown, d: unknown): unknown {
+  switch (n) {
+    case 0:
+      return f.call(self);
+    case 1:
+      return f.call(self, a);
+    case 2:
+      return f.call(self, a, b);
+    case 3:
+      return f.call(self, a, b, c);
+    default:
+      return f.call(self, a, b, c, d);
+  }
+}

@@ -3,7 +3,7 @@
 import { CKF_SESSION } from '../bridge/ckf.js';
 import type { SlotId } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
-import type { ModuleLifecycle, Owner } from '../lifecycle/manager.js';
+import type { CallOptions, ModuleLifecycle, Owner } from '../lifecycle/manager.js';
 import type { ModuleState } from '../lifecycle/machine.js';
 import type { ModuleEntry } from '../registry/types.js';
 import { MODULE_READS, type AsyncModuleReads, type ModuleReads } from './calls.js';
@@ -15,9 +15,7 @@ export interface OpenSessionOptions {
   rw?: boolean;
 }
 
-export interface ManagedModule extends ModuleReads {}
-
-export class ManagedModule {
+export class ManagedModule implements ModuleReads {
   /** The read-only module calls, returning promises. */
   readonly async: AsyncModuleReads & {
     openSession(slot: SlotId, opts?: OpenSessionOptions): Promise<ManagedSession>;
@@ -39,7 +37,7 @@ export class ManagedModule {
     };
     for (const name of MODULE_READS) {
       const fn = (module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
-      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(...args), { idempotent: true });
+      asyncCalls[name] = (...args: unknown[]) => this.owner.callAsync(() => fn(...args), IDEMPOTENT);
     }
     this.async = asyncCalls as unknown as ManagedModule['async'];
   }
@@ -97,6 +95,65 @@ export class ManagedModule {
     return this.owner.call(() => this.module.waitForSlotEvent(flags));
   }
 
+  // The reads, written out: the check, then the bridge call inline, so a call builds no
+  // closure, options or argument array (and stays shallow enough for V8 to inline). The retry
+  // closure is made only on the cold path, after CKR_CRYPTOKI_NOT_INITIALIZED.
+  getInfo(): ReturnType<ModuleReads['getInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getInfo();
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getInfo(), IDEMPOTENT);
+    }
+  }
+
+  getSlotList(tokenPresent?: boolean): SlotId[] {
+    this.owner.check();
+    // Passed on only when given, so the callee (and a trace) sees the caller's call.
+    const given = arguments.length > 0;
+    try {
+      return given ? this.module.getSlotList(tokenPresent) : this.module.getSlotList();
+    } catch (err) {
+      return this.owner.failed(err, () => (given ? this.module.getSlotList(tokenPresent) : this.module.getSlotList()), IDEMPOTENT);
+    }
+  }
+
+  getSlotInfo(slot: SlotId): ReturnType<ModuleReads['getSlotInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getSlotInfo(slot);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getSlotInfo(slot), IDEMPOTENT);
+    }
+  }
+
+  getTokenInfo(slot: SlotId): ReturnType<ModuleReads['getTokenInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getTokenInfo(slot);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getTokenInfo(slot), IDEMPOTENT);
+    }
+  }
+
+  getMechanismList(slot: SlotId): number[] {
+    this.owner.check();
+    try {
+      return this.module.getMechanismList(slot);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getMechanismList(slot), IDEMPOTENT);
+    }
+  }
+
+  getMechanismInfo(slot: SlotId, type: number): ReturnType<ModuleReads['getMechanismInfo']> {
+    this.owner.check();
+    try {
+      return this.module.getMechanismInfo(slot, type);
+    } catch (err) {
+      return this.owner.failed(err, () => this.module.getMechanismInfo(slot, type), IDEMPOTENT);
+    }
+  }
+
   /** Holds the module again after a generation change (re-entering C_Initialize if nobody has). */
   reinitialize(): void {
     this.owner.reinitialize();
@@ -118,11 +175,4 @@ export class ManagedModule {
   }
 }
 
-for (const name of MODULE_READS) {
-  Object.defineProperty(ManagedModule.prototype, name, {
-    value(this: ManagedModule, ...args: unknown[]) {
-      const fn = (this.module as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
-      return this.owner.call(() => fn.apply(this.module, args), { idempotent: true });
-    },
-  });
-}
+const IDEMPOTENT: Readonly<CallOptions> = Object.freeze({ idempotent: true });

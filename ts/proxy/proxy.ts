@@ -76,6 +76,8 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
     release(): Promise<void>;
   };
   private readonly slots = new SlotTable();
+  /** The route of the last slot call (see routeOf()). */
+  private lastRoute?: SlotRoute;
   private readonly sessionTable = new SessionTable();
   private readonly events: SlotEvents;
   private readonly failureLog: ModuleFailure[] = [];
@@ -364,9 +366,12 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
 
   private routeOf(slot: SlotId, fn: string): SlotRoute {
     this.live(fn);
+    // Callers tend to stay on one slot: the last route answers while its slot is still listed.
+    const last = this.lastRoute;
+    if (last !== undefined && last.id === slot && !last.retired) return last;
     const r = typeof slot === 'number' ? this.slots.route(slot) : undefined;
     if (!r) throw proxyRv(CKR.CKR_SLOT_ID_INVALID, fn);
-    return r;
+    return (this.lastRoute = r);
   }
 
   private realOf(slot: SlotId): SlotId {

@@ -5,7 +5,7 @@
 import { CKR } from '../bridge/ckr.js';
 import type { SessionInfo } from '../bridge/info.js';
 import type { SlotId } from '../bridge/handles.js';
-import { SESSION_CALLS, type AsyncSessionCalls, type SessionCalls } from '../managed/calls.js';
+import { SESSION_CALLS, callFirst, type AsyncSessionCalls, type SessionCallName, type SessionCalls, type UpToFour } from '../managed/calls.js';
 import type { ManagedSession } from '../managed/session.js';
 import { asyncOnly, proxyRv } from './errors.js';
 import { RemoteSession } from './remote-session.js';
@@ -22,7 +22,9 @@ export interface ProxySession extends SessionCalls {}
 export class ProxySession {
   /** The same calls, returning promises (on the bridge's async lanes, or to a remote host); close() too. */
   readonly async: AsyncSessionCalls & { close(): Promise<void> };
-  private closed = false;
+  /** @internal */ closed = false;
+  /** @internal the managed session behind it, when it is local (sync calls go straight to it). */
+  readonly local: ManagedSession | undefined;
 
   constructor(
     /** The proxy's handle. */
@@ -35,6 +37,7 @@ export class ProxySession {
     readonly inner: InnerSession,
     private readonly onClose: (s: ProxySession) => void,
   ) {
+    this.local = inner instanceof RemoteSession ? undefined : inner;
     const asyncCalls: Record<string, unknown> = {};
     for (const name of SESSION_CALLS) {
       const fn = (inner.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
@@ -111,14 +114,25 @@ export class ProxySession {
   }
 }
 
+// One method per session call, made once: a 3.0-only call always refuses; the others check
+// that the session is open and forward with fixed arity (at most four arguments after the
+// handle), so a call does no table lookup and builds no argument array.
+function forward(name: SessionCallName) {
+  const v3 = V3_ONLY_CALLS.get(name);
+  if (v3) {
+    return function (this: ProxySession): never {
+      throw proxyRv(CKR.CKR_FUNCTION_NOT_SUPPORTED, v3);
+    };
+  }
+  return function (this: ProxySession, a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown {
+    if (this.closed) throw proxyRv(CKR.CKR_SESSION_HANDLE_INVALID, cName(name));
+    const inner = this.local ?? this.managed(name);
+    return callFirst((inner as unknown as Record<string, UpToFour>)[name], inner, arguments.length, a, b, c, d);
+  };
+}
+
 for (const name of SESSION_CALLS) {
-  if (name === 'getSessionInfo') continue;
-  Object.defineProperty(ProxySession.prototype, name, {
-    value(this: ProxySession, ...args: unknown[]) {
-      this.check(name);
-      return (this.managed(name) as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
-    },
-  });
+  if (name !== 'getSessionInfo') Object.defineProperty(ProxySession.prototype, name, { value: forward(name) });
 }
 
 /** The proxy's session handles. */

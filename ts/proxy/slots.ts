@@ -11,6 +11,8 @@ export interface SlotRoute {
   readonly member: Member;
   /** The module's own slot ID. */
   readonly real: SlotId;
+  /** Set when the module stopped listing the slot (so a cached route is known stale). */
+  retired: boolean;
 }
 
 const FIRST_ID = 0x11;
@@ -32,7 +34,11 @@ export class SlotTable {
       if (now.has(real)) continue; // a module listing a slot twice gets it once
       now.set(real, before.get(real) ?? this.assign(member, real));
     }
-    for (const [real, route] of before) if (!now.has(real)) this.byId.delete(route.id);
+    for (const [real, route] of before) {
+      if (now.has(real)) continue;
+      this.byId.delete(route.id);
+      route.retired = true;
+    }
     this.byMember.set(member, now);
     return [...now.values()];
   }
@@ -57,7 +63,7 @@ export class SlotTable {
   }
 
   private assign(member: Member, real: SlotId): SlotRoute {
-    const route: SlotRoute = { id: asSlotId(this.next++), member, real };
+    const route: SlotRoute = { id: asSlotId(this.next++), member, real, retired: false };
     this.byId.set(route.id, route);
     return route;
   }

@@ -5,7 +5,7 @@
 import { describeAddress, type RemoteAddress } from './address.js';
 import type { CallSpec } from './calls.js';
 import { HostConnectError, HostLostError, RpcProtocolError, RpcReplyTooLargeError } from './errors.js';
-import { DEFAULT_LIMITS, FrameDecoder, FramingError, PROTOCOL_VERSION, encodeFrame, type Frame, type FrameLimits } from './frame.js';
+import { DEFAULT_LIMITS, FrameDecoder, FramingError, HEADER_BYTES, PROTOCOL_VERSION, encodeFrame, writeFrameHead, type Frame, type FrameLimits } from './frame.js';
 import { openTransport, type Transport } from './transport.js';
 
 export interface ConnectionOptions {
@@ -30,7 +30,9 @@ interface Pending {
   fn: string;
   resolve(payload: Uint8Array): void;
   reject(err: Error): void;
-  timer?: NodeJS.Timeout;
+  /** When the call fails the connection as unresponsive (performance.now() ms), and the limit it was given. */
+  deadline: number;
+  timeoutMs: number;
 }
 
 export class RpcConnection {
@@ -41,6 +43,13 @@ export class RpcConnection {
   private nextCode = 0x10;
   private dead: string | undefined;
   private handshake?: { resolve(): void; reject(err: Error): void };
+  /**
+   * One timer for every call's deadline, armed for the earliest: a timer per call (created and
+   * cleared on every round trip) cost more than the rest of the call's bookkeeping. Unref'd:
+   * while calls are pending, the transport's hold keeps the process alive.
+   */
+  private deadlineTimer?: NodeJS.Timeout;
+  private deadlineAt = Infinity;
 
   private constructor(
     readonly address: RemoteAddress,
@@ -94,15 +103,35 @@ export class RpcConnection {
    * `timeoutMs` overrides the connection's call deadline for this call.
    */
   call(spec: CallSpec, payload: Uint8Array, timeoutMs = this.opts.callTimeoutMs): Promise<Uint8Array> {
+    return this.send(spec, payload, false, timeoutMs);
+  }
+
+  /** The bytes a request must reserve in front (RequestBuilder's headroom) for callFrame(). */
+  get headroom(): number {
+    return HEADER_BYTES + this.options.length;
+  }
+
+  /**
+   * call() for a request built with `headroom` bytes in front: its header and options are
+   * written there and the same buffer is sent (no second buffer, no copy). The buffer is the
+   * socket's from then on: a request's buffer is never reused, since the stream may still
+   * hold it after write() returns.
+   */
+  callFrame(spec: CallSpec, frame: Uint8Array, timeoutMs = this.opts.callTimeoutMs): Promise<Uint8Array> {
+    return this.send(spec, frame, true, timeoutMs);
+  }
+
+  private send(spec: CallSpec, bytes: Uint8Array, framed: boolean, timeoutMs: number | undefined): Promise<Uint8Array> {
     if (this.dead !== undefined) return Promise.reject(new HostLostError(spec.name, this.opts.generation, this.dead, false, this.opts.label));
+    if (framed && bytes.length < this.headroom) throw new Error(`p11kit-wasm rpc: ${spec.name} request has no room for its frame header`);
     const code = this.nextCode;
     this.nextCode = this.nextCode === 0xffffffff ? 1 : this.nextCode + 1;
     return new Promise<Uint8Array>((resolve, reject) => {
-      const entry: Pending = { fn: spec.name, resolve, reject };
-      if (timeoutMs) entry.timer = setTimeout(() => this.die(`${spec.name} got no reply within ${timeoutMs} ms`, 'unresponsive'), timeoutMs);
+      const entry: Pending = { fn: spec.name, resolve, reject, deadline: timeoutMs ? performance.now() + timeoutMs : Infinity, timeoutMs: timeoutMs ?? 0 };
+      if (entry.deadline < this.deadlineAt) this.armDeadline(entry.deadline);
       if (this.pending.size === 0) this.transport.hold(true);
       this.pending.set(code, entry);
-      this.transport.write(encodeFrame(code, this.options, payload));
+      this.transport.write(framed ? writeFrameHead(bytes, code, this.options) : encodeFrame(code, this.options, bytes));
     });
   }
 
@@ -127,11 +156,29 @@ export class RpcConnection {
       const entry = this.pending.get(frame.code);
       if (!entry) return this.die(`reply with code ${frame.code}, which no call is waiting for`, 'protocol');
       this.pending.delete(frame.code);
-      clearTimeout(entry.timer);
       if (this.pending.size === 0) this.transport.hold(false);
       if (frame.oversized !== undefined) entry.reject(new RpcReplyTooLargeError(entry.fn, frame.oversized, this.decoder.maxPayload, this.opts.label));
       else entry.resolve(frame.payload);
     }
+  }
+
+  private armDeadline(at: number): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineAt = at;
+    this.deadlineTimer = setTimeout(() => this.deadlinePassed(), Math.max(0, at - performance.now()));
+    this.deadlineTimer.unref();
+  }
+
+  /** The earliest deadline came: a call past its own fails the connection; else wait for the next. */
+  private deadlinePassed(): void {
+    this.deadlineAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const entry of this.pending.values()) {
+      if (entry.deadline <= now) return this.die(`${entry.fn} got no reply within ${entry.timeoutMs} ms`, 'unresponsive');
+      if (entry.deadline < next) next = entry.deadline;
+    }
+    if (next < Infinity) this.armDeadline(next);
   }
 
   private die(reason: string, kind: 'lost' | 'unresponsive' | 'protocol' | 'closed'): void {
@@ -142,8 +189,9 @@ export class RpcConnection {
       this.handshake.reject(new Error(this.dead));
       this.handshake = undefined;
     }
+    clearTimeout(this.deadlineTimer);
+    this.deadlineAt = Infinity;
     for (const entry of this.pending.values()) {
-      clearTimeout(entry.timer);
       entry.reject(
         kind === 'protocol'
           ? new RpcProtocolError(entry.fn, reason, this.opts.label)

@@ -28,13 +28,33 @@ export const DEFAULT_LIMITS: FrameLimits = { maxOptions: 64 * 1024, maxPayload: 
 
 export function encodeFrame(code: number, options: Uint8Array, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + options.length + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, code);
-  view.setUint32(4, options.length);
-  view.setUint32(8, payload.length);
-  out.set(options, HEADER_BYTES);
   out.set(payload, HEADER_BYTES + options.length);
-  return out;
+  return writeFrameHead(out, code, options);
+}
+
+/**
+ * Fills in the header and options of a frame whose payload was written after
+ * HEADER_BYTES + options.length reserved bytes (RequestBuilder's headroom), so a request
+ * is sent from the buffer it was built in, with no second buffer and no copy.
+ */
+export function writeFrameHead(frame: Uint8Array, code: number, options: Uint8Array): Uint8Array {
+  putU32(frame, 0, code);
+  putU32(frame, 4, options.length);
+  putU32(frame, 8, frame.length - HEADER_BYTES - options.length);
+  frame.set(options, HEADER_BYTES);
+  return frame;
+}
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+/** The big-endian u32 at `at` of `b` (which the caller checked holds 4 bytes there). */
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
 /** Why the byte stream cannot be framed; the connection is unusable after one of these. */
@@ -89,11 +109,12 @@ export class FrameDecoder {
     }
     for (;;) {
       if (this.buffered < HEADER_BYTES) return frames;
-      const header = this.peek(HEADER_BYTES);
-      const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
-      const code = view.getUint32(0);
-      const olen = view.getUint32(4);
-      const plen = view.getUint32(8);
+      // The header is read in place when the first chunk holds it (it nearly always does).
+      const first = this.chunks[0]!;
+      const header = first.length >= HEADER_BYTES ? first : this.peek(HEADER_BYTES);
+      const code = getU32(header, 0);
+      const olen = getU32(header, 4);
+      const plen = getU32(header, 8);
       if (code === 0) throw new FramingError('frame with code 0 (not p11-kit RPC?)');
       if (olen > this.limits.maxOptions) throw new FramingError(`frame options of ${olen} bytes exceed the limit of ${this.limits.maxOptions}`);
       if (plen > this.limits.maxPayload) {

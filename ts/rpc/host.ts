@@ -11,7 +11,7 @@ import { callSpec, type CallName } from './calls.js';
 import { RpcConnection } from './connection.js';
 import { CKR } from './constants.js';
 import { HostConnectError, HostLostError, Pkcs11Error } from './errors.js';
-import { DEFAULT_LIMITS, type FrameLimits } from './frame.js';
+import { DEFAULT_LIMITS, HEADER_BYTES, type FrameLimits } from './frame.js';
 import { HandleMap } from './handles.js';
 import { RequestBuilder, ResponseParser } from './message.js';
 
@@ -88,6 +88,8 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
   readonly name: string;
   readonly handles: HandleMap;
   private readonly opts: RemoteOptions;
+  /** A frame's header and options (the name every frame carries), reserved in front of each request. */
+  private readonly headroom: number;
   private conn: RpcConnection | undefined;
   private starting: Promise<RpcConnection> | undefined;
   private hostState: HostState = 'closed';
@@ -104,6 +106,7 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
     this.address = typeof opts.remote === 'string' ? parseRemote(opts.remote) : opts.remote;
     this.name = opts.name ?? describeAddress(this.address);
     this.handles = new HandleMap(this.name);
+    this.headroom = HEADER_BYTES + new TextEncoder().encode(opts.name ?? 'client').length;
   }
 
   /** Bumped each time a new host is started; 0 before the first. */
@@ -166,11 +169,16 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
    */
   async call<T>(name: CallName, build: (b: RequestBuilder) => void, read: (p: ResponseParser) => T, timeoutMs?: number): Promise<T> {
     const spec = callSpec(name);
-    const request = new RequestBuilder(spec, this.name);
+    // Built with room for the frame's header and options in front: sent from this one buffer.
+    const request = new RequestBuilder(spec, this.name, this.headroom);
     build(request);
-    const payload = request.finish();
+    const frame = request.finishFrame();
     const conn = await this.ready(name);
-    const reply = new ResponseParser(await conn.call(spec, payload, timeoutMs), spec, this.name);
+    const reply = new ResponseParser(
+      conn.headroom === this.headroom ? await conn.callFrame(spec, frame, timeoutMs) : await conn.call(spec, request.finish(), timeoutMs),
+      spec,
+      this.name,
+    );
     const out = read(reply);
     reply.done();
     return out;

@@ -43,8 +43,10 @@ export class RequestBuilder {
   constructor(
     readonly spec: CallSpec,
     readonly module = REMOTE,
+    /** Bytes reserved in front for the frame's header and options (finishFrame()). */
+    headroom = 0,
   ) {
-    this.w = new WireWriter(spec.name, module);
+    this.w = new WireWriter(spec.name, module, headroom);
     this.cursor = new SignatureCursor(spec.request, spec.name);
     this.w.u32(spec.id).byteArray(spec.requestBytes);
   }
@@ -118,6 +120,12 @@ export class RequestBuilder {
   finish(): Uint8Array {
     if (!this.cursor.complete) throw new Error(`p11kit-wasm rpc: ${this.spec.name} request left incomplete`);
     return this.w.finish();
+  }
+
+  /** The request with the headroom it was built with in front, for RpcConnection.callFrame(). */
+  finishFrame(): Uint8Array {
+    this.finish();
+    return this.w.frame();
   }
 }
 

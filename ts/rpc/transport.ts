@@ -119,9 +119,12 @@ class ExecTransport implements Transport {
   }
 
   hold(active: boolean): void {
+    // The list is made once: a sequential client holds and lets go on every call.
     const c = this.child;
-    setRef([c, c.stdin as unknown as Refable, c.stdout as unknown as Refable, c.stderr as unknown as Refable], active);
+    this.refables ??= [c, c.stdin as unknown as Refable, c.stdout as unknown as Refable, c.stderr as unknown as Refable];
+    setRef(this.refables, active);
   }
+  private refables?: (Refable | null | undefined)[];
 
   close(unresponsive = false): Promise<void> {
     return (this.closed ??= this.shutdown(unresponsive));
@@ -174,7 +177,8 @@ class UnixTransport implements Transport {
   }
 
   hold(active: boolean): void {
-    setRef([this.socket], active);
+    if (active) this.socket.ref();
+    else this.socket.unref();
   }
 
   close(): Promise<void> {

@@ -24,12 +24,16 @@ export function ulongToBig(fn: string, v: UlongInput, what: string, module = REM
 export class WireWriter {
   private buf = new Uint8Array(256);
   private view = new DataView(this.buf.buffer);
-  private len = 0;
+  private len: number;
 
   constructor(
     readonly fn: string,
     readonly module = REMOTE,
-  ) {}
+    /** Bytes reserved before the message (a frame's header and options, see frame()). */
+    private readonly headroom = 0,
+  ) {
+    this.len = headroom;
+  }
 
   private room(n: number): number {
     const at = this.len;
@@ -80,10 +84,15 @@ export class WireWriter {
   }
 
   get length(): number {
-    return this.len;
+    return this.len - this.headroom;
   }
 
   finish(): Uint8Array {
+    return this.buf.subarray(this.headroom, this.len);
+  }
+
+  /** The message with its reserved headroom in front (for writeFrameHead()). */
+  frame(): Uint8Array {
     return this.buf.subarray(0, this.len);
   }
 }
