@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF_MISC, CKF_SLOT, CKR, ModuleLifecycle, createPkcs11Worker, lifecycleTarget, loadModule, openProxy, type ProxyModule, type SlotEvent } from '../ts/index.js';
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
-import { runStress } from './helpers/stress-run.js';
+import { expectCleanRun, runStress } from './helpers/stress-run.js';
 import { startCardRig, within, type CardRig } from './devices/card-rig.js';
 import { OPENSC_MODULE } from './devices/opensc.mjs';
 import { havePcscd } from './devices/pcscd.mjs';
@@ -152,16 +152,7 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
     }
     try {
       const r = await runStress({ path: OPENSC_MODULE, cycles: 8 }, rig.env);
-      expect(r.hung, 'hung').toBe(false);
-      expect(r.signal, r.stderr).toBeNull();
-      expect(r.exit, r.stderr).toBe(0);
-      const rep = r.report!;
-      expect(rep.workerErrors).toBe(0);
-      expect(rep.counters).toMatchObject({ cycles: 16 * 8, errors: 0, emptySlots: 0 });
-      expect(rep.state).toMatchObject({ phase: 'uninitialized', holders: 0 });
-      expect(rep.leftInitialized, 'module left initialized').toBe(false);
-      expect(rep.callCounts.finalize).toBe(rep.callCounts.initialize);
-      expect(rep.callCounts.initialize).toBeGreaterThan(0);
+      expectCleanRun(r, { cycles: 8 });
     } finally {
       await rig.card.remove();
     }

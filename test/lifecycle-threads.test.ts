@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runStress, type StressRun } from './helpers/stress-run.js';
+import { expectCleanRun, runStress, type StressRun } from './helpers/stress-run.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'p11kit-lifecycle-'));
@@ -39,28 +39,6 @@ type RunResult = StressRun;
 /** 200 cycles per worker unless a case says otherwise. */
 const run = (opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, limitMs = 90_000) => runStress({ cycles: 200, ...opts }, env, limitMs);
 
-function expectClean(r: RunResult, terminated: boolean, cycles = 200): void {
-  expect(r.hung, 'hung').toBe(false);
-  expect(r.signal, `crashed: ${r.stderr}`).toBeNull();
-  expect(r.exit, r.stderr).toBe(0);
-  const rep = r.report!;
-  expect(rep.workerErrors).toBe(0);
-  expect(rep.counters.errors).toBe(0);
-  expect(rep.counters.emptySlots, 'wrong (empty) slot lists').toBe(0);
-  if (!terminated) expect(rep.counters.cycles).toBe(16 * cycles);
-  expect(rep.counters.ok).toBeGreaterThan(0);
-  // Everything reclaimed: nobody holds the module, and the module itself says it was left finalized.
-  expect(rep.state).toMatchObject({ phase: 'uninitialized', holders: 0 });
-  expect(rep.leftInitialized, 'module left initialized').toBe(false);
-  expect(rep.callCounts.initialize).toBeGreaterThan(0);
-  // A worker killed right after its C_Initialize returned cannot count it; the fixture can.
-  if (!terminated) expect(rep.callCounts.finalize).toBe(rep.callCounts.initialize);
-  if (rep.fixture) {
-    expect(rep.fixture.overlaps, 'overlapping C_Initialize/C_Finalize').toBe(0);
-    if (!terminated) expect(rep.fixture.initialized).toBe(rep.callCounts.initialize);
-    expect(rep.fixture.finalized).toBe(rep.fixture.initialized);
-  }
-}
 
 const FRAGILE = join(root, 'dist/native/fixtures/fragile-module.so');
 const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
@@ -68,44 +46,44 @@ const NSS = '/usr/lib/x86_64-linux-gnu/libsoftokn3.so';
 
 describe('16 plain workers through the process-wide lifecycle', { timeout: 200_000 }, () => {
   it('fragile fixture: 16 × 200 cycles, 0 overlaps, init count = finalize count', async () => {
-    expectClean(await run({ path: FRAGILE, withSessions: true }), false);
+    expectCleanRun(await run({ path: FRAGILE, withSessions: true }), { terminated: false });
   });
 
   it('fragile fixture: workers terminated at random moments, nothing deadlocks, everything reclaimed', async () => {
     for (const seed of [1, 2, 3]) {
       const r = await run({ path: FRAGILE, withSessions: true, terminate: true, seed });
-      expectClean(r, true);
+      expectCleanRun(r, { terminated: true });
       expect(r.report!.terminated).toBeGreaterThan(0);
     }
   });
 
   it('SoftHSM2: 16 × 200 cycles with sessions, then with random terminations', async () => {
     const env = softhsmEnv();
-    expectClean(await run({ path: SOFTHSM, withSessions: true }, env), false);
-    expectClean(await run({ path: SOFTHSM, withSessions: true, terminate: true, seed: 7 }, env), true);
+    expectCleanRun(await run({ path: SOFTHSM, withSessions: true }, env), { terminated: false });
+    expectCleanRun(await run({ path: SOFTHSM, withSessions: true, terminate: true, seed: 7 }, env), { terminated: true });
   });
 
   it('NSS softokn: 16 × 200 cycles, never an empty slot list, then with random terminations', async () => {
     const reserved = nssReserved();
-    expectClean(await run({ path: NSS, reserved }), false);
-    expectClean(await run({ path: NSS, reserved, terminate: true, seed: 11 }), true);
+    expectCleanRun(await run({ path: NSS, reserved }), { terminated: false });
+    expectCleanRun(await run({ path: NSS, reserved, terminate: true, seed: 11 }), { terminated: true });
   });
 
   it('async variant (half the cycles async, half of those released with calls in flight, random terminations): fragile fixture and SoftHSM2, 0 calls after finalize', async () => {
     for (const seed of [21, 22]) {
       const r = await run({ path: FRAGILE, withSessions: true, asyncCalls: true, cycles: 100, terminate: seed === 22, seed });
-      expectClean(r, seed === 22, 100);
+      expectCleanRun(r, { terminated: seed === 22, cycles: 100 });
       expect(r.report!.fixture!.notInitialized, 'calls that reached the module after its C_Finalize').toBe(0);
     }
-    expectClean(await run({ path: SOFTHSM, withSessions: true, asyncCalls: true, cycles: 100, terminate: true, seed: 23 }, softhsmEnv()), true, 100);
+    expectCleanRun(await run({ path: SOFTHSM, withSessions: true, asyncCalls: true, cycles: 100, terminate: true, seed: 23 }, softhsmEnv()), { terminated: true, cycles: 100 });
   });
 
   it('hold variant (each worker holds the module 0.5–2 s, releases at its own time): SoftHSM2, NSS, fixture', async () => {
     const env = softhsmEnv();
-    expectClean(await run({ path: SOFTHSM, hold: true, seed: 3 }, env), false);
-    expectClean(await run({ path: NSS, reserved: nssReserved(), hold: true, seed: 4 }), false);
+    expectCleanRun(await run({ path: SOFTHSM, hold: true, seed: 3 }, env), { terminated: false });
+    expectCleanRun(await run({ path: NSS, reserved: nssReserved(), hold: true, seed: 4 }), { terminated: false });
     const r = await run({ path: FRAGILE, hold: true, seed: 5 });
-    expectClean(r, false);
+    expectCleanRun(r, { terminated: false });
     expect(r.report!.callCounts.initialize).toBe(1); // one C_Initialize for all 16 workers
   });
 });
