@@ -42,7 +42,9 @@ export async function showCardInsertion(line) {
     writeFileSync(join(dir, 'modules/opensc.module'), `module: ${OPENSC_MODULE}\n`);
     writeFileSync(join(dir, 'pkcs11.conf'), '');
     const none = join(dir, 'none');
-    proxy = openProxy({ registry: { systemConfig: join(dir, 'pkcs11.conf'), systemModules: join(dir, 'modules'), packageModules: none, userConfig: none, userModules: none } });
+    proxy = openProxy({ registry: { systemConfig: join(dir, 'pkcs11.conf'), systemModules: join(dir, 'modules'), packageModules: none, userConfig: none, userModules: none },
+      // Polled, not parked: OpenSC's C_Finalize is not safe under its own blocking wait (README, Real devices).
+      blockingWaits: 0, pollIntervalMs: 50 });
     const slot = proxy.getSlotList().find((s) => proxy.getSlotInfo(s).slotDescription.trim() === pcscd.readers[0].name);
     const present = () => (proxy.getSlotInfo(slot).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
     const uri = `pkcs11:token=${encodeURIComponent(LABEL)}`;

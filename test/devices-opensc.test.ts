@@ -50,7 +50,7 @@ async function expectNoEvent(p: ProxyModule): Promise<void> {
 
 describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc-pkcs11', { timeout: 180_000 }, () => {
   it('the token is the card: label, serial and its data object, found by URI', async () => {
-    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50, blockingWaits: 0 });
     try {
       const slot = readerSlot(p);
       expect(present(p, slot)).toBe(false);
@@ -70,7 +70,7 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
   });
 
   it(`proxy: ${CYCLES} insert/remove cycles give exactly ${2 * CYCLES} events, tokenPresent following the card; findTokens follows it too`, async () => {
-    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50, blockingWaits: 0 });
     try {
       const slot = readerSlot(p);
       expect(present(p, slot)).toBe(false);
@@ -87,7 +87,7 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
         expect(p.findTokens(uri)).toEqual([]);
       }
       expect(seen).toEqual(Array.from({ length: CYCLES }, () => [[slot, true], [slot, false]]).flat());
-      expect(p.modules.find((m) => m.name === 'opensc')!.events).toBe('block');
+      expect(p.modules.find((m) => m.name === 'opensc')!.events).toBe('candidate'); // able to block, but polled: never left parked (see above)
       await expectNoEvent(p);
       expect(p.failures).toEqual([]);
     } finally {
@@ -95,30 +95,30 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
     }
   });
 
-  it('proxy: a wait blocked in OpenSC is released by the module finalize (release)', async () => {
-    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+  // OpenSC is polled, never left with a parked wait: its C_Finalize frees its reader state while
+  // its own blocking C_WaitForSlotEvent is still returning (measured: SIGSEGV inside libopensc in
+  // 1 of 2 proxy releases; README, Real devices). These tests hold it to the safe path.
+  it('proxy: releasing while a wait is pending ends the wait, and OpenSC is finalized with nothing inside it', async () => {
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50, blockingWaits: 0 });
     try {
       const pending = p.waitForSlotEvent();
-      // A first CKF_DONT_BLOCK answer said the module has events: the proxy then parks a
-      // blocking C_WaitForSlotEvent in OpenSC on a dedicated thread ('candidate' until it returns).
       const end = Date.now() + 20_000;
-      while (p.modules[0].events !== 'candidate' && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-      expect(p.modules[0].events).toBe('candidate');
+      while (p.modules[0].events !== 'candidate' && p.modules[0].events !== 'poll' && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(['candidate', 'poll']).toContain(p.modules[0].events);
       p.release();
-      await expect(within('the released wait', pending)).rejects.toMatchObject({ rv: CKR.CKR_CRYPTOKI_NOT_INITIALIZED });
-      // Nobody holds OpenSC any more: the finalize went through while a thread waited in it.
+      await expect(within('the released wait', pending)).rejects.toBeDefined();
       expect(ModuleLifecycle.of(lifecycleTarget(loadModule(OPENSC_MODULE))).state).toMatchObject({ phase: 'uninitialized', holders: 0 });
     } finally {
       p.release();
     }
   });
 
-  it(`service: ${CYCLES} insert/remove cycles give exactly ${2 * CYCLES} events (blocking waits); close releases the parked wait`, async () => {
+  it(`service: ${CYCLES} insert/remove cycles give exactly ${2 * CYCLES} events (polled); close ends the pending read`, async () => {
     const p11 = createPkcs11Worker();
     try {
       const mod = await p11.openModule(OPENSC_MODULE);
       const slot = (await mod.slots(false)).find((s) => s.info.slotDescription.trim() === rig.reader)!.slot;
-      const events = mod.slotEvents({ mode: 'block' });
+      const events = mod.slotEvents({ mode: 'poll', intervalMs: 50 });
       const seen: SlotEvent[] = [];
       for (let i = 0; i < CYCLES; i++) {
         await rig.card.insert();
@@ -127,13 +127,13 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
         seen.push((await within(`removal ${i + 1}`, events.next())).value as SlotEvent);
       }
       expect(seen.map((e) => [e.slot, e.tokenPresent, e.via])).toEqual(
-        Array.from({ length: CYCLES }, () => [[slot, true, 'block'], [slot, false, 'block']]).flat(),
+        Array.from({ length: CYCLES }, () => [[slot, true, 'poll'], [slot, false, 'poll']]).flat(),
       );
       // None invented: nothing comes while the card stays out.
       const extra = events.next();
       const quiet = await Promise.race([extra.then(() => 'event'), new Promise((r) => setTimeout(() => r('quiet'), 2500))]);
       expect(quiet).toBe('quiet');
-      // The next() above is parked in OpenSC: closing the service finalizes the module, which releases it.
+      // The next() above is pending: closing the service ends it and finalizes the module.
       await within('the service to close', p11.close());
       await within('the parked stream to end', extra.catch(() => ({ done: true })));
     } finally {
@@ -143,7 +143,7 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
 
   it('lifecycle: 16 workers cycling opensc-pkcs11 with the card in, everything reclaimed', async () => {
     // The card is in once OpenSC has said so: every worker's slot list must then show it.
-    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50, blockingWaits: 0 });
     try {
       await rig.card.insert();
       await within('the insertion event', p.waitForSlotEvent());

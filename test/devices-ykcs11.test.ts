@@ -35,7 +35,7 @@ const tokensBy = (p: ProxyModule, uri: string) => p.findTokens(uri).map((t) => [
 
 describe.skipIf(!havePcscd() || !existsSync(YKCS11_MODULE))('ykcs11: a module without slot events, next to OpenSC', { timeout: 120_000 }, () => {
   it('proxy: events come from OpenSC, ykcs11 is left out of them (none), and polling finds its token come and go', async () => {
-    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50 });
+    const p = openProxy({ registry: tree.registry, pollIntervalMs: 50, blockingWaits: 0 });
     try {
       expect(p.modules.map((m) => m.name)).toEqual(['opensc', 'ykcs11']);
       expect(p.findTokens(YK_URI)).toEqual([]);

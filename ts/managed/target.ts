@@ -2,6 +2,7 @@
 // as CK_RVs, and the process-wide identity of its shared object.
 import { asSessionHandle } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
+import { pinLoadedLibraries } from '../bridge/pin-libraries.js';
 import type { LifecycleTarget } from '../lifecycle/manager.js';
 
 function rvOf(fn: () => void): number {
@@ -20,7 +21,11 @@ export function lifecycleTarget(module: Pkcs11Module, initReserved?: string): Li
     identity: module.identity,
     name: module.name,
     initialize: () => rvOf(() => module.initialize({ reserved: initReserved ?? null })),
-    finalize: () => rvOf(() => module.finalize()),
+    finalize: () => {
+      // A blocking wait that this finalize ends must not return into a library it unloads.
+      pinLoadedLibraries();
+      return rvOf(() => module.finalize());
+    },
     closeSession: (handle) => rvOf(() => module.closeSession(asSessionHandle(handle))),
     initReserved,
   };
