@@ -29,9 +29,17 @@ function objects(session) {
   p.C_FindObjectsFinal(session);
   return found
     .map((h) => {
-      const [cls, label, id] = p.C_GetAttributeValue(session, h, [{ type: CKA_CLASS }, { type: CKA_LABEL }, { type: CKA_ID }]);
-      return { class: Number(cls.value.readBigUInt64LE(0)), label: label.value.toString('utf8'), id: id.value.toString('hex') };
+      try {
+        const [cls, label, id] = p.C_GetAttributeValue(session, h, [{ type: CKA_CLASS }, { type: CKA_LABEL }, { type: CKA_ID }]);
+        return { class: Number(cls.value.readBigUInt64LE(0)), label: label.value.toString('utf8'), id: id.value.toString('hex') };
+      } catch (e) {
+        // Found while another client of the same server held the token's login, gone when that
+        // login ended (PKCS#11 login is per process): the object is no longer ours to see.
+        if (String(e.message).startsWith('CKR_OBJECT_HANDLE_INVALID')) return undefined;
+        throw e;
+      }
     })
+    .filter((o) => o !== undefined)
     .sort((a, b) => (a.label + a.class).localeCompare(b.label + b.class));
 }
 
