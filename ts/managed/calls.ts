@@ -43,15 +43,16 @@ export type AsyncSessionCalls = Omit<
 export type ModuleReads = Pick<SyncCalls, ModuleReadName>;
 export type AsyncModuleReads = { [K in ModuleReadName]: (...args: Parameters<SyncCalls[K]>) => Promise<ReturnType<SyncCalls[K]>> };
 
-/** A method called with up to four arguments. */
-export type UpToFour = (this: unknown, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
+/** A method called with up to four arguments (five with a session handle in front). */
+export type UpToFour = (this: unknown, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => unknown;
 
 /**
- * Calls f with the first n of a..d (n = the caller's arguments.length): the generated
- * fixed-arity methods pass on exactly what they were given — what the callee sees (and a
- * trace prints) is the caller's call — without building an argument array.
+ * Calls f with the first n of a..e (n = the caller's arguments.length, plus one where a session
+ * handle goes in front): the generated fixed-arity methods pass on exactly what they were given —
+ * what the callee sees (and a trace prints) is the caller's call — without building an argument
+ * array.
  */
-export function callFirst(f: UpToFour, self: unknown, n: number, a: unknown, b: unknown, c: unknown, d: unknown): unknown {
+export function callFirst(f: UpToFour, self: unknown, n: number, a: unknown, b: unknown, c: unknown, d: unknown, e?: unknown): unknown {
   switch (n) {
     case 0:
       return f.call(self);
@@ -61,7 +62,9 @@ export function callFirst(f: UpToFour, self: unknown, n: number, a: unknown, b: 
       return f.call(self, a, b);
     case 3:
       return f.call(self, a, b, c);
-    default:
+    case 4:
       return f.call(self, a, b, c, d);
+    default:
+      return f.call(self, a, b, c, d, e);
   }
 }

@@ -3,7 +3,7 @@
 import { asSessionHandle, type SessionHandle, type SlotId } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
 import type { CallOptions, Owner, SessionRef } from '../lifecycle/manager.js';
-import { SESSION_CALLS, type AsyncSessionCalls, type SessionCallName, type SessionCalls } from './calls.js';
+import { SESSION_CALLS, callFirst, type UpToFour, type AsyncSessionCalls, type SessionCallName, type SessionCalls } from './calls.js';
 
 export interface ManagedSession extends SessionCalls {}
 
@@ -61,23 +61,9 @@ export class ManagedSession {
 // options or argument array. A session call is never retried; failed() turns a
 // CKR_CRYPTOKI_NOT_INITIALIZED into the owner's typed refusal, as call() would.
 function sessionCall(name: SessionCallName) {
-  type Call = (this: Pkcs11Module, h: number | bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => unknown;
-  const run = (module: Pkcs11Module, h: number | bigint, n: number, a: unknown, b: unknown, c: unknown, d: unknown): unknown => {
-    const f = (module as unknown as Record<string, Call>)[name];
-    // The caller's argument count, passed on (see callFirst()), with the handle in front.
-    switch (n) {
-      case 0:
-        return f.call(module, h);
-      case 1:
-        return f.call(module, h, a);
-      case 2:
-        return f.call(module, h, a, b);
-      case 3:
-        return f.call(module, h, a, b, c);
-      default:
-        return f.call(module, h, a, b, c, d);
-    }
-  };
+  const run = (module: Pkcs11Module, h: number | bigint, n: number, a: unknown, b: unknown, c: unknown, d: unknown): unknown =>
+    // The caller's argument count, passed on, with the handle in front.
+    callFirst((module as unknown as Record<string, UpToFour>)[name], module, n + 1, h, a, b, c, d);
   return function (this: ManagedSession, a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown {
     const { owner, module, ref } = this;
     owner.admits(ref);
