@@ -1,7 +1,7 @@
 // The managed API (bridge + process-wide lifecycle) on a real SoftHSM2 token.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CKA, CKM, CKU, LifecycleError, openModule, type ManagedModule } from '../ts/index.js';
+import { CKA, CKM, CKU, LifecycleError, openModule, UnknownModuleError, type ManagedModule } from '../ts/index.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
 const P256_OID = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -80,18 +80,32 @@ describe('managed modules on SoftHSM2', () => {
     m.release();
   });
 
+  const demoRegistry = {
+    systemConfig: '/nonexistent/pkcs11.conf',
+    systemModules: new URL('../demo/config/modules', import.meta.url).pathname,
+    packageModules: '/nonexistent',
+    userConfig: '/nonexistent/user.conf',
+    userModules: '/nonexistent',
+  };
+
   it('opens a configured module by name through the registry', () => {
-    const m = openModule('softhsm2', {
-      registry: {
-        systemConfig: '/nonexistent/pkcs11.conf',
-        systemModules: new URL('../demo/config/modules', import.meta.url).pathname,
-        packageModules: '/nonexistent',
-        userConfig: '/nonexistent/user.conf',
-        userModules: '/nonexistent',
-      },
-    });
+    const m = openModule('softhsm2', { registry: demoRegistry });
     expect(m.entry?.settings.critical).toBe(true);
     expect(m.getTokenInfo(slot).label).toBe('managed');
     m.release();
+  });
+
+  it('an unknown name is an UnknownModuleError listing the configured names, as through the service', () => {
+    const err = (() => {
+      try {
+        openModule('nosuchmodule', { registry: demoRegistry });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(UnknownModuleError);
+    expect(err).toMatchObject({ name: 'UnknownModuleError', module: 'nosuchmodule' });
+    expect((err as UnknownModuleError).available).toContain('softhsm2');
+    expect((err as Error).message).toMatch(/no module named 'nosuchmodule' is configured for this program; configured: .*softhsm2/);
   });
 });

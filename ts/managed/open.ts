@@ -5,6 +5,7 @@ import { ModuleLifecycle } from '../lifecycle/manager.js';
 import type { Policy } from '../lifecycle/machine.js';
 import { loadRegistry } from '../registry/load.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
+import { UnknownModuleError } from '../registry/errors.js';
 import { ManagedModule } from './module.js';
 import { lifecycleTarget } from './target.js';
 import { globalTrace, stderrSink, traceModule, type TraceSink } from '../trace/trace.js';
@@ -29,8 +30,9 @@ function isPath(source: string): boolean {
 
 /** The registry entry named `name`, as loadRegistry() would return it. */
 export function findModuleEntry(name: string, registry: RegistryOptions = {}): ModuleEntry {
-  const entry = loadRegistry(registry).modules.find((m) => m.name === name);
-  if (!entry) throw new Error(`p11kit-wasm: no module named '${name}' is configured (or enabled for this program)`);
+  const modules = loadRegistry(registry).modules;
+  const entry = modules.find((m) => m.name === name);
+  if (!entry) throw new UnknownModuleError(name, modules.map((m) => m.name));
   return entry;
 }
 

@@ -4,6 +4,9 @@
 // receiving side rebuilds an instance of the same registered class. Nothing here loads koffi,
 // so an Electron renderer can use it.
 import * as Comlink from 'comlink';
+import { UnknownModuleError } from '../registry/errors.js';
+
+export { UnknownModuleError };
 
 /** Every call that was in flight when the service died, and every call made after it without a restart. */
 export class ServiceDeadError extends Error {
@@ -38,18 +41,6 @@ export class ServiceRefusedError extends Error {
     readonly needs?: string,
   ) {
     super(`${method}: refused by the PKCS#11 service: ${reason}`);
-  }
-}
-
-/** openModule with a name the service does not know (or does not offer this client). */
-export class UnknownModuleError extends Error {
-  override readonly name = 'UnknownModuleError';
-  constructor(
-    readonly module: string,
-    /** The names this client could have opened. */
-    readonly available: readonly string[],
-  ) {
-    super(`no module named '${module}' is configured for this client; configured: ${available.length ? available.join(', ') : '(none)'}`);
   }
 }
 

@@ -141,6 +141,6 @@ export class Grant {
     }
     const names = configured();
     const offered = this.modules === 'configured' ? names : names.filter((n) => (this.modules as ReadonlySet<string>).has(n));
-    if (!offered.includes(source)) throw new UnknownModuleError(source, offered);
+    if (!offered.includes(source)) throw new UnknownModuleError(source, offered, 'this client');
   }
 }
