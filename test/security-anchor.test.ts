@@ -73,8 +73,9 @@ describe('security: the lifecycle anchor inside its own process', () => {
       const libc = koffi.load('libc.so.6');
       const stats = (lib) => { const out = new Array(8).fill(0); lib.func('void fragile_stats(_Out_ unsigned long *out)')(out); return { initialized: Number(out[0]), finalized: Number(out[1]) }; };
       ${body}`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: here('..'), encoding: 'utf8', timeout: 60_000, env: { ...process.env, FRAGILE_SLEEP_US: '0' } });
-    return JSON.parse(r.stdout || `{"stderr": ${JSON.stringify(r.stderr)}}`);
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: here('..'), encoding: 'utf8', timeout: 120_000, env: { ...process.env, FRAGILE_SLEEP_US: '0' } });
+    if (!r.stdout) return { status: r.status, signal: r.signal, error: r.error?.message, stderr: r.stderr };
+    return JSON.parse(r.stdout);
   }
 
   it('a descriptor that only looks like our region (same name, wrong size, unsealed) is ignored', () => {
@@ -104,9 +105,14 @@ describe('security: the lifecycle anchor inside its own process', () => {
       } catch (e) {
         console.log(JSON.stringify({ message: e.message, ms: Date.now() - t0, ...stats(koffi.load(${JSON.stringify(FRAGILE)})) }));
       }`);
-    expect(out.message).toMatch(/lifecycle region: another isolate of this process held its creation lock for more than 5 s/);
+    // One assertion over the whole answer, so a failure shows all of it (a CI run once saw another one).
+    expect(out).toMatchObject({
+      message: expect.stringMatching(/lifecycle region: another isolate of this process held its creation lock for more than 5 s/),
+      ms: expect.any(Number),
+      initialized: 0,
+      finalized: 0,
+    });
     expect(out.ms).toBeGreaterThanOrEqual(4900);
-    expect(out.ms).toBeLessThan(15_000);
-    expect(out).toMatchObject({ initialized: 0, finalized: 0 });
+    expect(out.ms).toBeLessThan(30_000);
   });
 });
