@@ -28,6 +28,8 @@ function rvOf(err: unknown): number {
 export interface ConnectionEvents {
   /** A protocol violation ended the connection (for the server's log; never carries secrets). */
   onViolation?(reason: string): void;
+  /** A reply was written (a child process reports its session count to its parent then). */
+  onAnswered?(): void;
 }
 
 export class ClientConnection {
@@ -90,7 +92,9 @@ export class ClientConnection {
         const reply = await this.answer(frame);
         if (reply === undefined) return; // violation: the connection is closing
         if (this.ended) break;
-        if (!this.socket.write(encodeFrame(frame.code, NO_OPTIONS, reply))) {
+        const flowing = this.socket.write(encodeFrame(frame.code, NO_OPTIONS, reply));
+        this.events.onAnswered?.();
+        if (!flowing) {
           await new Promise<void>((resolve) => {
             const go = () => (this.socket.off('drain', go), this.socket.off('close', go), resolve());
             this.socket.once('drain', go).once('close', go);
