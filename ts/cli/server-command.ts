@@ -1,10 +1,12 @@
 // `p11kit server [uri]`: p11-kit server's command — the tokens the URI selects served over
-// p11-kit's RPC protocol on a Unix socket, the address printed as shell assignments. It always
-// runs in the foreground (-f is accepted) and stops cleanly on SIGINT or SIGTERM.
+// p11-kit's RPC protocol on a Unix socket, the address printed as shell assignments. Each client
+// is served by a process of its own, as p11-kit server does (--isolation shared: all in this
+// one). It always runs in the foreground (-f is accepted) and stops cleanly on SIGINT or
+// SIGTERM, its clients' processes with it.
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { ModuleEntry } from '../registry/types.js';
-import { serveTokens } from '../server/index.js';
+import { serveTokens, type Isolation } from '../server/index.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { takeOverSignals } from './signals.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
@@ -16,6 +18,7 @@ interface ServerFlags extends RegistryFlags {
   sh?: boolean;
   csh?: boolean;
   mode?: string;
+  isolation?: string;
 }
 
 /** A module given by path (--provider), outside the configuration: critical, as p11-kit treats it. */
@@ -31,6 +34,11 @@ function parseMode(text: string | undefined): number | undefined {
   return mode;
 }
 
+function parseIsolation(text: string | undefined): Isolation {
+  if (text === undefined || text === 'process' || text === 'shared') return text ?? 'process';
+  throw new CliError(EXIT.USAGE, `--isolation: '${text}' is neither 'process' nor 'shared'`);
+}
+
 function announce(address: string, flags: ServerFlags): string {
   const pid = process.pid;
   if (flags.json) return `${JSON.stringify({ address, pid })}\n`;
@@ -40,6 +48,7 @@ function announce(address: string, flags: ServerFlags): string {
 
 async function runServer(uri: string | undefined, flags: ServerFlags): Promise<void> {
   const mode = parseMode(flags.mode);
+  const isolation = parseIsolation(flags.isolation);
   let modules: ModuleEntry[];
   if (flags.provider) {
     modules = [providerEntry(flags.provider)];
@@ -54,9 +63,10 @@ async function runServer(uri: string | undefined, flags: ServerFlags): Promise<v
       uri: uri ?? 'pkcs11:',
       socketPath: flags.name,
       mode,
+      isolation,
       modules,
       registry: registryOptions(flags),
-      onClientError: flags.verbose ? (reason) => process.stderr.write(`p11kit server: client disconnected: ${reason}\n`) : undefined,
+      onClientError: flags.verbose ? (reason) => process.stderr.write(`p11kit server: client: ${reason}\n`) : undefined,
     });
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -85,6 +95,7 @@ export function registerServerCommand(program: Command): void {
     .option('-s, --sh', 'print Bourne shell commands (default)')
     .option('-c, --csh', 'print C shell commands')
     .option('--mode <octal>', 'socket permissions (default 600: its owner only)')
+    .option('--isolation <how>', "process: each client served by a process of its own, with its own login (default); shared: all clients in this process, sharing each token's login")
     .addHelpText('after', EXIT_CODES_HELP)
     .action(cliAction(runServer));
 }

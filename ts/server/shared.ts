@@ -2,6 +2,8 @@
 // can serve the tokens it also uses. PKCS#11 keeps one login per token per application, so the
 // clients share the token's login (Logins below keeps it while any of them needs it).
 import type { Socket } from 'node:net';
+import { CKR } from '../bridge/ckr.js';
+import { Pkcs11Error } from '../bridge/errors.js';
 import type { ProxyModule } from '../proxy/proxy.js';
 import { ClientConnection } from './connection.js';
 import type { ClientHost } from './host.js';
@@ -13,7 +15,8 @@ import { ClientState, type LoginBook } from './state.js';
  * Per slot, the clients that logged in there. The token stays logged in while any client that
  * logged in (or was told it already was) is still there: a client's C_Logout ends the token's
  * login only when it is the last of them, and a client that goes away without logging out
- * counts as logging out.
+ * counts as logging out. A client that did not log in cannot end the others' login: its
+ * C_Logout is CKR_USER_NOT_LOGGED_IN, as it would be in a process of its own.
  */
 class Logins implements LoginBook {
   private readonly bySlot = new Map<number, Set<ClientState>>();
@@ -28,7 +31,8 @@ class Logins implements LoginBook {
 
   logoutReaches(client: ClientState, slot: number): boolean {
     const set = this.bySlot.get(slot);
-    if (!set?.has(client)) return true; // never logged in here: the module answers
+    if (!set) return true; // nobody logged in through the server: the module answers
+    if (!set.has(client)) throw new Pkcs11Error(CKR.CKR_USER_NOT_LOGGED_IN, 'C_Logout', 'p11kit server');
     set.delete(client);
     if (set.size > 0) return false;
     this.bySlot.delete(slot);
