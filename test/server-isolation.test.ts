@@ -260,8 +260,12 @@ describe('no child outlives its server', () => {
     const clients: RpcClient[] = [];
     try {
       let out = '';
+      let err = '';
       server.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      expect(await waitFor(() => out.includes('P11_KIT_SERVER_PID'), 30_000)).toBe(true);
+      server.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      expect(await waitFor(() => out.includes('P11_KIT_SERVER_PID') && err.includes('\n'), 30_000)).toBe(true);
+      // stdout stays p11-kit's shell assignments; the isolation is said on stderr.
+      expect(err).toBe('p11kit server: isolation process: each client is served by a process of its own, with its own login\n');
       for (let i = 0; i < 2; i++) clients.push(await connect(`unix:path=${path}`));
       const pids = serverChildren(server.pid);
       expect(pids.length).toBe(2);
@@ -274,12 +278,14 @@ describe('no child outlives its server', () => {
     }
   }, 120_000);
 
-  it('SIGINT to the whole process group (a terminal\'s Ctrl-C): the server closes its children and exits 0', async () => {
+  it('SIGINT to the whole process group (a terminal\'s Ctrl-C): the server closes its children and exits 0 (-q: nothing on stderr)', async () => {
     const path = join(store.dir, 'group.sock');
     // setsid: a process group of its own, as a shell job has, for a group-wide signal.
-    const server = spawn('setsid', ['--wait', process.execPath, CLI, 'server', '-p', SOFTHSM, '-n', path], { env: store.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn('setsid', ['--wait', process.execPath, CLI, 'server', '-q', '-p', SOFTHSM, '-n', path], { env: store.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
     let c: RpcClient | undefined;
+    let err = '';
+    server.stderr.on('data', (d: Buffer) => (err += d.toString()));
     try {
       let out = '';
       server.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -291,6 +297,7 @@ describe('no child outlives its server', () => {
       process.kill(-pid, 'SIGINT');
       expect(await exited).toBe(0);
       expect(await waitFor(() => !pids.some(pidAlive), 30_000)).toBe(true);
+      expect(err).toBe('');
     } finally {
       await c?.close();
       if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
@@ -366,15 +373,19 @@ describe('isolation shared (one process for every client)', () => {
     }
   }, 60_000);
 
-  it('p11kit server --isolation shared serves from one process; a value other than process or shared is a usage error', async () => {
+  it('p11kit server --isolation shared serves from one process (--json names it); a value other than process or shared is a usage error', async () => {
     const path = join(store.dir, 'shared-cli.sock');
-    const server = spawn(process.execPath, [CLI, 'server', '--isolation', 'shared', '-p', SOFTHSM, '-n', path], { env: store.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(process.execPath, [CLI, 'server', '--isolation', 'shared', '--json', '-p', SOFTHSM, '-n', path], { env: store.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
     let c: RpcClient | undefined;
     try {
       let out = '';
+      let err = '';
       server.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      expect(await waitFor(() => out.includes('P11_KIT_SERVER_PID'), 30_000)).toBe(true);
+      server.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      expect(await waitFor(() => out.endsWith('\n'), 30_000)).toBe(true);
+      expect(JSON.parse(out)).toEqual({ address: `unix:path=${path}`, pid: server.pid, isolation: 'shared' });
+      expect(err).toBe('');
       c = await connect(`unix:path=${path}`);
       expect((await c.getSlotList(true)).length).toBeGreaterThan(0);
       expect(serverChildren(server.pid)).toEqual([]);

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import type { ModuleEntry } from '../registry/types.js';
 import { serveTokens, type Isolation } from '../server/index.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { globalFlags } from './global-flags.js';
 import { takeOverSignals } from './signals.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
 
@@ -39,9 +40,16 @@ function parseIsolation(text: string | undefined): Isolation {
   throw new CliError(EXIT.USAGE, `--isolation: '${text}' is neither 'process' nor 'shared'`);
 }
 
-function announce(address: string, flags: ServerFlags): string {
+/** What each isolation means for the clients, for the note on stderr. */
+const ISOLATION_NOTE: Record<Isolation, string> = {
+  process: 'isolation process: each client is served by a process of its own, with its own login',
+  shared: "isolation shared: every client is served by this process and shares each token's login",
+};
+
+/** stdout as p11-kit server prints it (shell assignments), or with --json one object that also names the isolation. */
+function announce(address: string, isolation: Isolation, flags: ServerFlags): string {
   const pid = process.pid;
-  if (flags.json) return `${JSON.stringify({ address, pid })}\n`;
+  if (flags.json) return `${JSON.stringify({ address, pid, isolation })}\n`;
   if (flags.csh) return `setenv P11_KIT_SERVER_ADDRESS ${address};\nsetenv P11_KIT_SERVER_PID ${pid};\n`;
   return `P11_KIT_SERVER_ADDRESS=${address}; export P11_KIT_SERVER_ADDRESS;\nP11_KIT_SERVER_PID=${pid}; export P11_KIT_SERVER_PID;\n`;
 }
@@ -73,7 +81,9 @@ async function runServer(uri: string | undefined, flags: ServerFlags): Promise<v
     if (code === 'EADDRINUSE' || code === 'EEXIST') throw new CliError(EXIT.IO, `socket ${flags.name}: already exists`);
     throw err;
   }
-  process.stdout.write(announce(server.address, flags));
+  process.stdout.write(announce(server.address, server.isolation, flags));
+  // Shell output stays p11-kit's, for eval; the isolation is said on stderr (-q: not).
+  if (!flags.json && !globalFlags.quiet) process.stderr.write(`p11kit server: ${ISOLATION_NOTE[server.isolation]}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop).off('SIGTERM', stop);

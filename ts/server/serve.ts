@@ -124,6 +124,7 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
   // Accepted paused: with isolation `process` no byte of a client's may be read here.
   const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
     if (host.clients >= limits.maxClients) {
+      options.onClientError?.(`a client was refused: ${limits.maxClients} are connected, the most allowed (limits.maxClients)`);
       socket.destroy();
       return;
     }
