@@ -4,7 +4,8 @@
 // tokens, mechanisms and objects and sign/verify alike on both; our RPC client works against
 // it; two clients at once; a client killed mid-call leaves the others served and its
 // sessions closed; a client breaking the protocol is disconnected alone; the socket is its
-// owner's only.
+// owner's only. `ours` runs in the default isolation (a process per client); the behaviour only
+// the shared isolation has is in test/server-isolation.test.ts.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,8 @@ import { encodeFrame } from '../ts/rpc/frame.js';
 import { serveTokens, type TokenServer } from '../ts/server/index.js';
 import { openProxyAsync } from '../ts/proxy/index.js';
 import type { ModuleEntry } from '../ts/registry/types.js';
-import { startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
+import { pidAlive, startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
+import { serverChildren } from './helpers/server-children.js';
 import { SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
 
 const run = promisify(execFile);
@@ -77,12 +79,11 @@ describe('p11-kit-client.so against our server and against p11-kit server', () =
     expect(token.signature).toEqual({ length: 64, verifies: true, tamperedVerifies: 'CKR_SIGNATURE_INVALID', smallBuffer: 'CKR_BUFFER_TOO_SMALL', secondCallVerifies: true });
   }, 120_000);
 
-  it('serves two clients at once, each with its own sessions (the token\'s login shared, as PKCS#11 has it per process)', async () => {
+  it('serves two clients at once, each in its own process with its own sessions and login', async () => {
     const [a, b] = (await Promise.all([dump(ours.address), dump(ours.address)])) as { slots: Record<string, unknown>[] }[];
-    // Objects listed before C_Login depend on whether the other client was logged in then.
-    const settled = (v: { slots: Record<string, unknown>[] }) => v.slots.map(({ publicObjects: _p, ...rest }) => rest);
-    expect(settled(a!)).toEqual(settled(b!));
-    expect(ours.sessions).toBe(0);
+    // Each client has a login of its own: what it lists before C_Login never depends on the other.
+    expect(a).toEqual(b);
+    expect(await waitFor(() => ours.sessions === 0, 10_000)).toBe(true);
     await waitFor(() => ours.clients === 0, 10_000);
     expect(ours.clients).toBe(0);
   }, 120_000);
@@ -128,7 +129,7 @@ describe('limits', () => {
       await b.openSession(slot!, CKF.CKF_SERIAL_SESSION);
       await a.closeSession(first);
       await a.openSession(slot!, CKF.CKF_SERIAL_SESSION);
-      expect(small.sessions).toBe(3);
+      expect(await waitFor(() => small.sessions === 3, 10_000)).toBe(true); // as the children report it
     } finally {
       await a.close();
       await b.close();
@@ -160,8 +161,9 @@ describe('closing', () => {
     await c.initialize();
     const [slot] = await c.getSlotList(true);
     await c.openSession(slot!, CKF.CKF_SERIAL_SESSION);
-    expect(srv.sessions).toBe(1);
+    expect(await waitFor(() => srv.sessions === 1, 10_000)).toBe(true);
     await srv.close();
+    expect(srv.clients).toBe(0);
     expect(srv.sessions).toBe(0);
     expect(existsSync(srv.socketPath)).toBe(false);
     await expect(c.getSlotList(true)).rejects.toThrow();
@@ -170,10 +172,11 @@ describe('closing', () => {
 });
 
 describe('serving a proxy the caller holds', () => {
-  it('serves it, and close() leaves it open for the caller', async () => {
+  it('serves it with isolation shared, and close() leaves it open for the caller; the default isolation refuses it', async () => {
     const proxy = await openProxyAsync({ modules: [softhsm] });
     try {
-      const srv = await serveTokens({ proxy });
+      await expect(serveTokens({ proxy })).rejects.toThrow(/isolation: 'shared'/);
+      const srv = await serveTokens({ proxy, isolation: 'shared' });
       const c = new RpcClient({ remote: srv.address });
       await c.initialize();
       expect((await c.getSlotList(true)).length).toBe((await proxy.async.getSlotList(true)).length);
@@ -244,45 +247,29 @@ describe('our RPC client against our server', () => {
       await b.close();
     }
   }, 60_000);
-
-  it('ends a dead client\'s login when no other client logged in', async () => {
-    const a = new RpcClient({ remote: ours.address });
-    const b = new RpcClient({ remote: ours.address });
-    try {
-      await a.initialize();
-      await b.initialize();
-      const [slot] = await a.getSlotList(true);
-      const sa = await a.openSession(slot!, CKF.CKF_SERIAL_SESSION);
-      const sb = await b.openSession(slot!, CKF.CKF_SERIAL_SESSION);
-      await a.login(sa, CKU.CKU_USER, USER_PIN);
-      const CKS_RO_USER_FUNCTIONS = 1;
-      expect((await b.getSessionInfo(sb)).state).toBe(CKS_RO_USER_FUNCTIONS); // PKCS#11 login is per process
-      await a.close();
-      expect(await waitFor(() => ours.clients === 1, 10_000)).toBe(true);
-      let state = -1;
-      for (let i = 0; i < 200 && state !== 0; i++) {
-        state = (await b.getSessionInfo(sb)).state;
-        if (state !== 0) await new Promise((r) => setTimeout(r, 25));
-      }
-      expect(state).toBe(0); // CKS_RO_PUBLIC_SESSION
-    } finally {
-      await a.close();
-      await b.close();
-    }
-  }, 60_000);
 });
 
 describe('a client killed mid-call', () => {
-  it('leaves the other clients served and its own sessions closed', async () => {
+  it('ends only its own server process; the other clients are served and its sessions closed', async () => {
+    const other = new RpcClient({ remote: ours.address });
+    await other.initialize();
+    const before = serverChildren();
     const child = spawn(process.execPath, [SLOW, USER_PIN], { env: { ...store.env, P11_KIT_SERVER_ADDRESS: ours.address }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     expect(await waitFor(() => out.includes('sent'), 30_000)).toBe(true);
+    const [killedOnes] = serverChildren().filter((pid) => !before.includes(pid));
+    expect(killedOnes).toBeDefined();
     child.kill('SIGKILL');
     // The other client is served while the dead one's key generation still runs.
     const view = (await dump(ours.address)) as { slots: { signature?: { verifies: boolean } }[] };
     expect(view.slots.some((s) => s.signature?.verifies)).toBe(true);
-    expect(await waitFor(() => ours.clients === 0 && ours.sessions === 0, 120_000)).toBe(true);
+    // Its process exits once the call in progress is over; the other client's process stays.
+    expect(await waitFor(() => !pidAlive(killedOnes!), 120_000)).toBe(true);
+    expect(before.every(pidAlive)).toBe(true);
+    expect((await other.getSlotList(true)).length).toBeGreaterThan(0);
+    await other.close();
+    expect(await waitFor(() => ours.clients === 0 && ours.sessions === 0, 60_000)).toBe(true);
   }, 180_000);
 });
 
@@ -407,8 +394,15 @@ describe('p11kit server (the command)', () => {
       expect(statSync(path).mode & 0o777).toBe(0o600);
       const view = (await dump(`unix:path=${path}`)) as { slots: { signature?: { verifies: boolean } }[] };
       expect(view.slots.some((s) => s.signature?.verifies)).toBe(true);
+      const c = new RpcClient({ remote: `unix:path=${path}` });
+      await c.initialize();
+      const served = serverChildren(child.pid);
+      expect(served.length).toBe(1); // the connected client's process
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+      expect(served.some(pidAlive)).toBe(false);
+      await expect(c.getSlotList(true)).rejects.toThrow();
+      await c.close();
       expect(existsSync(path)).toBe(false);
       expect(readdirSync(store.dir).filter((f) => f.startsWith('.p11kit-server-'))).toEqual([]); // the private directory is gone too
     } finally {

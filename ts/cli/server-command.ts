@@ -1,11 +1,14 @@
 // `p11kit server [uri]`: p11-kit server's command — the tokens the URI selects served over
-// p11-kit's RPC protocol on a Unix socket, the address printed as shell assignments. It always
-// runs in the foreground (-f is accepted) and stops cleanly on SIGINT or SIGTERM.
+// p11-kit's RPC protocol on a Unix socket, the address printed as shell assignments. Each client
+// is served by a process of its own, as p11-kit server does (--isolation shared: all in this
+// one). It always runs in the foreground (-f is accepted) and stops cleanly on SIGINT or
+// SIGTERM, its clients' processes with it.
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { ModuleEntry } from '../registry/types.js';
-import { serveTokens } from '../server/index.js';
+import { serveTokens, type Isolation } from '../server/index.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { globalFlags } from './global-flags.js';
 import { takeOverSignals } from './signals.js';
 import { loadForCommand, registryOptions, withRegistryOptions, type RegistryFlags } from './registry-options.js';
 
@@ -16,6 +19,7 @@ interface ServerFlags extends RegistryFlags {
   sh?: boolean;
   csh?: boolean;
   mode?: string;
+  isolation?: string;
 }
 
 /** A module given by path (--provider), outside the configuration: critical, as p11-kit treats it. */
@@ -31,15 +35,28 @@ function parseMode(text: string | undefined): number | undefined {
   return mode;
 }
 
-function announce(address: string, flags: ServerFlags): string {
+function parseIsolation(text: string | undefined): Isolation {
+  if (text === undefined || text === 'process' || text === 'shared') return text ?? 'process';
+  throw new CliError(EXIT.USAGE, `--isolation: '${text}' is neither 'process' nor 'shared'`);
+}
+
+/** What each isolation means for the clients, for the note on stderr. */
+const ISOLATION_NOTE: Record<Isolation, string> = {
+  process: 'isolation process: each client is served by a process of its own, with its own login',
+  shared: "isolation shared: every client is served by this process and shares each token's login",
+};
+
+/** stdout as p11-kit server prints it (shell assignments), or with --json one object that also names the isolation. */
+function announce(address: string, isolation: Isolation, flags: ServerFlags): string {
   const pid = process.pid;
-  if (flags.json) return `${JSON.stringify({ address, pid })}\n`;
+  if (flags.json) return `${JSON.stringify({ address, pid, isolation })}\n`;
   if (flags.csh) return `setenv P11_KIT_SERVER_ADDRESS ${address};\nsetenv P11_KIT_SERVER_PID ${pid};\n`;
   return `P11_KIT_SERVER_ADDRESS=${address}; export P11_KIT_SERVER_ADDRESS;\nP11_KIT_SERVER_PID=${pid}; export P11_KIT_SERVER_PID;\n`;
 }
 
 async function runServer(uri: string | undefined, flags: ServerFlags): Promise<void> {
   const mode = parseMode(flags.mode);
+  const isolation = parseIsolation(flags.isolation);
   let modules: ModuleEntry[];
   if (flags.provider) {
     modules = [providerEntry(flags.provider)];
@@ -54,16 +71,19 @@ async function runServer(uri: string | undefined, flags: ServerFlags): Promise<v
       uri: uri ?? 'pkcs11:',
       socketPath: flags.name,
       mode,
+      isolation,
       modules,
       registry: registryOptions(flags),
-      onClientError: flags.verbose ? (reason) => process.stderr.write(`p11kit server: client disconnected: ${reason}\n`) : undefined,
+      onClientError: flags.verbose ? (reason) => process.stderr.write(`p11kit server: client: ${reason}\n`) : undefined,
     });
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE' || code === 'EEXIST') throw new CliError(EXIT.IO, `socket ${flags.name}: already exists`);
     throw err;
   }
-  process.stdout.write(announce(server.address, flags));
+  process.stdout.write(announce(server.address, server.isolation, flags));
+  // Shell output stays p11-kit's, for eval; the isolation is said on stderr (-q: not).
+  if (!flags.json && !globalFlags.quiet) process.stderr.write(`p11kit server: ${ISOLATION_NOTE[server.isolation]}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop).off('SIGTERM', stop);
@@ -85,6 +105,7 @@ export function registerServerCommand(program: Command): void {
     .option('-s, --sh', 'print Bourne shell commands (default)')
     .option('-c, --csh', 'print C shell commands')
     .option('--mode <octal>', 'socket permissions (default 600: its owner only)')
+    .option('--isolation <how>', "process: each client served by a process of its own, with its own login (default); shared: all clients in this process, sharing each token's login")
     .addHelpText('after', EXIT_CODES_HELP)
     .action(cliAction(runServer));
 }

@@ -2,7 +2,9 @@
 // at a time. A frame that breaks the protocol (bad header, over the limits, unknown call,
 // arguments that do not parse) closes this connection only; a PKCS#11 failure is an error
 // reply. When the connection ends — the client closed it, died, or the server is stopping —
-// the call in progress finishes, then the client's sessions are closed.
+// the call in progress finishes, then the client's sessions are closed. A client that never
+// sends its protocol version (or, when asked, one that stays idle) is closed on a timer, so a
+// connection that only holds a place (and, isolated, a process) does not hold it for ever.
 import type { Socket } from 'node:net';
 import { CKR } from '../bridge/ckr.js';
 import { BridgeError, Pkcs11Error } from '../bridge/errors.js';
@@ -28,6 +30,8 @@ function rvOf(err: unknown): number {
 export interface ConnectionEvents {
   /** A protocol violation ended the connection (for the server's log; never carries secrets). */
   onViolation?(reason: string): void;
+  /** A reply was written (a child process reports its session count to its parent then). */
+  onAnswered?(): void;
 }
 
 export class ClientConnection {
@@ -36,6 +40,8 @@ export class ClientConnection {
   private busy = false;
   private ended = false;
   private cleanedUp = false;
+  /** The handshake deadline, then (with limits.idleMs) the idle one while no call is in progress. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
   /** Settles when the connection is over and its sessions are closed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -50,6 +56,19 @@ export class ClientConnection {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined); // 'close' follows and tells the story
     socket.once('close', () => this.end());
+    this.arm();
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.ended) return;
+    const { handshakeMs, idleMs } = this.client.limits;
+    if (this.decoder.version === undefined) {
+      if (handshakeMs > 0) this.timer = setTimeout(() => this.violation(`no protocol version within ${handshakeMs} ms of connecting`), handshakeMs);
+    } else if (idleMs > 0 && !this.busy && this.queue.length === 0) {
+      this.timer = setTimeout(() => this.violation(`idle for ${idleMs} ms`), idleMs);
+    }
   }
 
   /** Ends the connection now (server stopping); the call in progress still completes. */
@@ -58,6 +77,11 @@ export class ClientConnection {
   }
 
   private receive(chunk: Uint8Array): void {
+    this.take(chunk);
+    this.arm();
+  }
+
+  private take(chunk: Uint8Array): void {
     if (this.ended) return;
     const hadVersion = this.decoder.version !== undefined;
     let frames: Frame[] = [];
@@ -90,7 +114,9 @@ export class ClientConnection {
         const reply = await this.answer(frame);
         if (reply === undefined) return; // violation: the connection is closing
         if (this.ended) break;
-        if (!this.socket.write(encodeFrame(frame.code, NO_OPTIONS, reply))) {
+        const flowing = this.socket.write(encodeFrame(frame.code, NO_OPTIONS, reply));
+        this.events.onAnswered?.();
+        if (!flowing) {
           await new Promise<void>((resolve) => {
             const go = () => (this.socket.off('drain', go), this.socket.off('close', go), resolve());
             this.socket.once('drain', go).once('close', go);
@@ -101,6 +127,7 @@ export class ClientConnection {
       this.busy = false;
       if (this.ended) void this.cleanup();
       else if (this.socket.isPaused()) this.socket.resume();
+      this.arm();
     }
   }
 
@@ -137,6 +164,7 @@ export class ClientConnection {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.timer);
     this.queue.length = 0;
     if (!this.busy) void this.cleanup();
   }

@@ -13,8 +13,18 @@ export interface ServerLimits {
   maxAttributes: number;
   /** Largest output buffer a client may ask for (C_GenerateRandom, C_FindObjects count, ...). */
   maxOutput: number;
-  /** Clients connected at once; more are refused at accept. */
+  /** Clients connected at once (isolation `process`: child processes); more are closed at accept. */
   maxClients: number;
+  /**
+   * How long a served connection may take to send its protocol version (isolation `process`:
+   * counted from its process's start); then it is closed. p11-kit-client.so sends it at once.
+   */
+  handshakeMs: number;
+  /**
+   * Closes a connection that has no call in progress and sent nothing for this long; 0: never
+   * (the default, as p11-kit-client.so stays connected, idle, while its application runs).
+   */
+  idleMs: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -24,4 +34,6 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxAttributes: 256,
   maxOutput: 1024 * 1024,
   maxClients: 64,
+  handshakeMs: 10_000,
+  idleMs: 0,
 };

@@ -1,7 +1,8 @@
 // serveTokens(): the tokens a PKCS#11 URI selects, served over p11-kit's RPC protocol
 // (version 0) on a Unix socket, so that p11-kit-client.so (or p11-kit remote's `remote:` config,
-// or our own RPC client) in another process uses them. The modules are held through the
-// process-wide lifecycle by one proxy; every client connection has its own sessions.
+// or our own RPC client) in another process uses them. By default every client is served by a
+// process of its own that opens the modules itself (isolated.ts), as p11-kit server does;
+// isolation `shared` serves them all in this process through one proxy (shared.ts).
 //
 // The socket is only ever reachable by its owner unless asked otherwise: it is created inside
 // a private (0700) directory, given its mode there, and only then linked at a caller's path
@@ -12,13 +13,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { openProxyAsync } from '../proxy/open.js';
 import type { ProxyModule } from '../proxy/proxy.js';
+import { loadRegistry } from '../registry/load.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
 import { parseUri } from '../uri/parse.js';
-import type { Uri } from '../uri/types.js';
-import { ClientConnection } from './connection.js';
+import type { ClientHost, Isolation } from './host.js';
+import { ChildClients, childEntry } from './isolated.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
-import { ServedSlots } from './slots.js';
-import { ClientState, type LoginBook } from './state.js';
+import { SharedClients } from './shared.js';
+import { servedSlots } from './slots.js';
 
 export interface ServeTokensOptions {
   /** Which tokens to serve (default `pkcs11:`: every slot of every module). */
@@ -30,69 +32,32 @@ export interface ServeTokensOptions {
   /** Serve these modules instead of the registry's. */
   modules?: ModuleEntry[];
   registry?: RegistryOptions;
-  /** Serve an already open proxy (not released by close()). */
+  /**
+   * `process` (default): each client is served by a child process of its own that opens the
+   * modules itself, so its login, sessions and objects are its own. `shared`: all clients are
+   * served in this process through one proxy, sharing the token's login (see README).
+   */
+  isolation?: Isolation;
+  /** Serve an already open proxy (isolation `shared` only; not released by close()). */
   proxy?: ProxyModule;
   limits?: Partial<ServerLimits>;
-  /** Told when a client broke the protocol and was disconnected. */
+  /** Told when a client broke the protocol and was disconnected, or its process failed (never carries secrets). */
   onClientError?(reason: string): void;
+  /** Isolation `process`: how long close() lets a child finish its call in progress before killing it (default 10 s). */
+  exitGraceMs?: number;
 }
 
 export interface TokenServer {
   /** `unix:path=…`, the value for P11_KIT_SERVER_ADDRESS. */
   readonly address: string;
   readonly socketPath: string;
-  /** Clients connected now. */
+  readonly isolation: Isolation;
+  /** Clients connected now (isolation `process`: their child processes still running). */
   readonly clients: number;
-  /** Sessions the clients hold open now. */
+  /** Sessions the clients hold open now (isolation `process`: as the children last reported). */
   readonly sessions: number;
-  /** Stops accepting, ends every connection (closing its sessions), lets the modules go, removes the socket. */
+  /** Stops accepting, ends every connection (closing its sessions; `process`: every child exited and reaped), lets the modules go, removes the socket. */
   close(): Promise<void>;
-}
-
-const TOKEN_KEYS = ['slotDescription', 'slotManufacturer', 'slotId', 'token', 'manufacturer', 'model', 'serial', 'moduleName', 'modulePath', 'libraryDescription', 'libraryManufacturer', 'libraryVersion'] as const;
-
-function selectsEverything(uri: Uri): boolean {
-  return TOKEN_KEYS.every((k) => (uri as unknown as Record<string, unknown>)[k] === undefined);
-}
-
-/**
- * Per slot, the clients that logged in there. PKCS#11 keeps one login per token for the whole
- * process, so the token stays logged in while any client that logged in (or was told it
- * already was) is still there: a client's C_Logout ends the token's login only when it is the
- * last of them, and a client that goes away without logging out counts as logging out.
- */
-class Logins implements LoginBook {
-  private readonly bySlot = new Map<number, Set<ClientState>>();
-
-  constructor(private readonly everyone: () => ClientState[]) {}
-
-  loggedIn(client: ClientState, slot: number): void {
-    const set = this.bySlot.get(slot) ?? new Set();
-    set.add(client);
-    this.bySlot.set(slot, set);
-  }
-
-  logoutReaches(client: ClientState, slot: number): boolean {
-    const set = this.bySlot.get(slot);
-    if (!set?.has(client)) return true; // never logged in here: the module answers
-    set.delete(client);
-    if (set.size > 0) return false;
-    this.bySlot.delete(slot);
-    return true;
-  }
-
-  async forget(client: ClientState): Promise<void> {
-    for (const [slot, set] of this.bySlot) {
-      if (!set.delete(client) || set.size > 0) continue;
-      this.bySlot.delete(slot);
-      for (const other of this.everyone()) {
-        const h = other.handles(slot)[0];
-        if (h === undefined) continue;
-        await other.session(h).async.logout().catch(() => undefined);
-        break;
-      }
-    }
-  }
 }
 
 function defaultSocketDir(): string {
@@ -113,35 +78,57 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
+const EXIT_GRACE_MS = 10_000;
+
+/**
+ * Isolation `process`: the modules a child opens (the given ones, or the registry's for the
+ * proxy), opened once here first so that a critical module failing fails serveTokens() as it
+ * would in `shared`; the children get the same list.
+ */
+async function childHost(options: ServeTokensOptions, limits: ServerLimits): Promise<ClientHost> {
+  if (options.proxy) throw new TypeError("serveTokens: an open proxy can only be served with isolation: 'shared' (each client's process opens the modules itself)");
+  const uri = options.uri ?? 'pkcs11:';
+  parseUri(uri);
+  const entry = childEntry();
+  const modules = options.modules ?? loadRegistry({ ...options.registry, forProxy: true }).modules;
+  await (await openProxyAsync({ modules })).async.release();
+  return new ChildClients(entry, { uri, modules, limits }, { onClientError: options.onClientError, exitGraceMs: options.exitGraceMs ?? EXIT_GRACE_MS });
+}
+
+/** Isolation `shared`: one proxy (the caller's, or opened here and released by close()). */
+async function sharedHost(options: ServeTokensOptions, limits: ServerLimits): Promise<{ host: ClientHost; release(): Promise<void> }> {
+  const uri = options.uri ?? 'pkcs11:';
+  parseUri(uri);
+  const proxy = options.proxy ?? (await openProxyAsync({ modules: options.modules, registry: options.registry }));
+  const release = async () => {
+    if (!options.proxy) await proxy.async.release();
+  };
+  return { host: new SharedClients(proxy, servedSlots(proxy, uri), limits, options.onClientError), release };
+}
+
 export async function serveTokens(options: ServeTokensOptions = {}): Promise<TokenServer> {
-  const uri = parseUri(options.uri ?? 'pkcs11:');
+  const isolation: Isolation = options.isolation ?? 'process';
+  if (isolation !== 'process' && isolation !== 'shared') throw new TypeError(`serveTokens: isolation '${String(isolation)}' is neither 'process' nor 'shared'`);
   const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
   const mode = options.mode ?? 0o600;
-  const proxy = options.proxy ?? (await openProxyAsync({ modules: options.modules, registry: options.registry }));
-  const ownsProxy = options.proxy === undefined;
-  const served = new ServedSlots(proxy, uri, selectsEverything(uri));
-  const states = new Set<ClientState>();
-  const connections = new Set<ClientConnection>();
-  const logins = new Logins(() => [...states]);
+  let host: ClientHost;
+  let release = async (): Promise<void> => undefined;
+  if (isolation === 'process') host = await childHost(options, limits);
+  else ({ host, release } = await sharedHost(options, limits));
 
   // The socket is made in a private directory; a caller's path gets a link to it.
   const privateDir = options.socketPath ? mkdtempSync(join(dirname(options.socketPath), '.p11kit-server-')) : defaultSocketDir();
   const made = join(privateDir, options.socketPath ? 'socket' : `pkcs11-${process.pid}`);
   const socketPath = options.socketPath ?? made;
 
-  const server = createServer({ pauseOnConnect: false }, (socket: Socket) => {
-    if (connections.size >= limits.maxClients) {
+  // Accepted paused: with isolation `process` no byte of a client's may be read here.
+  const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+    if (host.clients >= limits.maxClients) {
+      options.onClientError?.(`a client was refused: ${limits.maxClients} are connected, the most allowed (limits.maxClients)`);
       socket.destroy();
       return;
     }
-    const state = new ClientState(proxy, served, limits, logins);
-    states.add(state);
-    const conn = new ClientConnection(socket, state, { onViolation: options.onClientError });
-    connections.add(conn);
-    void conn.finished.then(() => {
-      connections.delete(conn);
-      states.delete(state);
-    });
+    host.accept(socket);
   });
 
   let linked = false;
@@ -159,7 +146,7 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
     server.close();
     if (linked) unlinkSync(options.socketPath!);
     rmSync(privateDir, { recursive: true, force: true });
-    if (ownsProxy) await proxy.async.release();
+    await release();
     throw err;
   }
   const ino = lstatSync(socketPath).ino;
@@ -167,12 +154,10 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      // Stop accepting; net.Server's close callback waits for the connections, so end them now.
+      // Stop accepting; net.Server's close callback waits for the connections it counts, so end them now.
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      const pending = [...connections].map((c) => c.finished);
-      for (const c of connections) c.close();
-      await Promise.all([stopped, ...pending]);
-      if (ownsProxy) await proxy.async.release();
+      await Promise.all([host.close(), stopped]);
+      await release();
       // Only our own socket is removed (someone may have replaced a caller's path since).
       try {
         if (lstatSync(socketPath).ino === ino) unlinkSync(socketPath);
@@ -185,11 +170,12 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
   return {
     address: `unix:path=${socketPath}`,
     socketPath,
+    isolation,
     get clients() {
-      return connections.size;
+      return host.clients;
     },
     get sessions() {
-      return [...states].reduce((n, s) => n + s.handles().length, 0);
+      return host.sessions;
     },
     close,
   };

@@ -4,7 +4,14 @@ import { CKR } from '../bridge/ckr.js';
 import { Pkcs11Error } from '../bridge/errors.js';
 import { asSlotId, type SlotId } from '../bridge/handles.js';
 import type { ProxyModule } from '../proxy/proxy.js';
+import { parseUri } from '../uri/parse.js';
 import type { Uri } from '../uri/types.js';
+
+const TOKEN_KEYS = ['slotDescription', 'slotManufacturer', 'slotId', 'token', 'manufacturer', 'model', 'serial', 'moduleName', 'modulePath', 'libraryDescription', 'libraryManufacturer', 'libraryVersion'] as const;
+
+function selectsEverything(uri: Uri): boolean {
+  return TOKEN_KEYS.every((k) => (uri as unknown as Record<string, unknown>)[k] === undefined);
+}
 
 export class ServedSlots {
   private known = new Set<number>();
@@ -34,4 +41,10 @@ export class ServedSlots {
     if (!this.known.has(id)) throw new Pkcs11Error(CKR.CKR_SLOT_ID_INVALID, 'slot', 'p11kit server');
     return asSlotId(id);
   }
+}
+
+/** The slots of `proxy` that the URI's text selects (throws on a URI that does not parse). */
+export function servedSlots(proxy: ProxyModule, uriText: string): ServedSlots {
+  const uri = parseUri(uriText);
+  return new ServedSlots(proxy, uri, selectsEverything(uri));
 }
