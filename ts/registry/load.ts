@@ -4,7 +4,7 @@ import { opendirSync, statSync } from 'node:fs';
 import { readBounded } from './bounded-read.js';
 import { core, readRecords, type CoreRecord } from '../wasm/core.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
-import { probeModule } from './probe.js';
+import { checkLibrary, closeLibrary, openLibrary, type Handle } from './probe.js';
 import { remoteProblem } from './remote.js';
 import {
   RegistryError,
@@ -232,72 +232,68 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
   return { failed, diagnostics, global, modules, program, logUnmanaged };
 }
 
-/** device:inode of a library path, or undefined when it cannot be stat'ed (the probe then says why). */
-function libraryIdentity(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
 function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded: (m: ModuleEntry) => void): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
-  const seen = new Map<string, string>();
-  // One stat per path per load: configs often name the same path many times.
-  const ids = new Map<string, string | undefined>();
-  const identityOf = (path: string) => {
-    if (!ids.has(path)) ids.set(path, libraryIdentity(path));
-    return ids.get(path);
-  };
-  for (const m of modules) {
-    let reason: string | undefined;
-    // A library already kept is not probed again: it would load the same, and be dropped below.
-    const id = m.settings.remote === undefined && m.path ? identityOf(m.path) : undefined;
-    if (m.settings.remote !== undefined) {
-      reason = remoteProblem(m.settings.remote);
-    } else if (id === undefined || !seen.has(id)) {
-      const probe = probeModule(m.path!);
-      if (!probe.ok) reason = probe.reason;
-    }
-    if (reason) {
-      if (m.settings.critical) {
-        const cause: Diagnostic = { level: 'error', file: '', line: 0, message: reason };
-        const abort: Diagnostic = {
-          level: 'error',
-          file: '',
-          line: 0,
-          message: `aborting initialization because module '${m.name}' was marked as critical`,
-        };
-        diagnostics.push(cause, abort);
-        throw new RegistryError(abort, sortedDiagnostics(diagnostics));
+  // Kept libraries stay open until the check is over: an open library's handle is its identity.
+  const opened: Handle[] = [];
+  const keptBy = new Map<Handle, string>(); // handle → the first module that kept it
+  const keptAt = new Map<string, Handle>(); // path → handle: configs often name the same path many times
+  try {
+    for (const m of modules) {
+      let reason: string | undefined;
+      let id: Handle | undefined;
+      if (m.settings.remote !== undefined) {
+        reason = remoteProblem(m.settings.remote);
+      } else if ((id = keptAt.get(m.path!)) === undefined) {
+        const lib = openLibrary(m.path!);
+        if ('reason' in lib) reason = lib.reason;
+        else {
+          opened.push((id = lib.handle));
+          // A library already kept is not checked again: it would load the same, and be dropped below.
+          if (!keptBy.has(id)) reason = checkLibrary(id, m.path!);
+          if (reason === undefined) keptAt.set(m.path!, id);
+        }
       }
-      diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
-      continue;
-    }
-    loaded(m);
-    if (m.settings.remote !== undefined && !m.settings.managed) {
-      // An RPC module has no raw function list, so p11-kit leaves an unmanaged one out.
-      diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
-      continue;
-    }
-    if (id !== undefined) {
-      // One shared object is one module, whatever the number of configs naming it.
-      const first = seen.get(id);
-      if (first !== undefined) {
-        diagnostics.push({
-          level: 'warning',
-          file: '',
-          line: 0,
-          message: `module '${m.name}' loads the same library as '${first}'; only '${first}' is kept`,
-        });
+      if (reason) {
+        if (m.settings.critical) {
+          const cause: Diagnostic = { level: 'error', file: '', line: 0, message: reason };
+          const abort: Diagnostic = {
+            level: 'error',
+            file: '',
+            line: 0,
+            message: `aborting initialization because module '${m.name}' was marked as critical`,
+          };
+          diagnostics.push(cause, abort);
+          throw new RegistryError(abort, sortedDiagnostics(diagnostics));
+        }
+        diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
         continue;
       }
-      seen.set(id, m.name);
+      loaded(m);
+      if (m.settings.remote !== undefined && !m.settings.managed) {
+        // An RPC module has no raw function list, so p11-kit leaves an unmanaged one out.
+        diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
+        continue;
+      }
+      if (id !== undefined) {
+        // One shared object is one module, whatever the number of configs naming it.
+        const first = keptBy.get(id);
+        if (first !== undefined) {
+          diagnostics.push({
+            level: 'warning',
+            file: '',
+            line: 0,
+            message: `module '${m.name}' loads the same library as '${first}'; only '${first}' is kept`,
+          });
+          continue;
+        }
+        keptBy.set(id, m.name);
+      }
+      kept.push(m);
     }
-    kept.push(m);
+  } finally {
+    for (const h of opened) closeLibrary(h);
   }
   return kept;
 }
