@@ -2,10 +2,12 @@
 // lexes, merges and orders (wasm/registry.h); then each module's library is probed.
 import { opendirSync, statSync } from 'node:fs';
 import { readBounded } from './bounded-read.js';
-import { core, readRecords, type CoreRecord } from '../wasm/core.js';
+import { core, type CoreRecord } from '../wasm/core.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
 import { checkLibrary, closeLibrary, openLibrary, type Handle } from './probe.js';
+import { readRegistryRecords } from './records.js';
 import { remoteProblem } from './remote.js';
+import { Io, Staging, ioFailure } from './staging.js';
 import {
   RegistryError,
   type Diagnostic,
@@ -18,8 +20,7 @@ import {
 
 export { defaultLocations, defaultProgramName } from './paths.js';
 
-// Mirrors of the constants in wasm/registry.h and wasm/abi.h.
-const enum Io { Ok = 0, Missing = 1, Denied = 2, Error = 3, StatFailed = 4, IsDir = 5 }
+// Mirrors of the constants in wasm/registry.h and wasm/abi.h (Io: ./staging.ts).
 const enum Scope { System = 0, User = 1, Package = 2 }
 const enum Want { UserConf = 1, UserModules = 2, SystemModules = 3 }
 const enum Env { Root = 1, SetId = 2, NoUserConfig = 4 }
@@ -34,47 +35,33 @@ interface RegistryCore {
   p11w_registry_module_file(reg: number, scope: number, path: number, name: number, io: number, data: number, len: number): number;
   p11w_registry_finish(reg: number, program: number, fromProxy: number): number;
   p11w_registry_output(reg: number, lenOut: number): number;
-}
-
-type ReadResult = { io: Io; data: Uint8Array };
-
-const STRERROR: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  ENOTDIR: 'Not a directory',
-  EACCES: 'Permission denied',
-  EPERM: 'Operation not permitted',
-  EISDIR: 'Is a directory',
-  ELOOP: 'Too many levels of symbolic links',
-  ENAMETOOLONG: 'File name too long',
-  EIO: 'Input/output error',
-  EFBIG: 'File too large',
-};
-
-function ioError(err: unknown): ReadResult {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const io = code === 'ENOENT' || code === 'ENOTDIR' ? Io.Missing : code === 'EACCES' || code === 'EPERM' ? Io.Denied : Io.Error;
-  return { io, data: new TextEncoder().encode(STRERROR[code] ?? (code || String(err))) };
+  p11w_registry_output_ascii(reg: number): number;
 }
 
 /** Far more than any real configuration; what keeps a hostile file from exhausting memory. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-function readFile(path: string | Buffer): ReadResult {
+/** A file whose type readdir did not tell (or a global config): the checked, bounded read. */
+function readChecked(path: string | Buffer, staging: Staging): { io: Io; len: number } {
   try {
-    return { io: Io.Ok, data: readBounded(path, MAX_CONFIG_BYTES).bytes };
+    return { io: Io.Ok, len: staging.put(readBounded(path, MAX_CONFIG_BYTES).bytes) };
   } catch (err) {
-    return ioError(err);
+    const f = ioFailure(err);
+    return { io: f.io, len: staging.put(f.text) };
   }
 }
+
+/** Entries read from the directory at once (readdir order is kept); Node's default is 32. */
+const DIR_BATCH = 512;
 
 /**
  * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
  * Names stay raw bytes: a file name need not be UTF-8, and p11-kit still loads it.
  */
-function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failure?: ReadResult } {
+function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failure?: { io: Io; text: string } } {
   try {
     // 'buffer' works at run time; @types/node only lists the text encodings for opendir.
-    const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding });
+    const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: DIR_BATCH });
     const entries: Buffer[] = [];
     // Whether readdir already says "regular file" (then no stat is needed to know it is not a directory).
     const regular: boolean[] = [];
@@ -88,7 +75,7 @@ function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failu
     }
     return { entries, regular };
   } catch (err) {
-    return { failure: ioError(err) };
+    return { failure: ioFailure(err) };
   }
 }
 
@@ -109,37 +96,31 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
   const fns = c.exports as unknown as RegistryCore;
   const reg = fns.p11w_registry_new(envFlags);
   if (!reg) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
+  const staging = new Staging(c, MAX_CONFIG_BYTES);
   try {
     const feedGlobal = (scope: Scope, path: string) => {
-      const r = readFile(path);
-      c.scoped((a) => {
-        const d = a.put(r.data);
-        fns.p11w_registry_global_file(reg, scope, a.cstr(path), r.io, d.ptr, d.len);
-      });
+      const r = readChecked(path, staging);
+      fns.p11w_registry_global_file(reg, scope, staging.path(path), r.io, staging.data, r.len);
     };
     const feedDir = (scope: Scope, dir: string) => {
       const listing = listDir(dir);
-      const failure = listing.failure ?? { io: Io.Ok, data: new Uint8Array() };
-      const go = c.scoped((a) => {
-        const d = a.put(failure.data);
-        return fns.p11w_registry_dir(reg, scope, a.cstr(dir), failure.io, d.ptr, d.len) === 0;
-      });
-      if (!go || !listing.entries) return;
-      const prefix = Buffer.from(`${dir.replace(/\/+$/, '')}/`); // p11-kit's join: no doubled separator at the joint
-      for (let i = 0; i < listing.entries.length; i++) {
-        const name = listing.entries[i];
-        const path = Buffer.concat([prefix, name]);
-        let r: ReadResult;
-        try {
-          r = !listing.regular![i] && statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
-        } catch (err) {
-          r = { ...ioError(err), io: Io.StatFailed };
+      const len = listing.failure ? staging.put(listing.failure.text) : staging.put('');
+      const io = listing.failure ? listing.failure.io : Io.Ok;
+      if (fns.p11w_registry_dir(reg, scope, staging.path(dir), io, staging.data, len) !== 0 || !listing.entries) return;
+      staging.prefix(Buffer.from(`${dir.replace(/\/+$/, '')}/`)); // p11-kit's join: no doubled separator at the joint
+      const { entries, regular } = listing as Required<typeof listing>;
+      for (let i = 0; i < entries.length; i++) {
+        const { pathPtr, namePtr, path } = staging.entry(entries[i]);
+        let r: { io: Io; len: number };
+        if (regular[i]) r = staging.readRegular(path);
+        else {
+          try {
+            r = statSync(path).isDirectory() ? { io: Io.IsDir, len: staging.put('') } : readChecked(path, staging);
+          } catch (err) {
+            r = { io: Io.StatFailed, len: staging.put(ioFailure(err).text) };
+          }
         }
-        const rc = c.scoped((a) => {
-          const d = a.put(r.data);
-          return fns.p11w_registry_module_file(reg, scope, a.put(path).ptr, a.put(name).ptr, r.io, d.ptr, d.len);
-        });
-        if (rc < 0) return;
+        if (fns.p11w_registry_module_file(reg, scope, pathPtr, namePtr, r.io, staging.data, r.len) < 0) return;
       }
     };
 
@@ -155,9 +136,12 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
       const lenPtr = a.alloc(4);
       const out = fns.p11w_registry_output(reg, lenPtr);
       if (!out) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
-      return readRecords(c.bytes(out, c.u32(lenPtr)));
+      const ascii = fns.p11w_registry_output_ascii(reg) === 1;
+      // A view, not a copy: the records are read before the core is used again.
+      return readRegistryRecords(c.heap.subarray(out, out + c.u32(lenPtr)), ascii);
     });
   } finally {
+    staging.release();
     fns.p11w_registry_free(reg);
   }
 }
