@@ -51,23 +51,20 @@ function readChecked(path: string | Buffer, staging: Staging): { io: Io; len: nu
   }
 }
 
-/** Entries read from the directory at once (readdir order is kept); Node's default is 32. */
-const DIR_BATCH = 512;
-
 /**
  * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
- * Names stay raw bytes: a file name need not be UTF-8, and p11-kit still loads it.
+ * Names are latin1 strings, one character per byte: a file name need not be UTF-8 (p11-kit still
+ * loads it), and a one-byte string is far cheaper to make than a Buffer per name.
  */
-function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failure?: { io: Io; text: string } } {
+function listDir(path: string): { entries?: string[]; regular?: boolean[]; failure?: { io: Io; text: string } } {
   try {
-    // 'buffer' works at run time; @types/node only lists the text encodings for opendir.
-    const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: DIR_BATCH });
-    const entries: Buffer[] = [];
+    const dir = opendirSync(path, { encoding: 'latin1' });
+    const entries: string[] = [];
     // Whether readdir already says "regular file" (then no stat is needed to know it is not a directory).
     const regular: boolean[] = [];
     try {
       for (let d = dir.readSync(); d; d = dir.readSync()) {
-        entries.push(d.name as unknown as Buffer);
+        entries.push(d.name);
         regular.push(d.isFile());
       }
     } finally {

@@ -99,14 +99,18 @@ export class Staging {
     this.prefixLen = bytes.length;
   }
 
-  /** prefix + name in the path area: the path's pointer, the name's pointer, and the path as a Buffer view. */
-  entry(name: Uint8Array): { pathPtr: number; namePtr: number; path: Buffer } {
+  /**
+   * prefix + name (a latin1 string: one character per byte of the raw name) in the path area: the
+   * path's pointer, the name's pointer, and the path as a Buffer view.
+   */
+  entry(name: string): { pathPtr: number; namePtr: number; path: Buffer } {
     const len = this.prefixLen + name.length;
     this.pathRoom(len);
     const heap = this.mem();
-    heap.set(name, this.pathPtr + this.prefixLen);
+    const path = Buffer.from(heap.buffer, this.pathPtr, len);
+    path.write(name, this.prefixLen, 'latin1');
     heap[this.pathPtr + len] = 0;
-    return { pathPtr: this.pathPtr, namePtr: this.pathPtr + this.prefixLen, path: Buffer.from(heap.buffer, this.pathPtr, len) };
+    return { pathPtr: this.pathPtr, namePtr: this.pathPtr + this.prefixLen, path };
   }
 
   get data(): number {
