@@ -9,8 +9,9 @@
 //            ordering the files;
 //   loading: every module names its own copy of the fixture module, so libp11-kit dlopens 700
 //            libraries and our probe (koffi) does too.
-// Each native process's first load is a warm-up and not counted. Prints medians per load and
-// the speed ratio native/ours (target: ours ≥ 1.0× native).
+// Each native process's first load is a warm-up and not counted, and so is our first load after
+// each native process (it has just evicted our caches); which of our two runs comes first
+// alternates. Prints medians per load and the speed ratio native/ours (target: ours ≥ 1.0×).
 import { spawnSync } from 'node:child_process';
 import koffi from 'koffi';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,11 +37,13 @@ function nativeRound(loc, loads) {
 function oursRound(loc, loads, probe) {
   const ns = [];
   let modules = -1;
-  for (let i = 0; i < loads; i++) {
+  // As on the native side, the first load of a round is a warm-up: the other side's process
+  // has just run and evicted our caches.
+  for (let i = -1; i < loads; i++) {
     const t0 = process.hrtime.bigint();
     const { libraries, ...where } = loc;
     const reg = loadRegistry({ ...where, program: PROGRAM, probe, env: { P11_KIT_NO_USER_CONFIG: '1' } });
-    ns.push(Number(process.hrtime.bigint() - t0));
+    if (i >= 0) ns.push(Number(process.hrtime.bigint() - t0));
     modules = reg.modules.length;
   }
   return { ns, modules };
@@ -73,7 +76,8 @@ try {
       const n = nativeRound(w.loc, w.loads);
       samples.native.push(...n.ns);
       expected = n.modules;
-      for (const p of w.probes) {
+      // Which of our two runs follows the native process alternates round by round.
+      for (const p of r % 2 ? [...w.probes].reverse() : w.probes) {
         const o = oursRound(w.loc, w.loads, p);
         const likeForLike = p || !w.probes.includes(true);
         if (likeForLike && (o.modules !== n.modules || n.modules < SHARED_LIBRARIES)) throw new Error(`${w.name}: libp11-kit loaded ${n.modules} modules, ours ${o.modules}`);
