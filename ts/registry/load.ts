@@ -2,10 +2,10 @@
 // lexes, merges and orders (wasm/registry.h); then each module's library is probed.
 import { opendirSync, statSync } from 'node:fs';
 import { readBounded } from './bounded-read.js';
-import { core, type CoreRecord } from '../wasm/core.js';
+import { core } from '../wasm/core.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
 import { checkLibrary, closeLibrary, openLibrary, type Handle } from './probe.js';
-import { readRegistryRecords } from './records.js';
+import { visitRegistryRecords, type RecordVisitor } from './records.js';
 import { remoteProblem } from './remote.js';
 import { Io, Staging, ioFailure } from './staging.js';
 import {
@@ -87,8 +87,8 @@ function levelOf(tag: string): DiagnosticLevel {
   return tag === 'E' ? 'error' : tag === 'W' ? 'warning' : 'info';
 }
 
-/** Runs the core over the configuration files and returns its record stream. */
-function mergeConfig(locations: RegistryLocations, envFlags: number, program: string | undefined, forProxy: boolean): CoreRecord[] {
+/** Runs the core over the configuration files and hands each record of its output to `visit`. */
+function mergeConfig(locations: RegistryLocations, envFlags: number, program: string | undefined, forProxy: boolean, visit: RecordVisitor): void {
   const c = core();
   const fns = c.exports as unknown as RegistryCore;
   const reg = fns.p11w_registry_new(envFlags);
@@ -128,14 +128,14 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
       feedDir(Scope.System, locations.systemModules);
       feedDir(Scope.Package, locations.packageModules);
     }
-    return c.scoped((a) => {
+    c.scoped((a) => {
       fns.p11w_registry_finish(reg, program === undefined ? 0 : a.cstr(program), forProxy ? 1 : 0);
       const lenPtr = a.alloc(4);
       const out = fns.p11w_registry_output(reg, lenPtr);
       if (!out) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
       const ascii = fns.p11w_registry_output_ascii(reg) === 1;
       // A view, not a copy: the records are read before the core is used again.
-      return readRegistryRecords(c.heap.subarray(out, out + c.u32(lenPtr)), ascii);
+      visitRegistryRecords(c.heap.subarray(out, out + c.u32(lenPtr)), ascii, visit);
     });
   } finally {
     staging.release();
@@ -150,51 +150,60 @@ function splitList(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(/[,\s]+/).filter(Boolean);
 }
 
-function toRegistry(records: CoreRecord[], locations: RegistryLocations, program: string | undefined) {
+/** The core's records, collected into what loadRegistry returns; `read` is the record visitor. */
+function registryCollector() {
   const diagnostics: Diagnostic[] = [];
   const global: Record<string, string> = {};
   const modules: ModuleEntry[] = [];
   const logUnmanaged = new Set<string>();
-  let failed = true;
-  for (const r of records) {
-    switch (r.tag) {
+  const state = { failed: true };
+  const read: RecordVisitor = (tag, num, a, b) => {
+    switch (tag) {
       case 'E':
       case 'W':
       case 'I':
-        diagnostics.push({ level: levelOf(r.tag), file: r.a, line: r.num, message: r.b });
+        diagnostics.push({ level: levelOf(tag), file: a, line: num, message: b });
         break;
       case 'G':
-        global[r.a] = r.b;
+        global[a] = b;
         break;
       case 'M':
-        if (r.num & Mod.LogUnmanaged) logUnmanaged.add(r.a);
+        if (num & Mod.LogUnmanaged) logUnmanaged.add(a);
         modules.push({
-          name: r.a,
+          name: a,
           options: {},
           settings: {
-            critical: (r.num & Mod.Critical) !== 0,
-            trustPolicy: (r.num & Mod.TrustPolicy) !== 0,
-            managed: (r.num & Mod.Managed) !== 0,
-            logCalls: (r.num & Mod.LogCalls) !== 0,
+            critical: (num & Mod.Critical) !== 0,
+            trustPolicy: (num & Mod.TrustPolicy) !== 0,
+            managed: (num & Mod.Managed) !== 0,
+            logCalls: (num & Mod.LogCalls) !== 0,
             priority: 0,
           },
         });
         break;
       case 'P':
-        modules[modules.length - 1].settings.priority = r.num | 0;
+        modules[modules.length - 1].settings.priority = num | 0;
         break;
       case 'O':
-        modules[modules.length - 1].options[r.a] = r.b;
+        modules[modules.length - 1].options[a] = b;
         break;
       case 'S':
-        failed = r.num !== 0;
+        state.failed = num !== 0;
         break;
     }
-  }
+  };
+  return { read, diagnostics, global, modules, logUnmanaged, state };
+}
+
+function toRegistry(collected: ReturnType<typeof registryCollector>, locations: RegistryLocations, program: string | undefined) {
+  const { diagnostics, global, modules, logUnmanaged } = collected;
   for (const m of modules) {
     const o = m.options;
-    m.settings.enableIn = splitList(o['enable-in']);
-    m.settings.disableIn = splitList(o['disable-in']);
+    // Set only when configured (a deleted key would turn every settings object into a slow one).
+    const enableIn = splitList(o['enable-in']);
+    if (enableIn !== undefined) m.settings.enableIn = enableIn;
+    const disableIn = splitList(o['disable-in']);
+    if (disableIn !== undefined) m.settings.disableIn = disableIn;
     if (o['x-init-reserved'] !== undefined) m.settings.initReserved = o['x-init-reserved'];
     if (o.remote !== undefined) m.settings.remote = o.remote;
     else m.path = resolveModulePath(locations.modulePath, o.module ?? '');
@@ -208,9 +217,8 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
         message: `module '${m.name}': invalid setting '${policy}' for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
       });
     }
-    for (const key of ['enableIn', 'disableIn'] as const) if (m.settings[key] === undefined) delete m.settings[key];
   }
-  return { failed, diagnostics, global, modules, program, logUnmanaged };
+  return { failed: collected.state.failed, diagnostics, global, modules, program, logUnmanaged };
 }
 
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
@@ -303,7 +311,9 @@ export function loadRegistry(options: RegistryOptions = {}): Registry {
   const blockers = userConfigBlockers(env);
   const envFlags = (blockers.root ? Env.Root : 0) | (blockers.setid ? Env.SetId : 0) | (blockers.noUserConfig ? Env.NoUserConfig : 0);
 
-  const result = toRegistry(mergeConfig(locations, envFlags, program, options.forProxy ?? false), locations, program);
+  const collected = registryCollector();
+  mergeConfig(locations, envFlags, program, options.forProxy ?? false, collected.read);
+  const result = toRegistry(collected, locations, program);
   if (result.failed) {
     const diagnostics = sortedDiagnostics(result.diagnostics);
     const reason = diagnostics.find((d) => d.level === 'error') ?? {
