@@ -11,7 +11,9 @@
 //            libraries and our probe (koffi) does too.
 // Each native process's first load is a warm-up and not counted, and so is our first load after
 // each native process (it has just evicted our caches); which of our two runs comes first
-// alternates. Prints medians per load and the speed ratio native/ours (target: ours ≥ 1.0×).
+// alternates. Prints medians per load and the speed ratio native/ours (target: ours ≥ 1.0×), and
+// beside them the CPU time per load (user + system, every thread of the process: ours counts V8's
+// helper threads too), which a shared machine's load changes far less than wall time.
 import { spawnSync } from 'node:child_process';
 import koffi from 'koffi';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,22 +33,29 @@ function nativeRound(loc, loads) {
   const r = spawnSync(NATIVE, args, { encoding: 'utf8', env: { PATH: process.env.PATH, P11_KIT_NO_USER_CONFIG: '1' } });
   if (r.status !== 0) throw new Error(`registry-bench failed (${r.status}): ${r.stderr} — run 'make native'`);
   const out = JSON.parse(r.stdout);
-  return { ns: out.ns_per_load.slice(1), modules: out.modules };
+  return { ns: out.ns_per_load.slice(1), cpu: out.cpu_ns_per_load.slice(1), modules: out.modules };
 }
 
 function oursRound(loc, loads, probe) {
   const ns = [];
+  const cpu = [];
   let modules = -1;
   // As on the native side, the first load of a round is a warm-up: the other side's process
   // has just run and evicted our caches.
   for (let i = -1; i < loads; i++) {
-    const t0 = process.hrtime.bigint();
     const { libraries, ...where } = loc;
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
     const reg = loadRegistry({ ...where, program: PROGRAM, probe, env: { P11_KIT_NO_USER_CONFIG: '1' } });
-    if (i >= 0) ns.push(Number(process.hrtime.bigint() - t0));
+    const t1 = process.hrtime.bigint();
+    const c1 = process.cpuUsage(c0);
+    if (i >= 0) {
+      ns.push(Number(t1 - t0));
+      cpu.push((c1.user + c1.system) * 1000);
+    }
     modules = reg.modules.length;
   }
-  return { ns, modules };
+  return { ns, cpu, modules };
 }
 
 const median = (xs) => {
@@ -70,11 +79,13 @@ try {
   const rows = [];
   for (const w of workloads) {
     const samples = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
+    const cpu = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
     let expected;
     for (const p of w.probes) oursRound(w.loc, 2, p); // warm up the JIT and the wasm core
     for (let r = 0; r < ROUNDS; r++) {
       const n = nativeRound(w.loc, w.loads);
       samples.native.push(...n.ns);
+      cpu.native.push(...n.cpu);
       expected = n.modules;
       // Which of our two runs follows the native process alternates round by round.
       for (const p of r % 2 ? [...w.probes].reverse() : w.probes) {
@@ -82,19 +93,23 @@ try {
         const likeForLike = p || !w.probes.includes(true);
         if (likeForLike && (o.modules !== n.modules || n.modules < SHARED_LIBRARIES)) throw new Error(`${w.name}: libp11-kit loaded ${n.modules} modules, ours ${o.modules}`);
         samples[`ours-probe-${p}`].push(...o.ns);
+        cpu[`ours-probe-${p}`].push(...o.cpu);
       }
     }
     const native = median(samples.native);
+    const nativeCpu = median(cpu.native);
     console.log(`\n  ${w.name}: libp11-kit lists ${expected} modules`);
-    console.log(`    libp11-kit (p11_kit_modules_load + release) ${ms(native)}`);
+    console.log(`    libp11-kit (p11_kit_modules_load + release) ${ms(native)}                       cpu ${ms(nativeCpu)}`);
     for (const p of w.probes) {
       const ours = median(samples[`ours-probe-${p}`]);
       const ratio = native / ours;
+      const cpuRatio = nativeCpu / median(cpu[`ours-probe-${p}`]);
       // The probe-off run does less than libp11-kit when libraries are loaded: informative only.
       if (p || !w.probes.includes(true)) worst = Math.min(worst, ratio);
-      console.log(`    ours, loadRegistry probe ${p ? 'on ' : 'off'}            ${ms(ours)}   speed ${ratio.toFixed(2)}× native`);
+      console.log(`    ours, loadRegistry probe ${p ? 'on ' : 'off'}            ${ms(ours)}   speed ${ratio.toFixed(2)}× native   cpu ${ms(median(cpu[`ours-probe-${p}`]))}   ${cpuRatio.toFixed(2)}×`);
       const likeForLike = p || !w.probes.includes(true);
-      rows.push({ bench: 'registry', case: `${w.name}, probe ${p ? 'on' : 'off'}`, ours: ours / 1e6, reference: native / 1e6, referenceName: 'libp11-kit', unit: 'ms', ...(likeForLike ? { target: 1 } : { detail: 'no dlopen: less work than libp11-kit' }) });
+      const cpuNote = `CPU time ${cpuRatio.toFixed(2)}×`;
+      rows.push({ bench: 'registry', case: `${w.name}, probe ${p ? 'on' : 'off'}`, ours: ours / 1e6, reference: native / 1e6, referenceName: 'libp11-kit', unit: 'ms', ...(likeForLike ? { target: 1, detail: cpuNote } : { detail: `no dlopen: less work than libp11-kit; ${cpuNote}` }) });
     }
   }
   console.log(`\n  target: ours ≥ 1.0× native speed — ${worst >= 1 ? 'met' : 'NOT met'} (worst like-for-like ${worst.toFixed(2)}×)`);
