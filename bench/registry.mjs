@@ -21,9 +21,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRegistry } from '../dist/lib/index.js';
 import { report } from './report.mjs';
-import { FILES, PROGRAM, SHARED_LIBRARIES, writeTree } from './lib/registry-tree.mjs';
+import { FILES, PROGRAM, SHARED_LIBRARIES, moduleLibraries, writeTree } from './lib/registry-tree.mjs';
 
 const NATIVE = new URL('../dist/native/bench/registry-bench', import.meta.url).pathname;
+const DL_PROCESS = new URL('../dist/native/bench/registry-dl', import.meta.url).pathname;
+const DL_LOOPS = new URL('../dist/native/bench/libregistry-loops.so', import.meta.url).pathname;
 const ROUNDS = 5;
 
 // ---- the two sides ------------------------------------------------------------------------
@@ -34,6 +36,29 @@ function nativeRound(loc, loads) {
   if (r.status !== 0) throw new Error(`registry-bench failed (${r.status}): ${r.stderr} — run 'make native'`);
   const out = JSON.parse(r.stdout);
   return { ns: out.ns_per_load.slice(1), cpu: out.cpu_ns_per_load.slice(1), modules: out.modules };
+}
+
+// The loading workload's control: the dynamic loading part of p11-kit's load, in C
+// (bench/native/loops/registry-loops.c), run in a C process and in this process.
+let dlInProcess;
+function dlControlRound(libs, loads) {
+  const r = spawnSync(DL_PROCESS, [String(loads + 1), ...libs], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`registry-dl failed (${r.status}): ${r.stderr} — run 'make native'`);
+  dlInProcess ??= koffi.load(DL_LOOPS).func('double registry_dl_round(int n, const char **paths)');
+  const here = [];
+  const hereCpu = [];
+  for (let i = -1; i < loads; i++) {
+    const c0 = process.cpuUsage();
+    const ns = dlInProcess(libs.length, libs);
+    const c1 = process.cpuUsage(c0);
+    if (ns < 0) throw new Error('registry_dl_round: a library did not load');
+    if (i >= 0) {
+      here.push(ns);
+      hereCpu.push((c1.user + c1.system) * 1000);
+    }
+  }
+  const out = JSON.parse(r.stdout);
+  return { cProcess: out.ns_per_round.slice(1), cProcessCpu: out.cpu_ns_per_round.slice(1), here, hereCpu };
 }
 
 function oursRound(loc, loads, probe) {
@@ -70,7 +95,7 @@ const base = mkdtempSync(join(tmpdir(), 'p11kit-regbench-'));
 try {
   const workloads = [
     { name: `config (${SHARED_LIBRARIES} libraries held open)`, loc: writeTree(join(base, 'config'), { sharedLibrary: true }), loads: 10, probes: [true, false] },
-    { name: 'loading (700 libraries)', loc: writeTree(join(base, 'loading'), { sharedLibrary: false }), loads: 3, probes: [true, false] },
+    { name: 'loading (700 libraries)', loc: writeTree(join(base, 'loading'), { sharedLibrary: false }), loads: 3, probes: [true, false], control: true },
   ];
   // The config workload's libraries stay loaded in this process too (koffi keeps them while referenced).
   const held = workloads[0].loc.libraries.map((l) => koffi.load(l));
@@ -80,6 +105,7 @@ try {
   for (const w of workloads) {
     const samples = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
     const cpu = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
+    const control = { cProcess: [], cProcessCpu: [], here: [], hereCpu: [] };
     let expected;
     for (const p of w.probes) oursRound(w.loc, 2, p); // warm up the JIT and the wasm core
     for (let r = 0; r < ROUNDS; r++) {
@@ -94,6 +120,10 @@ try {
         if (likeForLike && (o.modules !== n.modules || n.modules < SHARED_LIBRARIES)) throw new Error(`${w.name}: libp11-kit loaded ${n.modules} modules, ours ${o.modules}`);
         samples[`ours-probe-${p}`].push(...o.ns);
         cpu[`ours-probe-${p}`].push(...o.cpu);
+      }
+      if (w.control) {
+        const c = dlControlRound(moduleLibraries(w.loc), w.loads);
+        for (const k of Object.keys(control)) control[k].push(...c[k]);
       }
     }
     const native = median(samples.native);
@@ -110,6 +140,12 @@ try {
       const likeForLike = p || !w.probes.includes(true);
       const cpuNote = `CPU time ${cpuRatio.toFixed(2)}×`;
       rows.push({ bench: 'registry', case: `${w.name}, probe ${p ? 'on' : 'off'}`, ours: ours / 1e6, reference: native / 1e6, referenceName: 'libp11-kit', unit: 'ms', ...(likeForLike ? { target: 1, detail: cpuNote } : { detail: `no dlopen: less work than libp11-kit; ${cpuNote}` }) });
+    }
+    if (w.control) {
+      const [c, h, cc, hc] = [control.cProcess, control.here, control.cProcessCpu, control.hereCpu].map(median);
+      console.log(`    control, the same C (dlopen, C_GetFunctionList, dlclose × 700):`);
+      console.log(`      in a C process                            ${ms(c)}                       cpu ${ms(cc)}`);
+      console.log(`      in this process                           ${ms(h)}   speed ${(c / h).toFixed(2)}×        cpu ${ms(hc)}   ${(cc / hc).toFixed(2)}×`);
     }
   }
   console.log(`\n  target: ours ≥ 1.0× native speed — ${worst >= 1 ? 'met' : 'NOT met'} (worst like-for-like ${worst.toFixed(2)}×)`);

@@ -8,6 +8,11 @@ export const FILES = 1000;
 export const SHARED_LIBRARIES = 10;
 export const PROGRAM = 'registry-bench';
 
+/** The 700 libraries the modules of a loading tree (sharedLibrary: false) name, in module order. */
+export function moduleLibraries(loc) {
+  return Array.from({ length: 700 }, (_, i) => join(loc.systemModules, '../../lib', `mod${i}.so`));
+}
+
 /** 400 files in the system dir, 600 in the package dir; 300 names are in both (merged). */
 export function writeTree(root, { sharedLibrary }) {
   const dirs = { system: join(root, 'etc/modules'), package: join(root, 'share/modules'), lib: join(root, 'lib') };
