@@ -9,7 +9,9 @@
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //     node --single-threaded --hash-seed=1 --random-seed=1 bench/callgrind/registry.mjs …
 // and divide the difference of the totals by 10; the same with the native command (its first load
-// is a warm-up too), or `strace -f -c` either side.
+// is a warm-up too), or `strace -f -c` either side. Callgrind counts user space only, and most of
+// libp11-kit's time is in the kernel (five syscalls per file): to compare the two sides, take the
+// CPU time instead (`perf stat -e task-clock`, same difference of two runs).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
