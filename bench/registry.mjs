@@ -9,62 +9,24 @@
 //            ordering the files;
 //   loading: every module names its own copy of the fixture module, so libp11-kit dlopens 700
 //            libraries and our probe (koffi) does too.
-// Each native process's first load is a warm-up and not counted. Prints medians per load and
-// the speed ratio native/ours (target: ours ≥ 1.0× native).
+// Each native process's first load is a warm-up and not counted, and so is our first load after
+// each native process (it has just evicted our caches); which of our two runs comes first
+// alternates. Prints medians per load and the speed ratio native/ours (target: ours ≥ 1.0×), and
+// beside them the CPU time per load (user + system, every thread of the process: ours counts V8's
+// helper threads too), which a shared machine's load changes far less than wall time.
 import { spawnSync } from 'node:child_process';
 import koffi from 'koffi';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRegistry } from '../dist/lib/index.js';
 import { report } from './report.mjs';
+import { FILES, PROGRAM, SHARED_LIBRARIES, moduleLibraries, writeTree } from './lib/registry-tree.mjs';
 
 const NATIVE = new URL('../dist/native/bench/registry-bench', import.meta.url).pathname;
-const FIXTURE = new URL('../dist/native/fixtures/mini-module.so', import.meta.url).pathname;
-const FILES = 1000;
-const SHARED_LIBRARIES = 10;
+const DL_PROCESS = new URL('../dist/native/bench/registry-dl', import.meta.url).pathname;
+const DL_LOOPS = new URL('../dist/native/bench/libregistry-loops.so', import.meta.url).pathname;
 const ROUNDS = 5;
-const PROGRAM = 'registry-bench';
-
-// ---- a realistic generated tree -------------------------------------------------------------
-
-/** 400 files in the system dir, 600 in the package dir; 300 names are in both (merged). */
-function writeTree(root, { sharedLibrary }) {
-  const dirs = { system: join(root, 'etc/modules'), package: join(root, 'share/modules'), lib: join(root, 'lib') };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  writeFileSync(join(root, 'etc/pkcs11.conf'), '# generated for the benchmark\nuser-config: merge\nx-bench: yes\n');
-  let seed = 0x5eed;
-  const rand = (n) => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed >>> 8) % n;
-  };
-  for (let i = 0; i < 700; i++) {
-    const lib = join(dirs.lib, `mod${sharedLibrary ? i % SHARED_LIBRARIES : i}.so`);
-    if (!sharedLibrary || i < SHARED_LIBRARIES) copyFileSync(FIXTURE, lib);
-    const lines = [
-      `# module ${i}, generated`,
-      `module: ${lib}`,
-      `priority: ${rand(20) - 5}`,
-      i % 2 ? `disable-in: other-program, p11-kit-proxy-x` : `enable-in: other-program, ${PROGRAM}`,
-      `x-vendor-setting: value ${rand(1000)} with some words`,
-    ];
-    if (rand(4) === 0) lines.push('trust-policy: yes');
-    if (rand(8) === 0) lines.push('x-init-reserved: verbose=no');
-    const text = `${lines.join(i % 3 ? '\n' : '\r\n')}\n`;
-    const inPackage = i >= 400;
-    writeFileSync(join(inPackage ? dirs.package : dirs.system, `bench-${i}.module`), text);
-    // The first 300 system modules get a package file of the same name: extra keys merge in.
-    if (i < 300) writeFileSync(join(dirs.package, `bench-${i}.module`), `module: /never/used.so\nx-from-package: ${i}\npriority: 99\n`);
-  }
-  return {
-    libraries: Array.from({ length: sharedLibrary ? SHARED_LIBRARIES : 0 }, (_, i) => join(dirs.lib, `mod${i}.so`)),
-    systemConfig: join(root, 'etc/pkcs11.conf'),
-    userConfig: join(root, 'user/pkcs11.conf'),
-    packageModules: dirs.package,
-    systemModules: dirs.system,
-    userModules: join(root, 'user/modules'),
-  };
-}
 
 // ---- the two sides ------------------------------------------------------------------------
 
@@ -73,20 +35,52 @@ function nativeRound(loc, loads) {
   const r = spawnSync(NATIVE, args, { encoding: 'utf8', env: { PATH: process.env.PATH, P11_KIT_NO_USER_CONFIG: '1' } });
   if (r.status !== 0) throw new Error(`registry-bench failed (${r.status}): ${r.stderr} — run 'make native'`);
   const out = JSON.parse(r.stdout);
-  return { ns: out.ns_per_load.slice(1), modules: out.modules };
+  return { ns: out.ns_per_load.slice(1), cpu: out.cpu_ns_per_load.slice(1), modules: out.modules };
+}
+
+// The loading workload's control: the dynamic loading part of p11-kit's load, in C
+// (bench/native/loops/registry-loops.c), run in a C process and in this process.
+let dlInProcess;
+function dlControlRound(libs, loads) {
+  const r = spawnSync(DL_PROCESS, [String(loads + 1), ...libs], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`registry-dl failed (${r.status}): ${r.stderr} — run 'make native'`);
+  dlInProcess ??= koffi.load(DL_LOOPS).func('double registry_dl_round(int n, const char **paths)');
+  const here = [];
+  const hereCpu = [];
+  for (let i = -1; i < loads; i++) {
+    const c0 = process.cpuUsage();
+    const ns = dlInProcess(libs.length, libs);
+    const c1 = process.cpuUsage(c0);
+    if (ns < 0) throw new Error('registry_dl_round: a library did not load');
+    if (i >= 0) {
+      here.push(ns);
+      hereCpu.push((c1.user + c1.system) * 1000);
+    }
+  }
+  const out = JSON.parse(r.stdout);
+  return { cProcess: out.ns_per_round.slice(1), cProcessCpu: out.cpu_ns_per_round.slice(1), here, hereCpu };
 }
 
 function oursRound(loc, loads, probe) {
   const ns = [];
+  const cpu = [];
   let modules = -1;
-  for (let i = 0; i < loads; i++) {
-    const t0 = process.hrtime.bigint();
+  // As on the native side, the first load of a round is a warm-up: the other side's process
+  // has just run and evicted our caches.
+  for (let i = -1; i < loads; i++) {
     const { libraries, ...where } = loc;
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
     const reg = loadRegistry({ ...where, program: PROGRAM, probe, env: { P11_KIT_NO_USER_CONFIG: '1' } });
-    ns.push(Number(process.hrtime.bigint() - t0));
+    const t1 = process.hrtime.bigint();
+    const c1 = process.cpuUsage(c0);
+    if (i >= 0) {
+      ns.push(Number(t1 - t0));
+      cpu.push((c1.user + c1.system) * 1000);
+    }
     modules = reg.modules.length;
   }
-  return { ns, modules };
+  return { ns, cpu, modules };
 }
 
 const median = (xs) => {
@@ -101,7 +95,7 @@ const base = mkdtempSync(join(tmpdir(), 'p11kit-regbench-'));
 try {
   const workloads = [
     { name: `config (${SHARED_LIBRARIES} libraries held open)`, loc: writeTree(join(base, 'config'), { sharedLibrary: true }), loads: 10, probes: [true, false] },
-    { name: 'loading (700 libraries)', loc: writeTree(join(base, 'loading'), { sharedLibrary: false }), loads: 3, probes: [true, false] },
+    { name: 'loading (700 libraries)', loc: writeTree(join(base, 'loading'), { sharedLibrary: false }), loads: 3, probes: [true, false], control: true },
   ];
   // The config workload's libraries stay loaded in this process too (koffi keeps them while referenced).
   const held = workloads[0].loc.libraries.map((l) => koffi.load(l));
@@ -110,30 +104,48 @@ try {
   const rows = [];
   for (const w of workloads) {
     const samples = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
+    const cpu = { native: [], ...Object.fromEntries(w.probes.map((p) => [`ours-probe-${p}`, []])) };
+    const control = { cProcess: [], cProcessCpu: [], here: [], hereCpu: [] };
     let expected;
     for (const p of w.probes) oursRound(w.loc, 2, p); // warm up the JIT and the wasm core
     for (let r = 0; r < ROUNDS; r++) {
       const n = nativeRound(w.loc, w.loads);
       samples.native.push(...n.ns);
+      cpu.native.push(...n.cpu);
       expected = n.modules;
-      for (const p of w.probes) {
+      // Which of our two runs follows the native process alternates round by round.
+      for (const p of r % 2 ? [...w.probes].reverse() : w.probes) {
         const o = oursRound(w.loc, w.loads, p);
         const likeForLike = p || !w.probes.includes(true);
         if (likeForLike && (o.modules !== n.modules || n.modules < SHARED_LIBRARIES)) throw new Error(`${w.name}: libp11-kit loaded ${n.modules} modules, ours ${o.modules}`);
         samples[`ours-probe-${p}`].push(...o.ns);
+        cpu[`ours-probe-${p}`].push(...o.cpu);
+      }
+      if (w.control) {
+        const c = dlControlRound(moduleLibraries(w.loc), w.loads);
+        for (const k of Object.keys(control)) control[k].push(...c[k]);
       }
     }
     const native = median(samples.native);
+    const nativeCpu = median(cpu.native);
     console.log(`\n  ${w.name}: libp11-kit lists ${expected} modules`);
-    console.log(`    libp11-kit (p11_kit_modules_load + release) ${ms(native)}`);
+    console.log(`    libp11-kit (p11_kit_modules_load + release) ${ms(native)}                       cpu ${ms(nativeCpu)}`);
     for (const p of w.probes) {
       const ours = median(samples[`ours-probe-${p}`]);
       const ratio = native / ours;
+      const cpuRatio = nativeCpu / median(cpu[`ours-probe-${p}`]);
       // The probe-off run does less than libp11-kit when libraries are loaded: informative only.
       if (p || !w.probes.includes(true)) worst = Math.min(worst, ratio);
-      console.log(`    ours, loadRegistry probe ${p ? 'on ' : 'off'}            ${ms(ours)}   speed ${ratio.toFixed(2)}× native`);
+      console.log(`    ours, loadRegistry probe ${p ? 'on ' : 'off'}            ${ms(ours)}   speed ${ratio.toFixed(2)}× native   cpu ${ms(median(cpu[`ours-probe-${p}`]))}   ${cpuRatio.toFixed(2)}×`);
       const likeForLike = p || !w.probes.includes(true);
-      rows.push({ bench: 'registry', case: `${w.name}, probe ${p ? 'on' : 'off'}`, ours: ours / 1e6, reference: native / 1e6, referenceName: 'libp11-kit', unit: 'ms', ...(likeForLike ? { target: 1 } : { detail: 'no dlopen: less work than libp11-kit' }) });
+      const cpuNote = `CPU time ${cpuRatio.toFixed(2)}×`;
+      rows.push({ bench: 'registry', case: `${w.name}, probe ${p ? 'on' : 'off'}`, ours: ours / 1e6, reference: native / 1e6, referenceName: 'libp11-kit', unit: 'ms', ...(likeForLike ? { target: 1, detail: cpuNote } : { detail: `no dlopen: less work than libp11-kit; ${cpuNote}` }) });
+    }
+    if (w.control) {
+      const [c, h, cc, hc] = [control.cProcess, control.here, control.cProcessCpu, control.hereCpu].map(median);
+      console.log(`    control, the same C (dlopen, C_GetFunctionList, dlclose × 700):`);
+      console.log(`      in a C process                            ${ms(c)}                       cpu ${ms(cc)}`);
+      console.log(`      in this process                           ${ms(h)}   speed ${(c / h).toFixed(2)}×        cpu ${ms(hc)}   ${(cc / hc).toFixed(2)}×`);
     }
   }
   console.log(`\n  target: ours ≥ 1.0× native speed — ${worst >= 1 ? 'met' : 'NOT met'} (worst like-for-like ${worst.toFixed(2)}×)`);

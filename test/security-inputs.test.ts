@@ -69,6 +69,30 @@ describe('security: configuration files that are not regular files, or too large
     expect(ours.maxRssMb).toBeLessThan(300);
   });
 
+  it('a module config readdir calls regular is read without a stat, yet over the cap it is refused with the file named', () => {
+    const modules = dir('big-modules');
+    writeFileSync(join(modules, 'fine.module'), 'module: /x/fine.so\n');
+    writeFileSync(join(modules, 'huge.module'), '');
+    truncateSync(join(modules, 'huge.module'), 8 * 1024 * 1024 * 1024);
+    const ours = load(join(work, 'missing.conf'), modules);
+    expect(ours.error).toMatch(/big-modules\/huge\.module: couldn't read config file: File too large/);
+    expect(ours.ms).toBeLessThan(15_000); // generous: a shared machine; reading it all would take far longer
+    expect(ours.maxRssMb).toBeLessThan(300);
+  });
+
+  it(`a module config of exactly ${MAX_CONFIG_BYTES} bytes loads; one byte more is refused`, () => {
+    const sized = (n: number) => {
+      const head = 'module: /x/edge.so\nx-filler: ';
+      return `${head}${'f'.repeat(n - head.length - 1)}\n`;
+    };
+    const exact = dir('exact-modules');
+    writeFileSync(join(exact, 'edge.module'), sized(MAX_CONFIG_BYTES));
+    expect(load(join(work, 'missing.conf'), exact)).toMatchObject({ modules: ['edge'] });
+    const over = dir('over-modules');
+    writeFileSync(join(over, 'edge.module'), sized(MAX_CONFIG_BYTES + 1));
+    expect(load(join(work, 'missing.conf'), over).error).toMatch(/over-modules\/edge\.module: couldn't read config file: File too large/);
+  });
+
   it('JSON on stdin (uri format -) is capped: an endless stream is refused, not buffered', () => {
     const r = spawnSync(process.execPath, [join(process.cwd(), 'dist/lib/cli.js'), 'uri', 'format', '-'], {
       input: Buffer.alloc(3 * 1024 * 1024, 0x20), encoding: 'utf8', timeout: 30_000,

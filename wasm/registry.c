@@ -497,3 +497,38 @@ const uint8_t *p11w_registry_output(p11w_registry *reg, uint32_t *len)
 	*len = (uint32_t)reg->out.len;
 	return reg->out.data;
 }
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int ascii_field(const uint8_t **p, const uint8_t *end)
+{
+	if (end - *p < 4)
+		return 0;
+	uint32_t n = le32(*p);
+	*p += 4;
+	if ((size_t)(end - *p) < n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if ((*p)[i] & 0x80)
+			return 0;
+	*p += n;
+	return 1;
+}
+
+int p11w_registry_output_ascii(p11w_registry *reg)
+{
+	if (reg->out.failed)
+		return 0;
+	const uint8_t *p = reg->out.data, *end = p + reg->out.len;
+	while (p < end) {
+		if (end - p < 5)
+			return 0;
+		p += 5; /* tag, num */
+		if (!ascii_field(&p, end) || !ascii_field(&p, end))
+			return 0;
+	}
+	return 1;
+}

@@ -59,6 +59,8 @@ P11W_EXPORT int p11w_registry_module_file(p11w_registry *reg, uint32_t scope, co
                                           const char *data, uint32_t len);
 P11W_EXPORT int p11w_registry_finish(p11w_registry *reg, const char *progname, uint32_t from_proxy);
 P11W_EXPORT const uint8_t *p11w_registry_output(p11w_registry *reg, uint32_t *len);
+/* 1 when every string of the output is ASCII (its text is then the same read as latin1 or UTF-8). */
+P11W_EXPORT int p11w_registry_output_ascii(p11w_registry *reg);
 
 /* Exposed for unit tests of the name rule: 1 if the file name yields a clean module name. */
 P11W_EXPORT int p11w_module_name_from_file(const char *filename, char *out, uint32_t out_size);

@@ -2,10 +2,12 @@
 // lexes, merges and orders (wasm/registry.h); then each module's library is probed.
 import { opendirSync, statSync } from 'node:fs';
 import { readBounded } from './bounded-read.js';
-import { core, readRecords, type CoreRecord } from '../wasm/core.js';
+import { core } from '../wasm/core.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
-import { probeModule } from './probe.js';
+import { checkLibrary, closeLibrary, openLibrary, type Handle } from './probe.js';
+import { visitRegistryRecords, type RecordVisitor } from './records.js';
 import { remoteProblem } from './remote.js';
+import { Io, Staging, ioFailure } from './staging.js';
 import {
   RegistryError,
   type Diagnostic,
@@ -18,8 +20,7 @@ import {
 
 export { defaultLocations, defaultProgramName } from './paths.js';
 
-// Mirrors of the constants in wasm/registry.h and wasm/abi.h.
-const enum Io { Ok = 0, Missing = 1, Denied = 2, Error = 3, StatFailed = 4, IsDir = 5 }
+// Mirrors of the constants in wasm/registry.h and wasm/abi.h (Io: ./staging.ts).
 const enum Scope { System = 0, User = 1, Package = 2 }
 const enum Want { UserConf = 1, UserModules = 2, SystemModules = 3 }
 const enum Env { Root = 1, SetId = 2, NoUserConfig = 4 }
@@ -34,53 +35,36 @@ interface RegistryCore {
   p11w_registry_module_file(reg: number, scope: number, path: number, name: number, io: number, data: number, len: number): number;
   p11w_registry_finish(reg: number, program: number, fromProxy: number): number;
   p11w_registry_output(reg: number, lenOut: number): number;
-}
-
-type ReadResult = { io: Io; data: Uint8Array };
-
-const STRERROR: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  ENOTDIR: 'Not a directory',
-  EACCES: 'Permission denied',
-  EPERM: 'Operation not permitted',
-  EISDIR: 'Is a directory',
-  ELOOP: 'Too many levels of symbolic links',
-  ENAMETOOLONG: 'File name too long',
-  EIO: 'Input/output error',
-  EFBIG: 'File too large',
-};
-
-function ioError(err: unknown): ReadResult {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const io = code === 'ENOENT' || code === 'ENOTDIR' ? Io.Missing : code === 'EACCES' || code === 'EPERM' ? Io.Denied : Io.Error;
-  return { io, data: new TextEncoder().encode(STRERROR[code] ?? (code || String(err))) };
+  p11w_registry_output_ascii(reg: number): number;
 }
 
 /** Far more than any real configuration; what keeps a hostile file from exhausting memory. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-function readFile(path: string | Buffer): ReadResult {
+/** A file whose type readdir did not tell (or a global config): the checked, bounded read. */
+function readChecked(path: string | Buffer, staging: Staging): { io: Io; len: number } {
   try {
-    return { io: Io.Ok, data: readBounded(path, MAX_CONFIG_BYTES).bytes };
+    return { io: Io.Ok, len: staging.put(readBounded(path, MAX_CONFIG_BYTES).bytes) };
   } catch (err) {
-    return ioError(err);
+    const f = ioFailure(err);
+    return { io: f.io, len: staging.put(f.text) };
   }
 }
 
 /**
  * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
- * Names stay raw bytes: a file name need not be UTF-8, and p11-kit still loads it.
+ * Names are latin1 strings, one character per byte: a file name need not be UTF-8 (p11-kit still
+ * loads it), and a one-byte string is far cheaper to make than a Buffer per name.
  */
-function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failure?: ReadResult } {
+function listDir(path: string): { entries?: string[]; regular?: boolean[]; failure?: { io: Io; text: string } } {
   try {
-    // 'buffer' works at run time; @types/node only lists the text encodings for opendir.
-    const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding });
-    const entries: Buffer[] = [];
+    const dir = opendirSync(path, { encoding: 'latin1' });
+    const entries: string[] = [];
     // Whether readdir already says "regular file" (then no stat is needed to know it is not a directory).
     const regular: boolean[] = [];
     try {
       for (let d = dir.readSync(); d; d = dir.readSync()) {
-        entries.push(d.name as unknown as Buffer);
+        entries.push(d.name);
         regular.push(d.isFile());
       }
     } finally {
@@ -88,7 +72,7 @@ function listDir(path: string): { entries?: Buffer[]; regular?: boolean[]; failu
     }
     return { entries, regular };
   } catch (err) {
-    return { failure: ioError(err) };
+    return { failure: ioFailure(err) };
   }
 }
 
@@ -103,43 +87,37 @@ function levelOf(tag: string): DiagnosticLevel {
   return tag === 'E' ? 'error' : tag === 'W' ? 'warning' : 'info';
 }
 
-/** Runs the core over the configuration files and returns its record stream. */
-function mergeConfig(locations: RegistryLocations, envFlags: number, program: string | undefined, forProxy: boolean): CoreRecord[] {
+/** Runs the core over the configuration files and hands each record of its output to `visit`. */
+function mergeConfig(locations: RegistryLocations, envFlags: number, program: string | undefined, forProxy: boolean, visit: RecordVisitor): void {
   const c = core();
   const fns = c.exports as unknown as RegistryCore;
   const reg = fns.p11w_registry_new(envFlags);
   if (!reg) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
+  const staging = new Staging(c, MAX_CONFIG_BYTES);
   try {
     const feedGlobal = (scope: Scope, path: string) => {
-      const r = readFile(path);
-      c.scoped((a) => {
-        const d = a.put(r.data);
-        fns.p11w_registry_global_file(reg, scope, a.cstr(path), r.io, d.ptr, d.len);
-      });
+      const r = readChecked(path, staging);
+      fns.p11w_registry_global_file(reg, scope, staging.path(path), r.io, staging.data, r.len);
     };
     const feedDir = (scope: Scope, dir: string) => {
       const listing = listDir(dir);
-      const failure = listing.failure ?? { io: Io.Ok, data: new Uint8Array() };
-      const go = c.scoped((a) => {
-        const d = a.put(failure.data);
-        return fns.p11w_registry_dir(reg, scope, a.cstr(dir), failure.io, d.ptr, d.len) === 0;
-      });
-      if (!go || !listing.entries) return;
-      const prefix = Buffer.from(`${dir.replace(/\/+$/, '')}/`); // p11-kit's join: no doubled separator at the joint
-      for (let i = 0; i < listing.entries.length; i++) {
-        const name = listing.entries[i];
-        const path = Buffer.concat([prefix, name]);
-        let r: ReadResult;
-        try {
-          r = !listing.regular![i] && statSync(path).isDirectory() ? { io: Io.IsDir, data: new Uint8Array() } : readFile(path);
-        } catch (err) {
-          r = { ...ioError(err), io: Io.StatFailed };
+      const len = listing.failure ? staging.put(listing.failure.text) : staging.put('');
+      const io = listing.failure ? listing.failure.io : Io.Ok;
+      if (fns.p11w_registry_dir(reg, scope, staging.path(dir), io, staging.data, len) !== 0 || !listing.entries) return;
+      staging.prefix(Buffer.from(`${dir.replace(/\/+$/, '')}/`)); // p11-kit's join: no doubled separator at the joint
+      const { entries, regular } = listing as Required<typeof listing>;
+      for (let i = 0; i < entries.length; i++) {
+        const { pathPtr, namePtr, path } = staging.entry(entries[i]);
+        let r: { io: Io; len: number };
+        if (regular[i]) r = staging.readRegular(path);
+        else {
+          try {
+            r = statSync(path).isDirectory() ? { io: Io.IsDir, len: staging.put('') } : readChecked(path, staging);
+          } catch (err) {
+            r = { io: Io.StatFailed, len: staging.put(ioFailure(err).text) };
+          }
         }
-        const rc = c.scoped((a) => {
-          const d = a.put(r.data);
-          return fns.p11w_registry_module_file(reg, scope, a.put(path).ptr, a.put(name).ptr, r.io, d.ptr, d.len);
-        });
-        if (rc < 0) return;
+        if (fns.p11w_registry_module_file(reg, scope, pathPtr, namePtr, r.io, staging.data, r.len) < 0) return;
       }
     };
 
@@ -150,14 +128,17 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
       feedDir(Scope.System, locations.systemModules);
       feedDir(Scope.Package, locations.packageModules);
     }
-    return c.scoped((a) => {
+    c.scoped((a) => {
       fns.p11w_registry_finish(reg, program === undefined ? 0 : a.cstr(program), forProxy ? 1 : 0);
       const lenPtr = a.alloc(4);
       const out = fns.p11w_registry_output(reg, lenPtr);
       if (!out) throw new RangeError('p11kit-wasm: the wasm core is out of memory');
-      return readRecords(c.bytes(out, c.u32(lenPtr)));
+      const ascii = fns.p11w_registry_output_ascii(reg) === 1;
+      // A view, not a copy: the records are read before the core is used again.
+      visitRegistryRecords(c.heap.subarray(out, out + c.u32(lenPtr)), ascii, visit);
     });
   } finally {
+    staging.release();
     fns.p11w_registry_free(reg);
   }
 }
@@ -169,51 +150,60 @@ function splitList(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(/[,\s]+/).filter(Boolean);
 }
 
-function toRegistry(records: CoreRecord[], locations: RegistryLocations, program: string | undefined) {
+/** The core's records, collected into what loadRegistry returns; `read` is the record visitor. */
+function registryCollector() {
   const diagnostics: Diagnostic[] = [];
   const global: Record<string, string> = {};
   const modules: ModuleEntry[] = [];
   const logUnmanaged = new Set<string>();
-  let failed = true;
-  for (const r of records) {
-    switch (r.tag) {
+  const state = { failed: true };
+  const read: RecordVisitor = (tag, num, a, b) => {
+    switch (tag) {
       case 'E':
       case 'W':
       case 'I':
-        diagnostics.push({ level: levelOf(r.tag), file: r.a, line: r.num, message: r.b });
+        diagnostics.push({ level: levelOf(tag), file: a, line: num, message: b });
         break;
       case 'G':
-        global[r.a] = r.b;
+        global[a] = b;
         break;
       case 'M':
-        if (r.num & Mod.LogUnmanaged) logUnmanaged.add(r.a);
+        if (num & Mod.LogUnmanaged) logUnmanaged.add(a);
         modules.push({
-          name: r.a,
+          name: a,
           options: {},
           settings: {
-            critical: (r.num & Mod.Critical) !== 0,
-            trustPolicy: (r.num & Mod.TrustPolicy) !== 0,
-            managed: (r.num & Mod.Managed) !== 0,
-            logCalls: (r.num & Mod.LogCalls) !== 0,
+            critical: (num & Mod.Critical) !== 0,
+            trustPolicy: (num & Mod.TrustPolicy) !== 0,
+            managed: (num & Mod.Managed) !== 0,
+            logCalls: (num & Mod.LogCalls) !== 0,
             priority: 0,
           },
         });
         break;
       case 'P':
-        modules[modules.length - 1].settings.priority = r.num | 0;
+        modules[modules.length - 1].settings.priority = num | 0;
         break;
       case 'O':
-        modules[modules.length - 1].options[r.a] = r.b;
+        modules[modules.length - 1].options[a] = b;
         break;
       case 'S':
-        failed = r.num !== 0;
+        state.failed = num !== 0;
         break;
     }
-  }
+  };
+  return { read, diagnostics, global, modules, logUnmanaged, state };
+}
+
+function toRegistry(collected: ReturnType<typeof registryCollector>, locations: RegistryLocations, program: string | undefined) {
+  const { diagnostics, global, modules, logUnmanaged } = collected;
   for (const m of modules) {
     const o = m.options;
-    m.settings.enableIn = splitList(o['enable-in']);
-    m.settings.disableIn = splitList(o['disable-in']);
+    // Set only when configured (a deleted key would turn every settings object into a slow one).
+    const enableIn = splitList(o['enable-in']);
+    if (enableIn !== undefined) m.settings.enableIn = enableIn;
+    const disableIn = splitList(o['disable-in']);
+    if (disableIn !== undefined) m.settings.disableIn = disableIn;
     if (o['x-init-reserved'] !== undefined) m.settings.initReserved = o['x-init-reserved'];
     if (o.remote !== undefined) m.settings.remote = o.remote;
     else m.path = resolveModulePath(locations.modulePath, o.module ?? '');
@@ -227,77 +217,72 @@ function toRegistry(records: CoreRecord[], locations: RegistryLocations, program
         message: `module '${m.name}': invalid setting '${policy}' for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
       });
     }
-    for (const key of ['enableIn', 'disableIn'] as const) if (m.settings[key] === undefined) delete m.settings[key];
   }
-  return { failed, diagnostics, global, modules, program, logUnmanaged };
-}
-
-/** device:inode of a library path, or undefined when it cannot be stat'ed (the probe then says why). */
-function libraryIdentity(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
+  return { failed: collected.state.failed, diagnostics, global, modules, program, logUnmanaged };
 }
 
 /** p11-kit's load check over the merged list: drop what won't load, abort on a critical one. */
 function checkLoadable(modules: ModuleEntry[], diagnostics: Diagnostic[], loaded: (m: ModuleEntry) => void): ModuleEntry[] {
   const kept: ModuleEntry[] = [];
-  const seen = new Map<string, string>();
-  // One stat per path per load: configs often name the same path many times.
-  const ids = new Map<string, string | undefined>();
-  const identityOf = (path: string) => {
-    if (!ids.has(path)) ids.set(path, libraryIdentity(path));
-    return ids.get(path);
-  };
-  for (const m of modules) {
-    let reason: string | undefined;
-    // A library already kept is not probed again: it would load the same, and be dropped below.
-    const id = m.settings.remote === undefined && m.path ? identityOf(m.path) : undefined;
-    if (m.settings.remote !== undefined) {
-      reason = remoteProblem(m.settings.remote);
-    } else if (id === undefined || !seen.has(id)) {
-      const probe = probeModule(m.path!);
-      if (!probe.ok) reason = probe.reason;
-    }
-    if (reason) {
-      if (m.settings.critical) {
-        const cause: Diagnostic = { level: 'error', file: '', line: 0, message: reason };
-        const abort: Diagnostic = {
-          level: 'error',
-          file: '',
-          line: 0,
-          message: `aborting initialization because module '${m.name}' was marked as critical`,
-        };
-        diagnostics.push(cause, abort);
-        throw new RegistryError(abort, sortedDiagnostics(diagnostics));
+  // Kept libraries stay open until the check is over: an open library's handle is its identity.
+  const opened: Handle[] = [];
+  const keptBy = new Map<Handle, string>(); // handle → the first module that kept it
+  const keptAt = new Map<string, Handle>(); // path → handle: configs often name the same path many times
+  try {
+    for (const m of modules) {
+      let reason: string | undefined;
+      let id: Handle | undefined;
+      if (m.settings.remote !== undefined) {
+        reason = remoteProblem(m.settings.remote);
+      } else if ((id = keptAt.get(m.path!)) === undefined) {
+        const lib = openLibrary(m.path!);
+        if ('reason' in lib) reason = lib.reason;
+        else {
+          opened.push((id = lib.handle));
+          // A library already kept is not checked again: it would load the same, and be dropped below.
+          if (!keptBy.has(id)) reason = checkLibrary(id, m.path!);
+          if (reason === undefined) keptAt.set(m.path!, id);
+        }
       }
-      diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
-      continue;
-    }
-    loaded(m);
-    if (m.settings.remote !== undefined && !m.settings.managed) {
-      // An RPC module has no raw function list, so p11-kit leaves an unmanaged one out.
-      diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
-      continue;
-    }
-    if (id !== undefined) {
-      // One shared object is one module, whatever the number of configs naming it.
-      const first = seen.get(id);
-      if (first !== undefined) {
-        diagnostics.push({
-          level: 'warning',
-          file: '',
-          line: 0,
-          message: `module '${m.name}' loads the same library as '${first}'; only '${first}' is kept`,
-        });
+      if (reason) {
+        if (m.settings.critical) {
+          const cause: Diagnostic = { level: 'error', file: '', line: 0, message: reason };
+          const abort: Diagnostic = {
+            level: 'error',
+            file: '',
+            line: 0,
+            message: `aborting initialization because module '${m.name}' was marked as critical`,
+          };
+          diagnostics.push(cause, abort);
+          throw new RegistryError(abort, sortedDiagnostics(diagnostics));
+        }
+        diagnostics.push({ level: 'warning', file: '', line: 0, message: `module '${m.name}' skipped: ${reason}` });
         continue;
       }
-      seen.set(id, m.name);
+      loaded(m);
+      if (m.settings.remote !== undefined && !m.settings.managed) {
+        // An RPC module has no raw function list, so p11-kit leaves an unmanaged one out.
+        diagnostics.push({ level: 'info', file: '', line: 0, message: `module '${m.name}' is remote and unmanaged, skipped` });
+        continue;
+      }
+      if (id !== undefined) {
+        // One shared object is one module, whatever the number of configs naming it.
+        const first = keptBy.get(id);
+        if (first !== undefined) {
+          diagnostics.push({
+            level: 'warning',
+            file: '',
+            line: 0,
+            message: `module '${m.name}' loads the same library as '${first}'; only '${first}' is kept`,
+          });
+          continue;
+        }
+        keptBy.set(id, m.name);
+      }
+      kept.push(m);
     }
-    kept.push(m);
+  } finally {
+    for (const h of opened) closeLibrary(h);
   }
   return kept;
 }
@@ -326,7 +311,9 @@ export function loadRegistry(options: RegistryOptions = {}): Registry {
   const blockers = userConfigBlockers(env);
   const envFlags = (blockers.root ? Env.Root : 0) | (blockers.setid ? Env.SetId : 0) | (blockers.noUserConfig ? Env.NoUserConfig : 0);
 
-  const result = toRegistry(mergeConfig(locations, envFlags, program, options.forProxy ?? false), locations, program);
+  const collected = registryCollector();
+  mergeConfig(locations, envFlags, program, options.forProxy ?? false, collected.read);
+  const result = toRegistry(collected, locations, program);
   if (result.failed) {
     const diagnostics = sortedDiagnostics(result.diagnostics);
     const reason = diagnostics.find((d) => d.level === 'error') ?? {

@@ -1,66 +1,82 @@
 // p11-kit's load check: a configured module only counts if its library loads as a
-// PKCS#11 module. We load it, find C_GetFunctionList, call it, and let go again.
+// PKCS#11 module. We dlopen it, find C_GetFunctionList and call it, as p11-kit does, through
+// libc's own dl* functions (declared once): one dlopen and two dlsym per library, no library
+// object and no thrown error per probe. A library that passes stays open until the caller's
+// check is over: dlopen hands back the same handle for the same file (glibc matches it by
+// device and inode), which is how the caller tells one library named by two configs.
 // koffi is required on first probe, not imported: `p11kit-wasm/registry` must load no
 // native code until a module is actually probed.
 import { createRequire } from 'node:module';
-import type { LibraryHandle } from 'koffi';
 
 type Koffi = typeof import('koffi');
-let koffiModule: Koffi | undefined;
-const koffi = (): Koffi => (koffiModule ??= createRequire(import.meta.url)('koffi') as Koffi);
+/** A dlopen handle. */
+export type Handle = bigint;
 
-export type ProbeResult = { ok: true } | { ok: false; reason: string };
+interface Dl {
+  koffi: Koffi;
+  dlopen(path: string, flags: number): Handle | null;
+  dlsym(handle: Handle, name: string): Handle | null;
+  dlclose(handle: Handle): number;
+  dlerror(): string | null;
+  /** C_GetFunctionList's prototype (anonymous: a named one is process-wide and a second copy of this file would clash). */
+  getFunctionList: ReturnType<Koffi['proto']>;
+}
+
+// glibc's values; p11-kit opens modules RTLD_NOW | RTLD_LOCAL.
+const RTLD_NOW = 2;
+
+let dl: Dl | undefined;
+function libdl(): Dl {
+  if (dl) return dl;
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  const self = koffi.load(null as unknown as string); // the process's own symbols: libc's dl* functions
+  dl = {
+    koffi,
+    dlopen: self.func('void *dlopen(const char *path, int flags)'),
+    dlsym: self.func('void *dlsym(void *handle, const char *name)'),
+    dlclose: self.func('int dlclose(void *handle)'),
+    dlerror: self.func('const char *dlerror(void)'),
+    getFunctionList: koffi.proto('unsigned long', [koffi.out('void **')]),
+  };
+  return dl;
+}
 
 /** A symbol only libp11-kit exports: a library that has it is p11-kit-proxy itself. */
 const P11_KIT_MARKER = 'p11_kit_modules_load';
-/**
- * C_GetFunctionList's prototype, declared once: each probe only looks the symbol up and calls it.
- * Anonymous: a named prototype is a process-wide type name that a second copy of this file would
- * declare again (and koffi refuses).
- */
-let getFunctionListType: ReturnType<Koffi['proto']> | undefined;
-const GET_FUNCTION_LIST = () => (getFunctionListType ??= koffi().proto('unsigned long', [koffi().out('void **')]));
 
-export function probeModule(path: string): ProbeResult {
-  if (!path) return { ok: false, reason: `couldn't load module: ${path}: empty path` };
-  let lib: LibraryHandle;
-  try {
-    lib = koffi().load(path);
-  } catch (err) {
-    return { ok: false, reason: `couldn't load module: ${path}: ${dlerror(err)}` };
-  }
-  try {
-    let getFunctionList: unknown;
-    try {
-      getFunctionList = lib.symbol('C_GetFunctionList');
-    } catch (err) {
-      return { ok: false, reason: `couldn't find C_GetFunctionList entry point in module: ${path}: ${dlerror(err)}` };
-    }
-    if (hasSymbol(lib, P11_KIT_MARKER)) {
-      return { ok: false, reason: 'refusing to load the p11-kit-proxy.so module as a registered module' };
-    }
-    const out: unknown[] = [null];
-    const rv = Number(koffi().call(getFunctionList, GET_FUNCTION_LIST(), out));
-    if (rv !== 0 || !out[0]) {
-      const what = rv !== 0 ? `rv 0x${rv.toString(16).padStart(8, '0')}` : 'returned no function list';
-      return { ok: false, reason: `call to C_GetFunctionList failed in module: ${path}: ${what}` };
-    }
-    return { ok: true };
-  } finally {
-    lib.unload();
-  }
+/** dlopen, as p11-kit does; the handle is the library's identity while it stays open. */
+export function openLibrary(path: string): { handle: Handle } | { reason: string } {
+  if (!path) return { reason: `couldn't load module: ${path}: empty path` };
+  const d = libdl();
+  const handle = d.dlopen(path, RTLD_NOW);
+  return handle ? { handle } : { reason: `couldn't load module: ${path}: ${openError(path, d.dlerror())}` };
 }
 
-function hasSymbol(lib: LibraryHandle, name: string): boolean {
-  try {
-    lib.symbol(name);
-    return true;
-  } catch {
-    return false;
-  }
+/** Why an open library is no PKCS#11 module p11-kit would load, or undefined when it is one. */
+export function checkLibrary(handle: Handle, path: string): string | undefined {
+  return check(libdl(), handle, path);
 }
 
-function dlerror(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/^Failed to load shared library: /, '').replace(/^Cannot find (function|symbol) /, 'cannot find ');
+export function closeLibrary(handle: Handle): void {
+  libdl().dlclose(handle);
+}
+
+function check(d: Dl, handle: Handle, path: string): string | undefined {
+  const getFunctionList = d.dlsym(handle, 'C_GetFunctionList');
+  if (!getFunctionList) return `couldn't find C_GetFunctionList entry point in module: ${path}: cannot find 'C_GetFunctionList' in shared library`;
+  if (d.dlsym(handle, P11_KIT_MARKER)) return 'refusing to load the p11-kit-proxy.so module as a registered module';
+  d.dlerror(); // the failed marker lookup left an error behind: not ours to report later
+  const out: unknown[] = [null];
+  const rv = Number(d.koffi.call(getFunctionList, d.getFunctionList, out));
+  if (rv !== 0 || !out[0]) {
+    const what = rv !== 0 ? `rv 0x${rv.toString(16).padStart(8, '0')}` : 'returned no function list';
+    return `call to C_GetFunctionList failed in module: ${path}: ${what}`;
+  }
+  return undefined;
+}
+
+/** dlerror's text without the path it starts with (the message names the path already). */
+function openError(path: string, text: string | null): string {
+  if (!text) return 'unknown error';
+  return text.startsWith(path) ? text.slice(path.length).replace(/^[: ]+/, '') : text;
 }
