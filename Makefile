@@ -57,7 +57,7 @@ $(OUT)/native/oracle/%: test/oracle/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NATIVE_FLAGS) -O2 $(P11KIT_CFLAGS) $< -o $@ $(P11KIT_LIBS) -ldl
 
-$(OUT)/native/bench/%: bench/native/%.c
+$(OUT)/native/bench/%: bench/native/%.c $(BENCH_LOOP_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(NATIVE_FLAGS) -O2 -Iwasm $(P11KIT_CFLAGS) $< -o $@ $(P11KIT_LIBS) -ldl
 
