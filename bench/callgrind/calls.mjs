@@ -10,7 +10,8 @@
 //
 // Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss;
 // SIDE raw (module.raw, as the bridge bench) | koffi (the same function pointer declared here with
-// its own koffi prototype: the bare koffi call) | c (the C loop of pkcs11-loops.c); OP getinfo |
+// its own koffi prototype: the bare koffi call) | koffi32 (the same, CK_RV read as uint32_t: what
+// koffi's 64-bit return conversion costs) | c (the C loop of pkcs11-loops.c); OP getinfo |
 // random | digest (DigestInit + Digest, as the bridge bench). raw − koffi is what the bridge adds
 // to koffi's call; koffi − c is koffi's own price.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,7 +65,8 @@ function rawCase() {
   const [infoB, randB, outB] = [info, rand, out].map((a) => mem.view(a, 1));
   const lenU32 = new Uint32Array(mem.view(len, 8).buffer, mem.view(len, 8).byteOffset, 2);
   const pointers = m['lib'].raw.pointers;
-  const bare = (fn, args) => koffi.decode(pointers[fn], koffi.proto('unsigned long', args));
+  const rv = side === 'koffi32' ? 'uint32_t' : 'unsigned long';
+  const bare = (fn, args) => koffi.decode(pointers[fn], koffi.proto(rv, args));
   // The same closures over either table: only the functions called differ.
   const r =
     side === 'raw'
