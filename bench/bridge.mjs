@@ -141,6 +141,14 @@ function rawOps(r, x, { slot, session, privateKey }) {
   };
 }
 
+/**
+ * rawOps compiled afresh for each table. Closures made from one function literal share V8's
+ * feedback, so the raw closures over NSS and over the no-op module (and SoftHSM2's) would see
+ * two or three call targets at each call site: a megamorphic call, slower than the monomorphic
+ * one a caller of one module makes.
+ */
+const freshRawOps = () => new Function('fail', `return ${rawOps}`)(fail);
+
 /** The C loops over one function list, for the same operations. */
 function cOps(f, { slot, session, privateKey }) {
   return {
@@ -156,10 +164,10 @@ function cOps(f, { slot, session, privateKey }) {
 /** name → { C, raw, typed, pkcs11js } cells for one module (and, with `floor`, the no-op module's C and raw). */
 function cellsFor(spec, { m, p, slot, session, privateKey }, floor) {
   const handles = { slot, session, privateKey };
-  const raw = rawOps(m.raw, rawScratch(), handles);
+  const raw = freshRawOps()(m.raw, rawScratch(), handles);
   const c = cOps(m.functionList, handles);
   // The same handle values on the no-op module, so koffi converts the same kinds of numbers.
-  const floorRaw = floor && rawOps(floor.raw, rawScratch(), handles);
+  const floorRaw = floor && freshRawOps()(floor.raw, rawScratch(), handles);
   const floorC = floor && cOps(floor.functionList, handles);
   const pSlot = handle(slot);
   const pSession = handle(session);

@@ -11,7 +11,9 @@
 // Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss;
 // SIDE raw (module.raw, as the bridge bench) | koffi (the same function pointer declared here with
 // its own koffi prototype: the bare koffi call) | koffi32 (the same, CK_RV read as uint32_t: what
-// koffi's 64-bit return conversion costs) | c (the C loop of pkcs11-loops.c); OP getinfo |
+// koffi's 64-bit return conversion costs) | rawcopy (module.raw's functions in a small object) |
+// rawshared (raw, its closure sharing feedback with one over other functions: megamorphic calls) |
+// c (the C loop of pkcs11-loops.c); OP getinfo |
 // random | digest (DigestInit + Digest, as the bridge bench). raw − koffi is what the bridge adds
 // to koffi's call; koffi − c is koffi's own price.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,27 +70,36 @@ function rawCase() {
   const rv = side === 'koffi32' ? 'uint32_t' : 'unsigned long';
   const bare = (fn, args) => koffi.decode(pointers[fn], koffi.proto(rv, args));
   // The same closures over either table: only the functions called differ.
-  const r =
-    side === 'raw'
-      ? m.raw
-      : {
-          C_GetInfo: bare('C_GetInfo', ['uintptr_t']),
-          C_GenerateRandom: bare('C_GenerateRandom', ['unsigned long', 'uintptr_t', 'unsigned long']),
-          C_DigestInit: bare('C_DigestInit', ['unsigned long', 'uintptr_t']),
-          C_Digest: bare('C_Digest', ['unsigned long', 'uintptr_t', 'unsigned long', 'uintptr_t', 'uintptr_t']),
-        };
+  const pick = (t) => ({ C_GetInfo: t.C_GetInfo, C_GenerateRandom: t.C_GenerateRandom, C_DigestInit: t.C_DigestInit, C_Digest: t.C_Digest });
+  const bareTable = () => ({
+    C_GetInfo: bare('C_GetInfo', ['uintptr_t']),
+    C_GenerateRandom: bare('C_GenerateRandom', ['unsigned long', 'uintptr_t', 'unsigned long']),
+    C_DigestInit: bare('C_DigestInit', ['unsigned long', 'uintptr_t']),
+    C_Digest: bare('C_Digest', ['unsigned long', 'uintptr_t', 'unsigned long', 'uintptr_t', 'uintptr_t']),
+  });
   if (side === 'c') {
     const C = nativeLoops();
     const list = m.functionList;
     const loops = { getinfo: (n) => C.getInfo(list, n), random: (n) => C.random(list, session, 32, n), digest: (n) => C.digest(list, session, n) };
     return { native: loops[op] };
   }
-  switch (op) {
-    case 'getinfo': return () => r.C_GetInfo(info) + infoB[0];
-    case 'random': return () => r.C_GenerateRandom(session, rand, 32) + randB[0];
-    case 'digest': return () => ((lenU32[0] = 32), r.C_DigestInit(session, sha) + r.C_Digest(session, data, 64, out, len) + outB[0]);
+  const closure = (r) => {
+    switch (op) {
+      case 'getinfo': return () => r.C_GetInfo(info) + infoB[0];
+      case 'random': return () => r.C_GenerateRandom(session, rand, 32) + randB[0];
+      case 'digest': return () => ((lenU32[0] = 32), r.C_DigestInit(session, sha) + r.C_Digest(session, data, 64, out, len) + outB[0]);
+    }
+    throw new Error(`unknown case ${which}`);
+  };
+  if (side === 'rawshared') {
+    // A second closure from the same literal over other function objects, called first: the two
+    // share V8's feedback, so the measured one's calls are megamorphic (the bridge bench's raw
+    // closures over two modules were, before each got its own copy).
+    const other = closure(bareTable());
+    for (let i = 0; i < 1_000; i++) other();
+    return closure(m.raw);
   }
-  throw new Error(`unknown case ${which}`);
+  return closure(side === 'raw' ? m.raw : side === 'rawcopy' ? pick(m.raw) : bareTable());
 }
 
 function setup() {
