@@ -143,9 +143,8 @@ function rawOps(r, x, { slot, session, privateKey }) {
 
 /**
  * rawOps compiled afresh for each table. Closures made from one function literal share V8's
- * feedback, so the raw closures over NSS and over the no-op module (and SoftHSM2's) would see
- * two or three call targets at each call site: a megamorphic call, slower than the monomorphic
- * one a caller of one module makes.
+ * feedback, so the raw closures over NSS, the no-op module and SoftHSM2 would each see two or
+ * three call targets at each call site, unlike a caller of one module.
  */
 const freshRawOps = () => new Function('fail', `return ${rawOps}`)(fail);
 
@@ -290,7 +289,7 @@ try {
       const base = { bench: 'bridge', unit: 'ns' };
       // raw vs native C
       const raw = { ...base, case: `${spec.key}: ${op}, raw`, ours: median(ns(op, 'raw')), reference: median(ns(op, 'C')), referenceName: 'native C', ratio: rawVsC, detail: `${signed(added)}/call` };
-      // The issue's ≤ +40 ns is below koffi's own floor on this machine (bench/RESULTS-NOTES.md, "The raw
+      // The issue's ≤ +40 ns is at or below koffi's own floor on this machine (bench/RESULTS-NOTES.md, "The raw
       // call"): the row holds the proposed target, what the raw path adds over that floor.
       if (spec.syscallFree)
         Object.assign(raw, { target: `≤ koffi floor + ${FLOOR_MARGIN} ns/call`, met: overFloor <= FLOOR_MARGIN, detail: `${signed(added)}/call: koffi floor ${signed(floor)}, ours over it ${signed(overFloor)}; issue's ≤ +40 ns ${added <= 40 ? 'met' : 'not met'}` });
