@@ -4,10 +4,25 @@
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //     node --single-threaded --hash-seed=1 --random-seed=1 bench/callgrind/calls.mjs CASE N
 // (one V8 thread and fixed seeds: without them two identical runs differ by thousands of instructions per op)
+// With CALLGRIND_LOOP=jit the loop runs as the benches' cells do (bench/lib/sampling.mjs jsCell):
+// a function called in chunks of 1,000, which TurboFan compiles; without it, the module's top
+// level, which stays in baseline code (about 90 instructions more per operation).
+//
+// Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss;
+// SIDE raw (module.raw, as the bridge bench) | koffi (the same function pointer declared here with
+// its own koffi prototype: the bare koffi call) | koffi32 (the same, CK_RV read as uint32_t: what
+// koffi's 64-bit return conversion costs) | rawcopy (module.raw's functions in a small object) |
+// rawshared (raw, its closure sharing feedback with one over other functions: megamorphic calls) |
+// c (the C loop of pkcs11-loops.c); OP getinfo |
+// random | digest (DigestInit + Digest, as the bridge bench). raw − koffi is what the bridge adds
+// to koffi's call; koffi − c is koffi's own price.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openModule, openProxy } from '../../dist/lib/index.js';
+import koffi from 'koffi';
+import { Arena, openModule, openProxy } from '../../dist/lib/index.js';
+import { loadModule } from '../../dist/lib/bridge/index.js';
+import { nativeLoops } from '../lib/sampling.mjs';
 
 const FRAGILE = new URL('../../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
 const [which, count] = [process.argv[2], Number(process.argv[3] ?? 20_000)];
@@ -27,7 +42,68 @@ function proxyOverFragile() {
   return proxy;
 }
 
+const RAW_MODULES = {
+  fragile: { path: FRAGILE },
+  nop: { path: new URL('../../dist/native/bench/libnop-module.so', import.meta.url).pathname },
+  nss: { path: '/usr/lib/x86_64-linux-gnu/libsoftokn3.so', reserved: "configdir='' certPrefix='' keyPrefix='' secmod='' flags=readOnly,noCertDB,noModDB,forceOpen,optimizeSpace" },
+};
+
+/** MODULE-SIDE-OP: one raw call shape, through the bridge, bare koffi or C (see the top). */
+function rawCase() {
+  const [name, side, op] = which.split('-');
+  const spec = RAW_MODULES[name];
+  const m = loadModule(spec.path);
+  let session = 1;
+  if (name !== 'nop') {
+    m.initialize(spec.reserved ? { reserved: spec.reserved } : {});
+    cleanups.push(() => m.finalize());
+    session = m.openSession(m.getSlotList(true)[0], 4);
+  }
+  const mem = new Arena(4096);
+  const [info, rand, data, out, len] = [88, 32, 64, 64, 8].map((n) => mem.alloc(n));
+  const mech = Buffer.alloc(24);
+  mech.writeBigUInt64LE(0x250n); // CKM_SHA256
+  const sha = mem.put(mech);
+  const [infoB, randB, outB] = [info, rand, out].map((a) => mem.view(a, 1));
+  const lenU32 = new Uint32Array(mem.view(len, 8).buffer, mem.view(len, 8).byteOffset, 2);
+  const pointers = m['lib'].raw.pointers;
+  const rv = side === 'koffi32' ? 'uint32_t' : 'unsigned long';
+  const bare = (fn, args) => koffi.decode(pointers[fn], koffi.proto(rv, args));
+  // The same closures over either table: only the functions called differ.
+  const pick = (t) => ({ C_GetInfo: t.C_GetInfo, C_GenerateRandom: t.C_GenerateRandom, C_DigestInit: t.C_DigestInit, C_Digest: t.C_Digest });
+  const bareTable = () => ({
+    C_GetInfo: bare('C_GetInfo', ['uintptr_t']),
+    C_GenerateRandom: bare('C_GenerateRandom', ['unsigned long', 'uintptr_t', 'unsigned long']),
+    C_DigestInit: bare('C_DigestInit', ['unsigned long', 'uintptr_t']),
+    C_Digest: bare('C_Digest', ['unsigned long', 'uintptr_t', 'unsigned long', 'uintptr_t', 'uintptr_t']),
+  });
+  if (side === 'c') {
+    const C = nativeLoops();
+    const list = m.functionList;
+    const loops = { getinfo: (n) => C.getInfo(list, n), random: (n) => C.random(list, session, 32, n), digest: (n) => C.digest(list, session, n) };
+    return { native: loops[op] };
+  }
+  const closure = (r) => {
+    switch (op) {
+      case 'getinfo': return () => r.C_GetInfo(info) + infoB[0];
+      case 'random': return () => r.C_GenerateRandom(session, rand, 32) + randB[0];
+      case 'digest': return () => ((lenU32[0] = 32), r.C_DigestInit(session, sha) + r.C_Digest(session, data, 64, out, len) + outB[0]);
+    }
+    throw new Error(`unknown case ${which}`);
+  };
+  if (side === 'rawshared') {
+    // A second closure from the same literal over other function objects, called first: the two
+    // share V8's feedback, so the measured one's calls are megamorphic (the bridge bench's raw
+    // closures over two modules were, before each got its own copy).
+    const other = closure(bareTable());
+    for (let i = 0; i < 1_000; i++) other();
+    return closure(m.raw);
+  }
+  return closure(side === 'raw' ? m.raw : side === 'rawcopy' ? pick(m.raw) : bareTable());
+}
+
 function setup() {
+  if (/^(fragile|nop|nss)-/.test(which)) return rawCase();
   if (which.startsWith('proxy')) {
     const proxy = proxyOverFragile();
     const [slot] = proxy.getSlotList(false);
@@ -54,7 +130,16 @@ function setup() {
 
 const op = setup();
 let sink = 0;
-for (let i = 0; i < 20_000; i++) sink += op(); // warm-up, the same in both runs
-for (let i = 0; i < count; i++) sink += op();
+if (op.native) {
+  // A C loop: one call runs n operations (the warm-up the same in both runs).
+  sink += op.native(20_000) + op.native(count);
+} else if (process.env.CALLGRIND_LOOP === 'jit') {
+  const loop = new Function('op', 'return function (n) { let s = 0; for (let i = 0; i < n; i++) s += op() | 0; return s; }')(op);
+  for (let i = 0; i < 20; i++) sink += loop(1_000); // warm-up, the same in both runs
+  for (let i = 0; i < count / 1_000; i++) sink += loop(1_000);
+} else {
+  for (let i = 0; i < 20_000; i++) sink += op(); // warm-up, the same in both runs
+  for (let i = 0; i < count; i++) sink += op();
+}
 for (const c of cleanups.reverse()) c();
 if (sink === 0.5) console.log(sink);

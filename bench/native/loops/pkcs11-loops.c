@@ -42,7 +42,7 @@ double loop_getpid(long n)
 	LOOP(sink += (unsigned long)getpid(););
 }
 
-/* C_GetInfo, every field read (the strings copied, as a caller printing them would). */
+/* C_GetInfo; three fields read (the JavaScript raw side reads the same three). */
 double loop_get_info(CK_FUNCTION_LIST *f, long n)
 {
 	LOOP(CK_INFO info; CHECK(f->C_GetInfo(&info)); sink += info.manufacturerID[0] + info.flags + info.cryptokiVersion.major;);
