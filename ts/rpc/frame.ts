@@ -64,7 +64,9 @@ export class FramingError extends Error {
 
 /**
  * Turns a byte stream into frames. Feed it chunks; it returns whole frames and keeps the rest.
- * The first byte of the stream is the handshake reply, handed out separately.
+ * The first byte of the stream is the handshake reply, handed out separately. push() keeps no
+ * reference to the chunk it was given (what it keeps of it is copied): a transport may read
+ * every chunk into the same buffer.
  */
 export class FrameDecoder {
   private chunks: Uint8Array[] = [];
@@ -98,10 +100,18 @@ export class FrameDecoder {
       this.skipping -= dropped;
       chunk = chunk.subarray(dropped);
     }
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
+    if (chunk.length === 0) return this.decode();
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames = this.decode();
+    // Chunks are consumed from the front, so a part of this one still kept is the last.
+    const n = this.chunks.length;
+    // (A copy: Buffer's slice() would be a view.)
+    if (n > 0) this.chunks[n - 1] = new Uint8Array(this.chunks[n - 1]!);
+    return frames;
+  }
+
+  private decode(): Frame[] {
     const frames: Frame[] = [];
     if (this.handshake === undefined) {
       if (this.buffered === 0) return frames;
