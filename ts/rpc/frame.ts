@@ -1,6 +1,7 @@
 // Framing (spec §7.2): after a one-byte handshake each way, every message is a 12-byte header
 // (u32 code, u32 options length, u32 payload length), the options, then the payload. The code
 // is the client's sequence number, echoed by the server; 0 is never valid.
+import { copyBytes } from './wire.js';
 
 export const HEADER_BYTES = 12;
 /** The only protocol version p11-kit 0.24.1 speaks, and so the one we offer. */
@@ -106,8 +107,7 @@ export class FrameDecoder {
     const frames = this.decode();
     // Chunks are consumed from the front, so a part of this one still kept is the last.
     const n = this.chunks.length;
-    // (A copy: Buffer's slice() would be a view.)
-    if (n > 0) this.chunks[n - 1] = new Uint8Array(this.chunks[n - 1]!);
+    if (n > 0) this.chunks[n - 1] = copyBytes(this.chunks[n - 1]!, 0, this.chunks[n - 1]!.length);
     return frames;
   }
 
@@ -170,7 +170,7 @@ export class FrameDecoder {
   private gather(n: number, consume: boolean): Uint8Array {
     const first = this.chunks[0]!;
     if (consume && first.length >= n) {
-      const out = new Uint8Array(first.subarray(0, n));
+      const out = copyBytes(first, 0, n);
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
       this.buffered -= n;

@@ -43,6 +43,20 @@ function putU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v;
 }
 
+/** V8 keeps typed arrays of up to this many bytes on its heap (typed_array_max_size_in_heap). */
+const ON_HEAP_BYTES = 64;
+
+/**
+ * A copy of `len` bytes of `src` from `at`. A small copy is made byte by byte: subarray() of a
+ * small (on-heap) array makes V8 move it off the heap first — a malloc, per reply field.
+ */
+export function copyBytes(src: Uint8Array, at: number, len: number): Uint8Array {
+  if (len > ON_HEAP_BYTES) return new Uint8Array(src.subarray(at, at + len));
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = src[at + i]!;
+  return out;
+}
+
 function getU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
@@ -180,8 +194,7 @@ export class WireReader {
     const len = this.u32(`${what} length`);
     if (len === NULL_ARRAY) return null;
     if (len >= MAX_BYTE_ARRAY) throw new RpcProtocolError(this.fn, `${what} length ${len} is out of range`, this.module);
-    const at = this.need(len, what);
-    return new Uint8Array(this.data.subarray(at, at + len));
+    return copyBytes(this.data, this.need(len, what), len);
   }
 
   get remaining(): number {
