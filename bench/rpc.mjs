@@ -139,7 +139,10 @@ const seqMet = seqExcess <= SEQ_ALLOWANCE_US;
 const signed = (v) => `${v >= 0 ? '+' : ''}${us(v)}`;
 console.log(`sequential GenerateRandom over each runtime's floor: ours ${spread(oursOver, us)} µs, p11-kit's ${spread(theirsOver, us)} µs; ours − theirs ${signed(seqExcess)} µs (target ≤ +${SEQ_ALLOWANCE_US})`);
 const flightRatio = ratioTo('server random in flight', 'p11-kit client random in flight');
-console.log(`${FLIGHT} in flight: ours ${flightRatio.toFixed(2)}x p11-kit's client's rate (target ≥ 1.0)`);
+// p11-kit's client is faster one call at a time than from 16 threads (they queue for its one
+// socket): the rate ours is also compared with, as its best.
+const flightVsSeq = ratioTo('server random in flight', 'p11-kit client random');
+console.log(`${FLIGHT} in flight: ours ${flightRatio.toFixed(2)}x p11-kit's client's rate from ${FLIGHT} threads (target ≥ 1.0), ${flightVsSeq.toFixed(2)}x its rate one call at a time`);
 
 const shortLabel = { random: 'GenerateRandom 32 B', sign: 'ECDSA P-256 sign' };
 const row = (c, a, b, referenceName, extra = {}) => ({ bench: 'rpc', case: c, ours: median(s[a]), reference: median(s[b]), referenceName, unit: 'µs', ratio: ratioTo(a, b), ...extra });
@@ -156,7 +159,10 @@ report([
     met: seqMet,
     detail: `ours ${us(median(oursOver))} µs over the Node floor, p11-kit's ${us(median(theirsOver))} µs over the C floor: ${signed(seqExcess)} µs`,
   }),
-  row(`GenerateRandom 32 B, ${FLIGHT} in flight on one connection`, 'server random in flight', 'p11-kit client random in flight', `p11-kit's client.so, ${FLIGHT} C threads`, { target: 1, detail: 'same server' }),
+  row(`GenerateRandom 32 B, ${FLIGHT} in flight on one connection`, 'server random in flight', 'p11-kit client random in flight', `p11-kit's client.so, ${FLIGHT} C threads`, {
+    target: 1,
+    detail: `same server; ${flightVsSeq.toFixed(2)}× p11-kit's client one call at a time`,
+  }),
 ]);
 
 // ---- teardown ------------------------------------------------------------------------------
