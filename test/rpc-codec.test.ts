@@ -60,6 +60,19 @@ describe('wire primitives', () => {
     expect(() => new WireReader(unhex('7fffffff'), 'C_X').byteArray()).toThrow(/out of range/);
     expect(new WireReader(unhex('ffffffff'), 'C_X').byteArray()).toBeNull();
   });
+
+  it('byte arrays read from a reply are copies, small and large, never views of the reply', () => {
+    for (const len of [0, 1, 63, 64, 65, 300]) {
+      const reply = new Uint8Array(4 + len + 1);
+      reply.set([len >>> 24, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff]);
+      for (let i = 0; i < len; i++) reply[4 + i] = (i * 7 + 1) & 0xff;
+      const got = new WireReader(reply, 'C_X').byteArray()!;
+      const want = reply.slice(4, 4 + len);
+      reply.fill(0xee);
+      expect(got.length).toBe(len);
+      expect(got).toEqual(want);
+    }
+  });
 });
 
 describe('frames', () => {
