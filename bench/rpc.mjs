@@ -15,6 +15,7 @@
 //   node bench/rpc.mjs               (needs `make build`: dist/lib, dist/native/bench)
 //   BENCH_ROUNDS=5 BENCH_SAMPLE_MS=50 node bench/rpc.mjs
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { report } from './report.mjs';
 import { asyncCell, inFlightCell, jsCell, median, nativeLoops, perRound, quantile, ROUNDS, SAMPLE_MS, sampleInterleavedAsync, spread } from './lib/sampling.mjs';
@@ -104,7 +105,7 @@ const cells = {
   'floor C': (n) => C.catEcho(n),
 };
 
-const load0 = (await import('node:os')).loadavg()[0];
+const load0 = loadavg()[0];
 const ns = await sampleInterleavedAsync(cells);
 const s = Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, v.map((x) => x / 1000)])); // µs per op
 
@@ -119,7 +120,7 @@ const paths = [
   ['our RPC client: p11-kit server (socket)', 'server'],
   ["p11-kit's client.so from C, same server", 'p11-kit client'],
 ];
-const loadEnd = (await import('node:os')).loadavg()[0];
+const loadEnd = loadavg()[0];
 console.log(`SoftHSM2 through p11-kit 0.24.1's RPC protocol; µs per operation, median [p10–p90] of ${ROUNDS} interleaved rounds of ~${SAMPLE_MS} ms (load average ${load0.toFixed(1)} → ${loadEnd.toFixed(1)})`);
 console.log(`${'path'.padEnd(42)} ${'GenerateRandom 32 B'.padStart(30)} ${'ECDSA P-256 sign (SignInit+Sign)'.padStart(34)}`);
 for (const [label, key] of paths) {
