@@ -29,11 +29,12 @@ const TWO_32 = 0x1_0000_0000;
  * Room for a message. Small ones are slices of Node's shared Buffer pool (one allocation per
  * pool, not per message: per-message off-heap buffers were most of a call's allocations, and
  * glibc kept the memory they had once held). A slice is never handed out twice, so a sent
- * message the socket still queues stays intact. Returned as a plain Uint8Array view.
+ * message the socket still queues stays intact. The Buffer itself is kept (a Uint8Array view of
+ * it would be one more typed array per message, and the socket would make a Buffer of it again
+ * when it is written); nothing here slice()s it.
  */
 function alloc(size: number): Uint8Array {
-  const b = Buffer.allocUnsafe(size);
-  return new Uint8Array(b.buffer, b.byteOffset, size);
+  return Buffer.allocUnsafe(size);
 }
 
 function putU32(b: Uint8Array, at: number, v: number): void {
