@@ -6,38 +6,19 @@
 //
 //   node bench/server.mjs               (needs `make build`: dist/lib)
 //   BENCH_ROUNDS=5 BENCH_MS=1000 node bench/server.mjs
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { report } from './report.mjs';
+import { P11_KIT_CLIENT, PIN, SOFTHSM, TIMED_MS, TIMED_ROUNDS, TIMED_WARM_MS, makeToken, p11kitServerArgv, startServer, timeOp } from './lib/rpc-token.mjs';
 
-const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
-const P11_KIT_CLIENT = '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
-const PIN = '1234';
-const WARM_MS = Number(process.env.BENCH_WARM_MS ?? 150);
-const MEASURE_MS = Number(process.env.BENCH_MS ?? 500);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SELF = fileURLToPath(import.meta.url);
 const CLI = join(SELF, '../../dist/lib/cli.js');
 
 // ---- one measurement: p11-kit-client.so against P11_KIT_SERVER_ADDRESS ------------------------
 
-function timeOp(fn, ms) {
-  let ops = 0;
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(ms) * 1_000_000n;
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 32; i++, ops++) fn();
-    now = process.hrtime.bigint();
-  }
-  return Number(now - start) / 1000 / ops;
-}
-
-function measure() {
+async function measure() {
   const require = createRequire(import.meta.url);
   const pkcs11js = require('pkcs11js');
   const p = new pkcs11js.PKCS11();
@@ -54,8 +35,8 @@ function measure() {
   const info = () => p.C_GetTokenInfo(slot);
   const result = {};
   for (const [k, fn] of Object.entries({ random, sign, info })) {
-    timeOp(fn, WARM_MS);
-    result[k] = timeOp(fn, MEASURE_MS);
+    await timeOp(fn, TIMED_WARM_MS);
+    result[k] = await timeOp(fn, TIMED_MS);
   }
   p.C_Logout(s);
   p.C_CloseSession(s);
@@ -64,41 +45,21 @@ function measure() {
 }
 
 if (process.argv[2] === '--measure') {
-  measure();
+  await measure();
   process.exit(0);
 }
 
 // ---- the token, and the two servers on it --------------------------------------------------
 
-const dir = mkdtempSync(join(tmpdir(), 'p11kit-bench-server-'));
-const conf = join(dir, 'softhsm2.conf');
-execFileSync('mkdir', ['-p', join(dir, 'tokens')]);
-writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-const env = { ...process.env, SOFTHSM2_CONF: conf };
-execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--so-pin', '12345678', '--pin', PIN], { env, stdio: 'ignore' });
-
-async function start(name, argv, socket) {
-  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const address = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /P11_KIT_SERVER_ADDRESS=([^;]+);/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
-  });
-  while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 10));
-  return { name, child, address };
-}
-
+const token = makeToken('server');
+const { env } = token;
 const servers = [
-  await start('p11kit server (ours)', [process.execPath, CLI, 'server', '-p', SOFTHSM, '-n', join(dir, 'ours.sock')], join(dir, 'ours.sock')),
-  await start('p11-kit server 0.24.1', ['p11-kit', 'server', '-f', '--provider', SOFTHSM, '-n', join(dir, 'theirs.sock'), 'pkcs11:'], join(dir, 'theirs.sock')),
+  await startServer('p11kit server (ours)', [process.execPath, CLI, 'server', '-p', SOFTHSM, '-n', join(token.dir, 'ours.sock')], join(token.dir, 'ours.sock'), env),
+  await startServer('p11-kit server 0.24.1', p11kitServerArgv(join(token.dir, 'theirs.sock')), join(token.dir, 'theirs.sock'), env),
 ];
 
 const results = new Map();
-for (let round = 0; round < ROUNDS; round++) {
+for (let round = 0; round < TIMED_ROUNDS; round++) {
   for (let i = 0; i < servers.length; i++) {
     const srv = servers[(i + round) % servers.length];
     const r = spawnSync(process.execPath, [SELF, '--measure'], { env: { ...env, P11_KIT_SERVER_ADDRESS: srv.address }, encoding: 'utf8', timeout: 120_000 });
@@ -115,7 +76,7 @@ const workloads = [
   ['sign', 'ECDSA P-256 sign (SignInit+Sign)'],
 ];
 const [ours, theirs] = servers;
-console.log(`SoftHSM2 served over p11-kit's RPC protocol to p11-kit-client.so; median of ${ROUNDS} rounds, µs per call`);
+console.log(`SoftHSM2 served over p11-kit's RPC protocol to p11-kit-client.so; median of ${TIMED_ROUNDS} rounds, µs per call`);
 console.log(`${'call'.padEnd(34)} ${ours.name.padStart(22)} ${theirs.name.padStart(22)}   ratio`);
 for (const [k, label] of workloads) {
   const a = median(results.get(`${ours.name}|${k}`));
@@ -133,8 +94,5 @@ report(
   })),
 );
 
-for (const s of servers) {
-  s.child.kill('SIGTERM');
-  await new Promise((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', r)));
-}
-rmSync(dir, { recursive: true, force: true });
+for (const s of servers) await s.stop();
+token.remove();

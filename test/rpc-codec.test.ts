@@ -35,6 +35,15 @@ describe('wire primitives', () => {
     expect(r.remaining).toBe(0);
   });
 
+  it('grows at every offset without losing a value written across the boundary', () => {
+    // A writer starts small (a pool slice) and reallocates: each primitive must land in the new buffer.
+    for (let pad = 100; pad < 300; pad++) {
+      const w = new WireWriter('t', undefined, 20).raw(new Uint8Array(pad).fill(0xee)).u32(0x01020304).u64(2 ** 40 + 5).u64(0x1_0000_0001n).byte(0x7f);
+      expect(hex(w.finish().subarray(pad))).toBe('01020304' + '0000010000000005' + '0000000100000001' + '7f');
+      expect(w.frame().length).toBe(20 + pad + 21);
+    }
+  });
+
   it('maps CK_ULONG ~0 to -1 both ways and refuses values a double cannot hold', () => {
     const w = new WireWriter('t').u64(-1).u64(2 ** 53 - 1);
     expect(hex(w.finish())).toBe('ffffffffffffffff' + '001fffffffffffff');
@@ -50,6 +59,19 @@ describe('wire primitives', () => {
     expect(() => new WireReader(unhex('00000005 0102'), 'C_X').byteArray()).toThrow(RpcProtocolError);
     expect(() => new WireReader(unhex('7fffffff'), 'C_X').byteArray()).toThrow(/out of range/);
     expect(new WireReader(unhex('ffffffff'), 'C_X').byteArray()).toBeNull();
+  });
+
+  it('byte arrays read from a reply are copies, small and large, never views of the reply', () => {
+    for (const len of [0, 1, 63, 64, 65, 300]) {
+      const reply = new Uint8Array(4 + len + 1);
+      reply.set([len >>> 24, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff]);
+      for (let i = 0; i < len; i++) reply[4 + i] = (i * 7 + 1) & 0xff;
+      const got = new WireReader(reply, 'C_X').byteArray()!;
+      const want = reply.slice(4, 4 + len);
+      reply.fill(0xee);
+      expect(got.length).toBe(len);
+      expect(got).toEqual(want);
+    }
   });
 });
 
@@ -81,6 +103,26 @@ describe('frames', () => {
         [0x11, '01', 'cc'],
       ]);
       expect(d.midFrame).toBe(false);
+    }
+  });
+
+  it('keeps no reference to a chunk it was given: a transport may read every chunk into one buffer', () => {
+    const stream = Uint8Array.from([0, ...encodeFrame(0x10, unhex('01'), new Uint8Array(40).fill(0xaa)), ...encodeFrame(0x11, new Uint8Array(0), unhex('cc'))]);
+    for (let cut = 1; cut < stream.length; cut++) {
+      const shared = Buffer.alloc(stream.length);
+      const d = new FrameDecoder();
+      const frames = [];
+      let at = 0;
+      for (const end of [cut, stream.length]) {
+        shared.fill(0x55); // what the previous read left behind is overwritten
+        shared.set(stream.subarray(at, end));
+        frames.push(...d.push(shared.subarray(0, end - at)));
+        at = end;
+      }
+      expect(frames.map((f) => [f.code, hex(f.options), hex(f.payload)])).toEqual([
+        [0x10, '01', 'aa'.repeat(40)],
+        [0x11, '', 'cc'],
+      ]);
     }
   });
 

@@ -75,6 +75,71 @@ export function sampleInterleaved(cells, { rounds = ROUNDS, sampleMs = SAMPLE_MS
   })();
 }
 
+/** A cell timing an asynchronous op() (awaited one at a time); op resolves to something with a length. */
+export function asyncCell(op) {
+  return async (n) => {
+    let s = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) s += (await op()).length;
+    const t = process.hrtime.bigint() - t0;
+    sink += s;
+    return Number(t);
+  };
+}
+
+/** A cell keeping `flight` calls of op() in flight at once (n calls in all, the last ones drained). */
+export function inFlightCell(op, flight) {
+  return async (n) => {
+    let left = n;
+    let s = 0;
+    const worker = async () => {
+      while (left-- > 0) s += (await op()).length;
+    };
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: Math.min(flight, n) }, worker));
+    const t = process.hrtime.bigint() - t0;
+    sink += s;
+    return Number(t);
+  };
+}
+
+/** size() for cells that may return a promise. */
+async function sizeAsync(run, ms) {
+  let n = 1;
+  for (;;) {
+    const t = await run(n);
+    if (t < 0) throw new Error('a native loop reported a failed call');
+    if (t >= ms * 1e6 * 0.25 || n >= 1 << 26) return Math.max(1, Math.round((n * ms * 1e6) / Math.max(t, 1)));
+    n *= 4;
+  }
+}
+
+/**
+ * sampleInterleaved for cells some of which are asynchronous (run(n) returns a promise of the
+ * nanoseconds): the same warm-up, sizing and rotating rounds, each sample awaited before the next.
+ */
+export async function sampleInterleavedAsync(cells, { rounds = ROUNDS, sampleMs = SAMPLE_MS, warmMs = WARM_MS } = {}) {
+  const names = Object.keys(cells);
+  const sizes = {};
+  for (const name of names) {
+    const run = cells[name];
+    const end = performance.now() + warmMs;
+    sizes[name] = await sizeAsync(run, sampleMs);
+    while (performance.now() < end) await run(sizes[name]);
+    sizes[name] = await sizeAsync(run, sampleMs);
+  }
+  const out = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length];
+      const t = await cells[name](sizes[name]);
+      if (t < 0) throw new Error(`${name}: a native loop reported a failed call`);
+      out[name].push(t / sizes[name]);
+    }
+  }
+  return out;
+}
+
 /** A long-lived child that answers each line written to its stdin with one JSON line. */
 export function lineServer(child) {
   let buf = '';
@@ -130,6 +195,7 @@ export function nativeLoops() {
     getTokenInfo: lib.func('loop_get_token_info', 'double', [F, 'unsigned long', 'long']),
     getSlotInfo: lib.func('loop_get_slot_info', 'double', [F, 'unsigned long', 'long']),
     random: lib.func('loop_random', 'double', [F, 'unsigned long', 'unsigned long', 'long']),
+    randomThreads: lib.func('loop_random_threads', 'double', [F, 'unsigned long', 'unsigned long', 'long', 'int']),
     digest: lib.func('loop_digest', 'double', [F, 'unsigned long', 'long']),
     signEcdsa: lib.func('loop_sign_ecdsa', 'double', [F, 'unsigned long', 'unsigned long', 'long']),
     catEcho: lib.func('double loop_cat_echo(long n)'),

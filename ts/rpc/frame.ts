@@ -1,6 +1,7 @@
 // Framing (spec §7.2): after a one-byte handshake each way, every message is a 12-byte header
 // (u32 code, u32 options length, u32 payload length), the options, then the payload. The code
 // is the client's sequence number, echoed by the server; 0 is never valid.
+import { copyBytes } from './wire.js';
 
 export const HEADER_BYTES = 12;
 /** The only protocol version p11-kit 0.24.1 speaks, and so the one we offer. */
@@ -64,7 +65,9 @@ export class FramingError extends Error {
 
 /**
  * Turns a byte stream into frames. Feed it chunks; it returns whole frames and keeps the rest.
- * The first byte of the stream is the handshake reply, handed out separately.
+ * The first byte of the stream is the handshake reply, handed out separately. push() keeps no
+ * reference to the chunk it was given (what it keeps of it is copied): a transport may read
+ * every chunk into the same buffer.
  */
 export class FrameDecoder {
   private chunks: Uint8Array[] = [];
@@ -98,10 +101,17 @@ export class FrameDecoder {
       this.skipping -= dropped;
       chunk = chunk.subarray(dropped);
     }
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
+    if (chunk.length === 0) return this.decode();
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames = this.decode();
+    // Chunks are consumed from the front, so a part of this one still kept is the last.
+    const n = this.chunks.length;
+    if (n > 0) this.chunks[n - 1] = copyBytes(this.chunks[n - 1]!, 0, this.chunks[n - 1]!.length);
+    return frames;
+  }
+
+  private decode(): Frame[] {
     const frames: Frame[] = [];
     if (this.handshake === undefined) {
       if (this.buffered === 0) return frames;
@@ -160,7 +170,7 @@ export class FrameDecoder {
   private gather(n: number, consume: boolean): Uint8Array {
     const first = this.chunks[0]!;
     if (consume && first.length >= n) {
-      const out = new Uint8Array(first.subarray(0, n));
+      const out = copyBytes(first, 0, n);
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
       this.buffered -= n;

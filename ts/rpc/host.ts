@@ -173,7 +173,8 @@ export class RemoteHost extends EventEmitter<RemoteHostEvents> {
     const request = new RequestBuilder(spec, this.name, this.headroom);
     build(request);
     const frame = request.finishFrame();
-    const conn = await this.ready(name);
+    // A host that is up costs no extra await (ready() is async: a promise and a turn per call).
+    const conn = this.hostState === 'ready' ? this.conn! : await this.ready(name);
     const reply = new ResponseParser(
       conn.headroom === this.headroom ? await conn.callFrame(spec, frame, timeoutMs) : await conn.call(spec, request.finish(), timeoutMs),
       spec,

@@ -48,6 +48,9 @@ const REAP_WAIT_MS = 2000;
 /** After the child's exit, how long its output may still drain (a grandchild may hold it open for ever). */
 const EXIT_DRAIN_MS = 100;
 
+/** The unix transport's read buffer (a read takes at most this much; the rest waits for the next). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
 
 /** The last bytes a child wrote to stderr, for error messages (hosts never see PINs there). */
@@ -158,9 +161,13 @@ class UnixTransport implements Transport {
 
   constructor(path: string, events: TransportEvents) {
     this.description = describeAddress({ kind: 'unix', path });
-    this.socket = createConnection({ path });
+    // Replies are read into one buffer of our own (the decoder copies what it keeps): no
+    // allocation and no stream machinery per read, as a 'data' event would cost.
+    this.socket = createConnection({
+      path,
+      onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => (events.onData(buf.subarray(0, n)), true) },
+    });
     let failure = '';
-    this.socket.on('data', (chunk: Buffer) => events.onData(chunk));
     this.socket.on('error', (err) => {
       failure = err.message;
     });

@@ -21,9 +21,49 @@ export function ulongToBig(fn: string, v: UlongInput, what: string, module = REM
   return BigInt(v);
 }
 
+/** Bytes a writer starts with: a small request fits (GenerateRandom: 43 bytes with its frame head). */
+const FIRST_ROOM = 128;
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Room for a message. Small ones are slices of Node's shared Buffer pool (one allocation per
+ * pool, not per message: per-message off-heap buffers were most of a call's allocations, and
+ * glibc kept the memory they had once held). A slice is never handed out twice, so a sent
+ * message the socket still queues stays intact. The Buffer itself is kept (a Uint8Array view of
+ * it would be one more typed array per message, and the socket would make a Buffer of it again
+ * when it is written); nothing here slice()s it.
+ */
+function alloc(size: number): Uint8Array {
+  return Buffer.allocUnsafe(size);
+}
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+/** V8 keeps typed arrays of up to this many bytes on its heap (typed_array_max_size_in_heap). */
+const ON_HEAP_BYTES = 64;
+
+/**
+ * A copy of `len` bytes of `src` from `at`. A small copy is made byte by byte: subarray() of a
+ * small (on-heap) array makes V8 move it off the heap first — a malloc, per reply field.
+ */
+export function copyBytes(src: Uint8Array, at: number, len: number): Uint8Array {
+  if (len > ON_HEAP_BYTES) return new Uint8Array(src.subarray(at, at + len));
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = src[at + i]!;
+  return out;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
 export class WireWriter {
-  private buf = new Uint8Array(256);
-  private view = new DataView(this.buf.buffer);
+  private buf: Uint8Array;
   private len: number;
 
   constructor(
@@ -33,6 +73,7 @@ export class WireWriter {
     private readonly headroom = 0,
   ) {
     this.len = headroom;
+    this.buf = alloc(Math.max(FIRST_ROOM, headroom * 2));
   }
 
   private room(n: number): number {
@@ -40,10 +81,9 @@ export class WireWriter {
     if (at + n > this.buf.length) {
       let size = this.buf.length * 2;
       while (size < at + n) size *= 2;
-      const next = new Uint8Array(size);
+      const next = alloc(size);
       next.set(this.buf.subarray(0, at));
       this.buf = next;
-      this.view = new DataView(next.buffer);
     }
     this.len = at + n;
     return at;
@@ -57,15 +97,27 @@ export class WireWriter {
 
   u32(v: number): this {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RpcUsageError(this.fn, `value ${v} does not fit the protocol's 32 bits`, this.module);
+    // room() may reallocate: take the offset before touching this.buf.
     const at = this.room(4);
-    this.view.setUint32(at, v);
+    putU32(this.buf, at, v);
     return this;
   }
 
   u64(v: UlongInput, what = 'value'): this {
-    const big = ulongToBig(this.fn, v, what, this.module);
+    let hi: number;
+    let lo: number;
+    // A safe non-negative number (nearly every handle and length) is split without a BigInt.
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+      hi = Math.floor(v / TWO_32);
+      lo = v >>> 0;
+    } else {
+      const big = ulongToBig(this.fn, v, what, this.module);
+      hi = Number(big >> 32n);
+      lo = Number(big & 0xffffffffn);
+    }
     const at = this.room(8);
-    this.view.setBigUint64(at, big);
+    putU32(this.buf, at, hi);
+    putU32(this.buf, at + 4, lo);
     return this;
   }
 
@@ -97,17 +149,15 @@ export class WireWriter {
   }
 }
 
+/** Reads with byte arithmetic: a DataView would move a small on-heap reply off the heap (a malloc per reply). */
 export class WireReader {
   private at = 0;
-  private readonly view: DataView;
 
   constructor(
     private readonly data: Uint8Array,
     readonly fn: string,
     readonly module = REMOTE,
-  ) {
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  }
+  ) {}
 
   private need(n: number, what: string): number {
     if (this.data.length - this.at < n) throw new RpcProtocolError(this.fn, `truncated message reading ${what}`, this.module);
@@ -121,19 +171,23 @@ export class WireReader {
   }
 
   u32(what = 'a u32'): number {
-    return this.view.getUint32(this.need(4, what));
+    return getU32(this.data, this.need(4, what));
   }
 
   u64(what = 'a u64'): bigint {
-    return this.view.getBigUint64(this.need(8, what));
+    const at = this.need(8, what);
+    return (BigInt(getU32(this.data, at)) << 32n) | BigInt(getU32(this.data, at + 4));
   }
 
   /** A CK_ULONG: ~0 → -1; other values beyond 2^53 cannot be held exactly and are refused. */
   ulong(what = 'a CK_ULONG'): number {
-    const v = this.u64(what);
-    if (v === U64_ALL_ONES) return -1;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RpcProtocolError(this.fn, `${what} ${v} exceeds 2^53`, this.module);
-    return Number(v);
+    const at = this.need(8, what);
+    const hi = getU32(this.data, at);
+    const lo = getU32(this.data, at + 4);
+    if (hi === 0xffffffff && lo === 0xffffffff) return -1;
+    // hi < 2^21 is exactly v <= 2^53 - 1.
+    if (hi >= 0x200000) throw new RpcProtocolError(this.fn, `${what} ${(BigInt(hi) << 32n) | BigInt(lo)} exceeds 2^53`, this.module);
+    return hi * TWO_32 + lo;
   }
 
   /** null for the NULL marker; a copy, so results never alias the frame. */
@@ -141,8 +195,7 @@ export class WireReader {
     const len = this.u32(`${what} length`);
     if (len === NULL_ARRAY) return null;
     if (len >= MAX_BYTE_ARRAY) throw new RpcProtocolError(this.fn, `${what} length ${len} is out of range`, this.module);
-    const at = this.need(len, what);
-    return new Uint8Array(this.data.subarray(at, at + len));
+    return copyBytes(this.data, this.need(len, what), len);
   }
 
   get remaining(): number {

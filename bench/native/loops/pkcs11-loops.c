@@ -10,6 +10,7 @@
  * consumed, like the JavaScript sides.
  */
 #include <p11-kit/pkcs11.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -71,6 +72,80 @@ double loop_random(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, unsigned long len, 
 	if (len > sizeof(buf))
 		return -1;
 	LOOP(CHECK(f->C_GenerateRandom(s, buf, len)); sink += buf[0];);
+}
+
+/*
+ * C_GenerateRandom from `threads` threads at once on one session, n calls in all: through
+ * p11-kit's client that is `threads` calls in flight on its one connection (each thread writes
+ * its request and waits for the reply with its code), the C side of the RPC bench's
+ * "16 in flight" row. Timed from the moment every thread is ready until the last one is done.
+ */
+struct start_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int ready;
+	int open;
+};
+
+struct random_job {
+	CK_FUNCTION_LIST *f;
+	CK_SESSION_HANDLE s;
+	unsigned long len;
+	long n;
+	struct start_gate *gate;
+	int failed;
+};
+
+static void *random_worker(void *arg)
+{
+	struct random_job *job = arg;
+	struct start_gate *g = job->gate;
+	CK_BYTE buf[256];
+	pthread_mutex_lock(&g->lock);
+	g->ready++;
+	pthread_cond_broadcast(&g->changed);
+	while (!g->open)
+		pthread_cond_wait(&g->changed, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	for (long i = 0; i < job->n; i++) {
+		if (job->f->C_GenerateRandom(job->s, buf, job->len) != CKR_OK) {
+			job->failed = 1;
+			break;
+		}
+		sink += buf[0];
+	}
+	return NULL;
+}
+
+double loop_random_threads(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, unsigned long len, long n, int threads)
+{
+	enum { MAX_THREADS = 64 };
+	if (len > 256 || threads < 1 || threads > MAX_THREADS)
+		return -1;
+	pthread_t tid[MAX_THREADS];
+	struct random_job jobs[MAX_THREADS];
+	struct start_gate gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	int started = 0;
+	for (; started < threads; started++) {
+		jobs[started] = (struct random_job){ f, s, len, n / threads + (started < n % threads ? 1 : 0), &gate, 0 };
+		if (pthread_create(&tid[started], NULL, random_worker, &jobs[started]) != 0)
+			break;
+	}
+	/* Every thread waits at the gate; the clock starts when it opens (a thread that could not be made fails the sample). */
+	pthread_mutex_lock(&gate.lock);
+	while (gate.ready < started)
+		pthread_cond_wait(&gate.changed, &gate.lock);
+	gate.open = 1;
+	pthread_cond_broadcast(&gate.changed);
+	pthread_mutex_unlock(&gate.lock);
+	double t0 = now_ns();
+	int failed = started < threads;
+	for (int i = 0; i < started; i++) {
+		pthread_join(tid[i], NULL);
+		failed |= jobs[i].failed;
+	}
+	double t = now_ns() - t0;
+	return failed ? -1 : t;
 }
 
 /* C_DigestInit(CKM_SHA256) + C_Digest over 64 bytes. */
