@@ -54,7 +54,7 @@ if (process.argv[2] === '--measure') {
 const token = makeToken('server');
 const { env } = token;
 const servers = [
-  await startServer('p11kit server (ours)', [process.execPath, CLI, 'server', '-p', SOFTHSM, '-n', join(token.dir, 'ours.sock')], join(token.dir, 'ours.sock'), env),
+  await startServer('p11kit server (ours)', [process.execPath, CLI, 'server', '-q', '-p', SOFTHSM, '-n', join(token.dir, 'ours.sock')], join(token.dir, 'ours.sock'), env),
   await startServer('p11-kit server 0.24.1', p11kitServerArgv(join(token.dir, 'theirs.sock')), join(token.dir, 'theirs.sock'), env),
 ];
 
