@@ -7,12 +7,14 @@
 // OpenSC's C_Finalize does not survive its own parked C_WaitForSlotEvent (README, Real
 // devices), so its blocking waits are parked in a child process ('isolated', the default for
 // OpenSC): releases with a wait pending, and that child killed from outside, are tested here.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF_MISC, CKF_SLOT, CKR, ModuleLifecycle, WakeError, createPkcs11Worker, lifecycleTarget, loadModule, openProxy, type ProxyModule, type SlotEvent } from '../ts/index.js';
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
 import { expectCleanRun, runStress } from './helpers/stress-run.js';
 import { startCardRig, within as withinMs, type CardRig } from './devices/card-rig.js';
-import { childExists, until, watcherPids } from './devices/wake-children.js';
+import { childExists, until, watcherAlive, watcherPids } from './devices/wake-children.js';
 import { OPENSC_MODULE } from './devices/opensc.mjs';
 import { havePcscd } from './devices/pcscd.mjs';
 
@@ -173,6 +175,30 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
       await p.async.release();
     }
   });
+
+  for (const how of ['killed (SIGKILL)', 'exiting without release()'] as const) {
+    it(`a program ${how} with a wait parked takes its waiter child with it: no orphan`, async () => {
+      const host = spawn(process.execPath, [new URL('./devices/watcher-host.mjs', import.meta.url).pathname, new URL('../dist/lib/index.js', import.meta.url).href, JSON.stringify(tree.registry)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: rig.env,
+      });
+      const exited = once(host, 'exit');
+      try {
+        let out = '';
+        host.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        await until('the program to report its waiter child', () => out.includes('\n') || host.exitCode !== null);
+        const pid = Number(out.trim());
+        expect(watcherAlive(pid)).toBe(true);
+        if (how === 'killed (SIGKILL)') host.kill('SIGKILL');
+        else host.stdin.write('exit\n');
+        await within('the program to end', exited);
+        await until('the orphaned waiter to end', () => !watcherAlive(pid));
+      } finally {
+        if (host.exitCode === null && host.signalCode === null) host.kill('SIGKILL');
+        await exited;
+      }
+    });
+  }
 
   it(`service: ${CYCLES} insert/remove cycles give exactly ${2 * CYCLES} events (OpenSC watched from a child process); close ends the pending read and the child`, async () => {
     const p11 = createPkcs11Worker();

@@ -41,3 +41,12 @@ export async function until(what: string, cond: () => boolean, ms = 60_000): Pro
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Whether pid is a live watcher child of anyone (an orphan counts; a zombie has no command line). */
+export function watcherAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('wake-child.js');
+  } catch {
+    return false;
+  }
+}
