@@ -140,13 +140,13 @@ export class WakeProcess {
 
   private read(chunk: string): void {
     if (this.stopped || this.ended) return;
-    let wake = false;
+    let wakes = 0;
     let rest = this.line + chunk;
     for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
       const line = rest.slice(0, nl);
       rest = rest.slice(nl + 1);
       if (line.length > MAX_LINE) return this.misbehaved(`a line of ${line.length} bytes`);
-      if (line === 'event') wake = true;
+      if (line === 'event') wakes++;
       else if (line === 'ready') {
         this.waiting = true;
         this.listener.ready();
@@ -158,14 +158,14 @@ export class WakeProcess {
     }
     if (rest.length > MAX_LINE) return this.misbehaved(`more than ${MAX_LINE} bytes without a line end`);
     this.line = rest;
-    if (wake) this.wakeSoon();
+    if (wakes) this.wakeSoon(wakes);
   }
 
   /** Wake-ups in one read, or in a burst of reads, become one. */
-  private wakeSoon(): void {
+  private wakeSoon(lines: number): void {
     const now = Date.now();
     if (now - this.wakeWindow.start >= 1000) this.wakeWindow = { start: now, count: 0 };
-    if (++this.wakeWindow.count > MAX_WAKES_PER_SECOND) return this.misbehaved(`more than ${MAX_WAKES_PER_SECOND} wake-ups in a second`);
+    if ((this.wakeWindow.count += lines) > MAX_WAKES_PER_SECOND) return this.misbehaved(`more than ${MAX_WAKES_PER_SECOND} wake-ups in a second`);
     if (this.wakeQueued) return;
     this.wakeQueued = true;
     setImmediate(() => {
