@@ -76,7 +76,7 @@ describe.skipIf(!havePcscd())('a virtual card in a private pcscd, through opensc
       expect(await within('the removal event', p.waitForSlotEvent())).toBe(slot);
       expect(present(p, slot)).toBe(false);
     } finally {
-      p.release();
+      await p.async.release();
     }
   });
 

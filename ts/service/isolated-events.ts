@@ -15,6 +15,20 @@ const MAX_DRAIN = 64;
 /** Children at once in this service: a client opening streams without end gets polling beyond this. */
 const MAX_CHILDREN = 8;
 let children = 0;
+/** Children killed and not yet reaped: a worker thread ending before would leave them zombies. */
+const reaping = new Set<Promise<void>>();
+
+/** Settles once every waiter child killed so far is reaped (the service's drain waits for it). */
+export function waitersReaped(): Promise<void> {
+  return Promise.all(reaping).then(() => undefined);
+}
+
+function reap(w: WakeProcess): Promise<void> {
+  const done = w.stop();
+  reaping.add(done);
+  void done.finally(() => reaping.delete(done));
+  return done;
+}
 
 /** Why the watch stopped: the caller polls after 'failed', and ends after 'aborted'. */
 export type WatchEnd = { end: 'aborted' } | { end: 'failed'; error: WakeError };
@@ -79,7 +93,7 @@ export async function* isolatedEvents(m: ManagedModule, moduleId: number, signal
     throw err;
   }
   // Killed on abort even while the consumer holds us suspended at a yield.
-  const stop = () => void wakes.process.stop();
+  const stop = () => void reap(wakes.process);
   signal.addEventListener('abort', stop, { once: true });
   try {
     while (!signal.aborted) {
@@ -97,6 +111,6 @@ export async function* isolatedEvents(m: ManagedModule, moduleId: number, signal
   } finally {
     signal.removeEventListener('abort', stop);
     children--;
-    await wakes.process.stop();
+    await reap(wakes.process);
   }
 }
