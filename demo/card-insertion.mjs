@@ -43,8 +43,8 @@ export async function showCardInsertion(line) {
     writeFileSync(join(dir, 'pkcs11.conf'), '');
     const none = join(dir, 'none');
     proxy = openProxy({ registry: { systemConfig: join(dir, 'pkcs11.conf'), systemModules: join(dir, 'modules'), packageModules: none, userConfig: none, userModules: none },
-      // Polled, not parked: OpenSC's C_Finalize is not safe under its own blocking wait (README, Real devices).
-      blockingWaits: 0, pollIntervalMs: 50 });
+      // OpenSC's blocking wait is parked in a child process, never in ours (README, Real devices).
+      pollIntervalMs: 50 });
     const slot = proxy.getSlotList().find((s) => proxy.getSlotInfo(s).slotDescription.trim() === pcscd.readers[0].name);
     const present = () => (proxy.getSlotInfo(slot).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
     const uri = `pkcs11:token=${encodeURIComponent(LABEL)}`;
@@ -65,7 +65,7 @@ export async function showCardInsertion(line) {
     line(`card removed: slot event for slot ${b} after ${Math.round(performance.now() - t0)} ms; token present: ${present()}; findTokens -> ${proxy.findTokens(uri).length} tokens`);
     return true;
   } finally {
-    proxy?.release();
+    await proxy?.async.release(); // kills and reaps that child
     await card.close();
     await pcscd.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -9,12 +9,20 @@
 // A parked wait ends with an event or with the module's C_Finalize: an event that arrives
 // after the last waiter left is queued for the next one.
 //
+// A module whose C_Finalize does not survive its own parked wait (OpenSC; `waits: 'auto'`) or
+// every module (`waits: 'isolated'`) is watched from a child process instead (managed/
+// wake-process.ts): its wake-ups make us drain the module's events here with CKF_DONT_BLOCK,
+// with a slow safety poll behind them; the child lives until close() kills it. If the child
+// fails, the module is reported and polled.
+//
 // A module that errs is reported and asked again after a back-off (errors: 50 ms doubling to
 // 1 s; blocking waits that come back empty at once: 10 ms doubling to 1 s), never dropped: its
 // events are late by at most that, never withheld.
 import { CKF_MISC } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import type { SlotId } from '../bridge/handles.js';
+import { isolatesWaits, type WaitPlacement } from '../managed/wait-isolation.js';
+import { WakeError, WakeProcess } from '../managed/wake-process.js';
 import { proxyRv } from './errors.js';
 import type { Member } from './members.js';
 
@@ -29,6 +37,7 @@ export interface EventHost {
 export interface EventOptions {
   blockingWaits: number;
   pollIntervalMs: number;
+  waits: WaitPlacement;
 }
 
 interface Waiter {
@@ -42,6 +51,9 @@ const MAX_DRAIN = 64;
 /** Back-off after consecutive errors, and after consecutive empty returns of a blocking wait. */
 const ERROR_BACKOFF = { first: 50, max: 1000 };
 const IDLE_BACKOFF = { first: 10, max: 1000 };
+
+/** How often a module watched from a child process is drained anyway (a wake-up lost cannot hold an event longer). */
+const SAFETY_POLL_MS = 2000;
 
 /** When a module may be asked again, after how many errors or empty blocking waits in a row. */
 interface Backoff {
@@ -65,6 +77,11 @@ export class SlotEvents {
   private readonly backoff = new Map<Member, Backoff>();
   private blocking = 0;
   private closed = false;
+  /** Child processes watching modules for us, and whether each module is to be watched so. */
+  private readonly wakers = new Map<Member, WakeProcess>();
+  private readonly isolation = new Map<Member, boolean>();
+  private safetyTimer?: NodeJS.Timeout;
+  private readonly reaped: Promise<void>[] = [];
 
   constructor(
     private readonly host: EventHost,
@@ -110,12 +127,24 @@ export class SlotEvents {
     return this.blocking;
   }
 
-  /** Ends every wait with `error`; later module answers are dropped. */
-  close(error: unknown): void {
+  /** The child process watching the module, if any: its process ID, and whether its wait is parked. */
+  watcher(m: Member): { pid?: number; ready: boolean } | undefined {
+    const w = this.wakers.get(m);
+    return w && { pid: w.pid, ready: w.ready };
+  }
+
+  /**
+   * Ends every wait with `error` and kills the watching children; later module answers are
+   * dropped. The promise settles when every child is reaped.
+   */
+  close(error: unknown): Promise<void> {
     this.closed = true;
     this.stopTimer();
     this.queue.length = 0;
     for (const w of this.waiters.splice(0)) w.reject(error);
+    for (const waker of this.wakers.values()) this.reaped.push(waker.stop());
+    this.wakers.clear();
+    return Promise.all(this.reaped).then(() => undefined);
   }
 
   /** Takes what a module has queued, without blocking. Learns whether it has events at all. */
@@ -179,9 +208,11 @@ export class SlotEvents {
   private kick(): void {
     this.deliver();
     if (this.closed || !this.waiters.length) return this.stopTimer();
+    for (const waker of this.wakers.values()) waker.ref(true);
     let poll = false;
     let watched = false;
     let resting = false;
+    let isolated = false;
     for (const m of this.host.members()) {
       if (!m.usable || m.events === 'none') continue;
       if (this.resting(m)) {
@@ -189,11 +220,14 @@ export class SlotEvents {
         continue;
       }
       if (m.events === 'unprobed') this.drain(m);
-      if (m.events === 'candidate' || m.events === 'block') {
+      if (m.events === 'isolated') {
+        watched = isolated = true;
+      } else if (m.events === 'candidate' || m.events === 'block') {
         watched = true;
         if (m.waiting) continue;
-        if (this.blocking < this.opts.blockingWaits) this.block(m);
-        else poll = true;
+        if (this.blocking + this.wakers.size >= this.opts.blockingWaits) poll = true;
+        else if (m.events === 'candidate' && this.isolates(m)) isolated = this.isolate(m);
+        else this.block(m);
       } else if (m.events === 'poll') {
         watched = poll = true;
       }
@@ -209,6 +243,46 @@ export class SlotEvents {
     }
     if (poll) this.startTimer();
     else this.stopTimer(false);
+    if (isolated) this.startSafetyPoll();
+  }
+
+  /** Whether the module's blocking waits belong in a child process (asked once). */
+  private isolates(m: Member): boolean {
+    let yes = this.isolation.get(m);
+    if (yes === undefined) this.isolation.set(m, (yes = isolatesWaits(m.local('proxy.async.waitForSlotEvent()'), this.opts.waits)));
+    return yes;
+  }
+
+  /** Starts the child that watches the module; false when it could not be started (then polled). */
+  private isolate(m: Member): boolean {
+    const wakeUp = () => {
+      if (this.closed || this.wakers.get(m) !== waker || !this.waiters.length) return; // the next wait() drains first anyway
+      this.drain(m);
+      this.kick();
+    };
+    let waker: WakeProcess;
+    try {
+      waker = new WakeProcess(m.local('proxy.async.waitForSlotEvent()'), {
+        ready: wakeUp,
+        wake: wakeUp,
+        failed: (failure) => {
+          if (this.wakers.get(m) !== waker) return;
+          this.wakers.delete(m);
+          this.reaped.push(waker.stop());
+          m.events = 'poll';
+          // A module that cannot block is simply polled, as in-process; anything else is news.
+          if (failure.kind !== 'unsupported') this.host.report(m, new WakeError(m.name, failure));
+          if (!this.closed) this.kick();
+        },
+      });
+    } catch (err) {
+      m.events = 'poll';
+      this.host.report(m, err);
+      return false;
+    }
+    this.wakers.set(m, waker);
+    m.events = 'isolated';
+    return true;
   }
 
   private block(m: Member): void {
@@ -249,10 +323,24 @@ export class SlotEvents {
     this.timer = setInterval(() => this.tick(), this.opts.pollIntervalMs);
   }
 
+  private startSafetyPoll(): void {
+    if (this.safetyTimer) return;
+    this.safetyTimer = setInterval(() => {
+      for (const m of this.wakers.keys()) this.drain(m);
+      this.kick();
+    }, SAFETY_POLL_MS);
+  }
+
   /** Stops polling, and (unless `retries` is false) the wake-up for resting modules. */
   private stopTimer(retries = true): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (!this.waiters.length || this.closed) {
+      // Nobody waits: the children may keep watching, but must not keep this process alive.
+      clearInterval(this.safetyTimer);
+      this.safetyTimer = undefined;
+      for (const waker of this.wakers.values()) waker.ref(false);
+    }
     if (!retries) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

@@ -101,7 +101,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
         translate: (m, real) => this.eventSlot(m, real),
         report: (m, err) => this.report(m.name, 'slot-event', err),
       },
-      { blockingWaits: Math.max(0, options.blockingWaits ?? 2), pollIntervalMs: Math.max(1, options.pollIntervalMs ?? 100) },
+      { blockingWaits: Math.max(0, options.blockingWaits ?? 2), pollIntervalMs: Math.max(1, options.pollIntervalMs ?? 100), waits: options.waits ?? 'auto' },
     );
     this.async = {
       getInfo: async () => this.getInfo(),
@@ -140,6 +140,7 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
       generation: m.generation,
       usable: m.usable,
       events: m.events,
+      ...(m.events === 'isolated' && { watcher: this.events.watcher(m) }),
       ...(m.host !== undefined && { host: m.host }),
     }));
   }
@@ -350,7 +351,8 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.events.close(proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_WaitForSlotEvent'));
+    // The children watching modules are killed now; async.release() waits until they are reaped.
+    this.closing.push(this.events.close(proxyRv(CKR.CKR_CRYPTOKI_NOT_INITIALIZED, 'C_WaitForSlotEvent')));
     this.sessionTable.dropAll();
     eachThenThrow(this.members, (m) => {
       const closing = m.release();

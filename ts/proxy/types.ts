@@ -5,6 +5,7 @@ import type { SlotInfo, TokenInfo } from '../bridge/info.js';
 import type { ObjectHandle, SlotId } from '../bridge/handles.js';
 import type { ModuleState, Policy } from '../lifecycle/machine.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
+import type { WaitPlacement } from '../managed/wait-isolation.js';
 import type { HostState } from '../rpc/host.js';
 import type { RemoteTuning } from '../rpc/open.js';
 
@@ -28,6 +29,14 @@ export interface OpenProxyOptions {
   blockingWaits?: number;
   /** Poll period for modules that answer only C_WaitForSlotEvent(CKF_DONT_BLOCK) (default 100 ms). */
   pollIntervalMs?: number;
+  /**
+   * Where blocking waits are parked: 'in-process' on a dedicated thread (the module's
+   * C_Finalize ends it); 'isolated' in a child process per module that only wakes the proxy up
+   * (its events are then taken here with CKF_DONT_BLOCK; the child is killed on release);
+   * 'auto' (default) isolates the modules whose C_Finalize is known not to survive their own
+   * parked wait (OpenSC) and keeps the others in-process. A child counts against `blockingWaits`.
+   */
+  waits?: WaitPlacement;
 }
 
 /** Where the proxy was when a module failed. */
@@ -55,11 +64,14 @@ export interface ProxyModuleStatus {
   usable: boolean;
   /** How the proxy gets its slot events: learned from its answers. */
   events: SlotEventMode;
+  /** 'isolated' events: the child process waiting in the module (its pid), and whether its wait is parked. */
+  watcher?: { pid?: number; ready: boolean };
   /** Remote modules only: their host's state (`state` above is that state in the lifecycle's terms). */
   host?: HostState;
 }
 
-export type SlotEventMode = 'unprobed' | 'none' | 'candidate' | 'block' | 'poll';
+/** 'isolated': a child process waits in the module and wakes the proxy up (see `waits`). */
+export type SlotEventMode = 'unprobed' | 'none' | 'candidate' | 'block' | 'isolated' | 'poll';
 
 /** A token found by URI. */
 export interface ProxyToken {

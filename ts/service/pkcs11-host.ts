@@ -14,6 +14,7 @@ import { ServiceRefusedError } from './errors.js';
 import { classOf, Grant, MODULE_CALL_CLASS, SESSION_CALL_CLASS, SLOW_SESSION_CALLS, type ClientGrant } from './grant.js';
 import { replyTransfer } from './guarded-expose.js';
 import './known-errors.js';
+import { waitersReaped } from './isolated-events.js';
 import { slotEventSource } from './slot-events.js';
 import type {
   Attribute,
@@ -335,10 +336,12 @@ export class Pkcs11Service {
   async drain(): Promise<number> {
     for (const a of this.streams) a.abort();
     this.streams.clear();
+    // Their waiter children are killed now; reaped only while this thread's loop runs.
+    const reaped = waitersReaped();
     const n = this.modules.size;
     const released = [...this.modules.values()].map((m) => m.managed.whenReleased().catch(() => undefined));
     for (const id of [...this.modules.keys()]) this.closeModule(id);
-    await Promise.all(released);
+    await Promise.all([...released, reaped]);
     return n;
   }
 

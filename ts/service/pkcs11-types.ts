@@ -73,8 +73,11 @@ export interface SlotEvent {
   readonly slot: SlotId;
   /** The slot's CKF_TOKEN_PRESENT right after the event. */
   readonly tokenPresent: boolean;
-  /** How the event was obtained: a blocking C_WaitForSlotEvent, or CKF_DONT_BLOCK polling. */
-  readonly via: 'block' | 'poll';
+  /**
+   * How the event was obtained: a blocking C_WaitForSlotEvent, CKF_DONT_BLOCK polling, or
+   * CKF_DONT_BLOCK woken up by a child process's blocking wait.
+   */
+  readonly via: 'block' | 'poll' | 'isolated';
 }
 
 export interface SlotEventOptions {
@@ -82,9 +85,14 @@ export interface SlotEventOptions {
    * 'block': C_WaitForSlotEvent(0) on a dedicated thread (the service stays responsive);
    * 'poll': C_WaitForSlotEvent(CKF_DONT_BLOCK) every `intervalMs` (for a module without
    * C_WaitForSlotEvent at all: each slot's CKF_TOKEN_PRESENT compared every `intervalMs`);
-   * 'auto' (default): block, falling back to poll when the module cannot block.
+   * 'isolated': a child process parks the blocking wait in its own instance of the module and
+   * wakes the service up, which takes the events with CKF_DONT_BLOCK (nothing waits inside the
+   * service's module, so closing it never races a wait); poll if the child fails (a warning
+   * says why) or too many (8) are running;
+   * 'auto' (default): 'isolated' for modules whose C_Finalize does not survive their own parked
+   * wait (OpenSC), else block, falling back to poll when the module cannot block.
    */
-  readonly mode?: 'auto' | 'block' | 'poll';
+  readonly mode?: 'auto' | 'block' | 'poll' | 'isolated';
   readonly intervalMs?: number;
 }
 

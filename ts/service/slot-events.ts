@@ -9,8 +9,13 @@
 // A blocking wait ends only with an event or with the module's C_Finalize (PKCS#11 makes a
 // blocked caller return CKR_CRYPTOKI_NOT_INITIALIZED then). Cancelling the stream stops it
 // from yielding at once, but the dedicated thread stays parked until one of those happens.
+// Modules whose C_Finalize does not survive that (OpenSC) are watched from a child process in
+// 'auto' mode instead (isolated-events.ts), as is any module in 'isolated' mode; if the child
+// fails, a warning says so and the module is polled.
 import { CKF_MISC, CKF_SLOT, CKR, type SlotId } from '../bridge/index.js';
 import type { ManagedModule } from '../managed/index.js';
+import { isolatesWaits } from '../managed/wait-isolation.js';
+import { isolatedEvents, type WatchEnd } from './isolated-events.js';
 import type { SlotEvent, SlotEventOptions } from './pkcs11-types.js';
 
 const rvOf = (err: unknown): number | undefined => (err as { rv?: number } | null)?.rv;
@@ -49,9 +54,40 @@ function changes(before: Presence, now: Presence): Array<[SlotId, boolean]> {
   return out;
 }
 
+/** The isolated watch's events, until the stream is cancelled or the module is to be polled instead. */
+async function* isolated(m: ManagedModule, moduleId: number, signal: AbortSignal): AsyncGenerator<SlotEvent> {
+  const watch = isolatedEvents(m, moduleId, signal);
+  try {
+    for (;;) {
+      let r: IteratorResult<SlotEvent, WatchEnd | null>;
+      try {
+        r = await watch.next();
+      } catch (err) {
+        if (rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) return; // no events at all: polled below
+        throw err;
+      }
+      if (!r.done) {
+        yield r.value;
+        continue;
+      }
+      const end = r.value;
+      if (end?.end === 'failed' && end.error.kind !== 'unsupported') process.emitWarning(end.error.message, { code: 'P11KIT_SLOT_WATCH_FAILED' });
+      return;
+    }
+  } finally {
+    await watch.return(null);
+  }
+}
+
 export async function* slotEventSource(m: ManagedModule, moduleId: number, opts: SlotEventOptions, signal: AbortSignal): AsyncGenerator<SlotEvent> {
   const intervalMs = Math.max(1, opts.intervalMs ?? 250);
-  let via: 'block' | 'poll' = opts.mode === 'poll' ? 'poll' : 'block';
+  const mode = opts.mode ?? 'auto';
+  const isolate = mode === 'isolated' || (mode === 'auto' && isolatesWaits(m, 'auto'));
+  if (isolate) {
+    yield* isolated(m, moduleId, signal);
+    if (signal.aborted) return;
+  }
+  let via: 'block' | 'poll' = mode === 'poll' || isolate ? 'poll' : 'block';
   let seen: Presence | undefined;
   while (!signal.aborted) {
     let slot: SlotId | null;

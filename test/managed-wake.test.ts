@@ -1,0 +1,92 @@
+// The waiter child of an isolated slot-event watch (managed/wake-process.ts) as its parent
+// sees it: the real child on a real module that cannot block, and stand-in children that
+// misbehave (what a module crashing or scribbling inside the child could make of its output).
+// Whatever the child writes, the parent reads bounded, known lines only, reports one failure,
+// and leaves no process behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openModule, type ManagedModule } from '../ts/index.js';
+import { WakeProcess, type WakeFailure } from '../ts/managed/wake-process.js';
+import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
+import { childExists, until } from './devices/wake-children.js';
+
+let hsm: SoftHsm;
+let m: ManagedModule;
+beforeAll(() => {
+  hsm = createSoftHsm();
+  m = openModule(SOFTHSM_MODULE);
+});
+afterAll(() => {
+  m?.release();
+  hsm?.cleanup();
+});
+
+interface Seen {
+  ready: number;
+  wakes: number;
+  failures: WakeFailure[];
+}
+
+/** A watch whose child is `node -e script` (fd 3 is its report pipe), or the real child. */
+function watch(script?: string): { w: WakeProcess; seen: Seen } {
+  const seen: Seen = { ready: 0, wakes: 0, failures: [] };
+  const w = new WakeProcess(
+    m,
+    { ready: () => seen.ready++, wake: () => seen.wakes++, failed: (f) => seen.failures.push(f) },
+    script === undefined ? {} : { argv: [process.execPath, '-e', script] },
+  );
+  return { w, seen };
+}
+
+/** The child writes `text` to its report pipe, then idles until killed. */
+const writes = (text: string) => `require('fs').writeSync(3, ${JSON.stringify(text)}); setInterval(() => {}, 1000);`;
+
+async function failureOf(script?: string): Promise<WakeFailure> {
+  const { w, seen } = watch(script);
+  const pid = w.pid!;
+  try {
+    await until('the watch to fail', () => seen.failures.length > 0, 30_000);
+    await until('the child to be reaped', () => !childExists(pid), 30_000);
+    expect(seen.failures).toHaveLength(1);
+    return seen.failures[0];
+  } finally {
+    await w.stop();
+  }
+}
+
+describe('the waiter child, seen from its parent', { timeout: 120_000 }, () => {
+  it('the real child on SoftHSM2 (no blocking waits): "unsupported", then it is gone', async () => {
+    const f = await failureOf();
+    expect(f).toMatchObject({ kind: 'unsupported' });
+  });
+
+  it('ready, then a burst of wake-ups: one ready, wake-ups coalesced, nothing failed; stop() reaps it', async () => {
+    const { w, seen } = watch(writes('ready\n' + 'event\n'.repeat(200)));
+    await until('a wake-up', () => seen.wakes > 0, 30_000);
+    expect(seen.ready).toBe(1);
+    expect(w.ready).toBe(true);
+    expect(seen.wakes).toBeLessThan(200);
+    const pid = w.pid!;
+    await w.stop();
+    expect(childExists(pid)).toBe(false);
+    expect(w.ready).toBe(false);
+    expect(seen.failures).toEqual([]);
+  });
+
+  it('an unknown line ends the watch as a protocol failure, quoting it cleaned', async () => {
+    expect(await failureOf(writes('ready\nhello\x1b[2J\n'))).toMatchObject({ kind: 'protocol', message: expect.stringContaining("'hello?[2J'") });
+  });
+
+  it('an endless line ends the watch at the bound, not when memory runs out', async () => {
+    expect(await failureOf(writes('x'.repeat(100_000)))).toMatchObject({ kind: 'protocol', message: expect.stringContaining('without a line end') });
+  });
+
+  it('a flood of wake-ups (more than a card reader can make) ends the watch', async () => {
+    const flood = `const fs = require('fs'); const b = 'event\\n'.repeat(500); for (let i = 0; i < 10; i++) fs.writeSync(3, b); setInterval(() => {}, 1000);`;
+    expect(await failureOf(flood)).toMatchObject({ kind: 'protocol', message: expect.stringContaining('wake-ups in a second') });
+  });
+
+  it("the child's failed call, and its death, are reported with what happened", async () => {
+    expect(await failureOf(writes('ready\nerror 48\n'))).toMatchObject({ kind: 'error', rv: 0x30, message: expect.stringContaining('CK_RV 0x30') });
+    expect(await failureOf('process.exit(7)')).toMatchObject({ kind: 'exit', message: expect.stringContaining('exit code 7') });
+  });
+});
