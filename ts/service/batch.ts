@@ -28,9 +28,15 @@ interface BatchRequest {
 
 interface BatchReply {
   readonly p11wBatchDone: number;
+  /** The index in the batch of results[0] (a batch may be answered in parts, in order). */
+  readonly from: number;
+  /** Whether parts follow this one. */
+  readonly more: boolean;
   readonly results: unknown[];
-  /** Sparse: [call index, what it threw]. */
+  /** Sparse: [index in results, what it threw]. */
   readonly failed: [number, WireThrown][];
+  /** The whole batch was refused, none of it ran: what each call rejects with. */
+  readonly refused?: WireThrown;
   /** The Uint8Array results, back to back; `spans` holds [call index, length] pairs in order. */
   readonly packed?: ArrayBuffer;
   readonly spans?: number[];
@@ -89,68 +95,135 @@ function dispatch(fn: Handler, calls: readonly unknown[], at: number, n: number)
   }
 }
 
-const malformed = () => new TypeError('malformed batched call');
+const malformed = (why: string) => new TypeError(`malformed batched call: ${why}`);
+
+/**
+ * What one batch may hold. A client of ours sends at most `maxBatch` calls (clamped to
+ * MAX_BATCH_CALLS); these bound what a hostile client can make the host hold or build for one
+ * message. A call takes at most as many arguments as a single call may (guarded-expose.ts).
+ */
+export const MAX_BATCH_CALLS = 1024;
+const MAX_BATCH_METHODS = 64;
+const MAX_BATCH_ARGS = 16;
+/**
+ * Byte results are answered in parts of about this size: a batch of short calls can ask for far
+ * more output than its own size (1,024 × C_GenerateRandom(64 MiB)), and the host builds a reply
+ * part at a time, not the whole.
+ */
+const REPLY_PART_BYTES = 16 << 20;
+
+/** Why a whole batch is refused before any of its calls runs, if it is. */
+function refusal(methods: unknown, calls: unknown): Error | undefined {
+  if (!Array.isArray(methods) || !Array.isArray(calls)) return new TypeError('malformed batch: its methods and calls are arrays');
+  if (methods.length > MAX_BATCH_METHODS) return new RangeError(`a batch names at most ${MAX_BATCH_METHODS} methods, not ${methods.length}`);
+  const tooMany = new RangeError(`a batch holds at most ${MAX_BATCH_CALLS} calls`);
+  if (calls.length > MAX_BATCH_CALLS * (2 + MAX_BATCH_ARGS)) return tooMany;
+  // Below 2 entries per call it cannot be too many: count only when it might be.
+  if (calls.length > 2 * MAX_BATCH_CALLS) {
+    let k = 0;
+    for (let i = 0; i < calls.length; k++) {
+      const n = calls[i + 1];
+      if (typeof n !== 'number' || !(n >= 0)) break;
+      i += 2 + n;
+    }
+    if (k > MAX_BATCH_CALLS) return tooMany;
+  }
+  return undefined;
+}
+
+/** The replies of one batch, in parts: `from` is the index of results[0] in the batch. */
+class ReplyPart {
+  readonly results: unknown[] = [];
+  /** [index in this part, what it threw]. */
+  readonly failed: [number, WireThrown][] = [];
+  waits: Promise<void>[] | undefined;
+  bytes = 0;
+  constructor(readonly from: number) {}
+
+  fail(k: number, e: unknown): void {
+    this.failed.push([k - this.from, encodeError(e)]);
+  }
+
+  /** Call k's result, now or when its promise settles. */
+  set(k: number, r: unknown): void {
+    const j = k - this.from;
+    if (r instanceof Promise) {
+      (this.waits ??= []).push(r.then((v) => void (this.results[j] = v), (e) => this.fail(k, e)));
+    } else {
+      this.results[j] = r;
+      if (r instanceof Uint8Array) this.bytes += r.byteLength;
+    }
+  }
+}
 
 /**
  * Answers batches on `ep` with `handlers`. Calls run in their order; a handler that returns
- * a promise is awaited before the reply (batched handlers should be short, synchronous calls).
+ * a promise is awaited before the reply part holding it goes (batched handlers should be short,
+ * synchronous calls). Parts go in order.
  */
 export function serveBatches(ep: Endpoint, handlers: BatchHandlers): () => void {
   const handlerOf = (name: unknown): Handler | undefined =>
     typeof name === 'string' && Object.prototype.hasOwnProperty.call(handlers, name) ? (handlers[name] as Handler) : undefined;
-  const send = (id: unknown, results: unknown[], failed: [number, WireThrown][]) => {
+  const post = (reply: BatchReply, packed: ArrayBuffer | undefined) => ep.postMessage(reply, packed ? [packed] : []);
+  const send = (id: number, part: ReplyPart, more: boolean) => {
+    const { results, failed, from } = part;
     const { packed, spans } = pack(results);
     try {
-      ep.postMessage({ p11wBatchDone: id, results, failed, packed, spans } as BatchReply, packed ? [packed] : []);
+      post({ p11wBatchDone: id, from, more, results, failed, packed, spans }, packed);
     } catch {
       // A result that cannot be cloned fails alone; the others still answer.
-      for (let i = 0; i < results.length; i++) {
+      for (let j = 0; j < results.length; j++) {
         try {
-          structuredClone(results[i]);
+          structuredClone(results[j]);
         } catch {
-          results[i] = undefined;
-          failed.push([i, encodeError(new TypeError('unserializable result'))]);
+          results[j] = undefined;
+          failed.push([j, encodeError(new TypeError('unserializable result'))]);
         }
       }
-      ep.postMessage({ p11wBatchDone: id, results, failed, packed, spans } as BatchReply, packed ? [packed] : []);
+      post({ p11wBatchDone: id, from, more, results, failed, packed, spans }, packed);
     }
   };
   const listener = (ev: MessageEvent) => {
     const req = ev.data;
     if (!isRequest(req)) return;
+    const id = req.p11wBatch;
+    if (typeof id !== 'number') return; // not an id of ours: nobody to answer
     const { methods, calls } = req;
-    const results: unknown[] = [];
-    const failed: [number, WireThrown][] = [];
-    let waits: Promise<void>[] | undefined;
-    if (Array.isArray(methods) && Array.isArray(calls)) {
-      // Each method is looked up once per batch, not once per call.
-      const fns = methods.map(handlerOf);
-      for (let i = 0, k = 0; i < calls.length; k++) {
-        const m = calls[i];
-        const n = calls[i + 1];
-        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || i + 2 + n > calls.length) {
-          results.push(undefined);
-          failed.push([k, encodeError(malformed())]);
-          break;
-        }
-        results.push(undefined);
-        try {
-          if (typeof m !== 'number' || typeof methods[m] !== 'string') throw malformed();
-          const fn = fns[m];
-          if (!fn) throw new TypeError(`no batched method '${methods[m]}' in this service`);
-          const r = dispatch(fn, calls, i + 2, n);
-          if (r instanceof Promise) {
-            const at = k;
-            (waits ??= []).push(r.then((v) => void (results[at] = v), (e) => void failed.push([at, encodeError(e)])));
-          } else results[k] = r;
-        } catch (e) {
-          failed.push([k, encodeError(e)]);
-        }
-        i += 2 + n;
+    const refused = refusal(methods, calls);
+    if (refused) return void post({ p11wBatchDone: id, from: 0, more: false, results: [], failed: [], refused: encodeError(refused) }, undefined);
+    // Each method is looked up once per batch, not once per call.
+    const fns = (methods as unknown[]).map(handlerOf);
+    let part = new ReplyPart(0);
+    // Parts go in order: one waiting for a promise holds back the ones after it.
+    let before: Promise<void> | undefined;
+    const done = (p: ReplyPart, more: boolean) => {
+      if (p.waits || before) before = Promise.all([before, ...(p.waits ?? [])]).then(() => send(id, p, more));
+      else send(id, p, more);
+    };
+    for (let i = 0, k = 0; i < calls.length; k++) {
+      const m = calls[i];
+      const n = calls[i + 1];
+      part.results.push(undefined);
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || i + 2 + n > calls.length) {
+        part.fail(k, malformed('no argument count, or more arguments than the batch holds'));
+        break; // where the next call starts is unknown
+      }
+      try {
+        if (n > MAX_BATCH_ARGS) throw malformed(`more than ${MAX_BATCH_ARGS} arguments`);
+        if (typeof m !== 'number' || typeof methods[m] !== 'string') throw malformed('no method');
+        const fn = fns[m];
+        if (!fn) throw new TypeError(`no batched method '${methods[m].slice(0, 64)}' in this service`);
+        part.set(k, dispatch(fn, calls, i + 2, n));
+      } catch (e) {
+        part.fail(k, e);
+      }
+      i += 2 + n;
+      if (part.bytes >= REPLY_PART_BYTES && i < calls.length) {
+        done(part, true);
+        part = new ReplyPart(k + 1);
       }
     }
-    if (waits) void Promise.all(waits).then(() => send(req.p11wBatch, results, failed));
-    else send(req.p11wBatch, results, failed);
+    done(part, false);
   };
   ep.addEventListener('message', listener as never);
   ep.start?.();
@@ -165,6 +238,8 @@ class OpenBatch {
   readonly names: string[] = [];
   readonly resolves: ((v: unknown) => void)[] = [];
   readonly rejects: ((e: unknown) => void)[] = [];
+  /** Once sent: how many of its calls have been answered (replies come in parts, in order). */
+  answered = 0;
   /** The method added last and its index: runs of one method skip the search. */
   private last = '';
   private lastIndex = -1;
@@ -236,7 +311,7 @@ export class BatchClient {
     private readonly ep: Endpoint,
     opts: BatchClientOptions = {},
   ) {
-    this.maxBatch = Math.max(1, opts.maxBatch ?? 32);
+    this.maxBatch = Math.min(MAX_BATCH_CALLS, Math.max(1, opts.maxBatch ?? 32));
     this.onBusy = opts.onBusy;
     const listener = (ev: MessageEvent) => this.onReply(ev.data);
     ep.addEventListener('message', listener as never);
@@ -291,8 +366,12 @@ export class BatchClient {
     this.inFlight.clear();
     this.detach();
     for (let k = 0; k < open.size; k++) open.rejects[k](error(open.names[k], false));
-    for (const b of batches) for (let k = 0; k < b.size; k++) b.rejects[k](error(b.names[k], true));
-    this.settled(open.size + batches.reduce((n, b) => n + b.size, 0));
+    let n = open.size;
+    for (const b of batches) {
+      for (let k = b.answered; k < b.size; k++) b.rejects[k](error(b.names[k], true));
+      n += b.size - b.answered;
+    }
+    this.settled(n);
   }
 
   private settled(n: number): void {
@@ -333,37 +412,43 @@ export class BatchClient {
 
   private onReply(data: unknown): void {
     if (!isReply(data)) return;
-    const batch = this.inFlight.get(data.p11wBatchDone);
+    const id = data.p11wBatchDone;
+    const batch = this.inFlight.get(id);
     if (!batch) return;
-    this.inFlight.delete(data.p11wBatchDone);
-    const { resolves, rejects } = batch;
-    const size = batch.size;
-    const { results, failed, packed, spans } = data;
-    if (!Array.isArray(results) || !Array.isArray(failed)) {
-      for (let k = 0; k < size; k++) rejects[k](new TypeError('malformed batch reply from the service'));
-      return this.settled(size);
+    const { resolves, rejects, size, answered } = batch;
+    const { from, more, results, failed, packed, spans, refused } = data;
+    if (refused !== undefined || !Array.isArray(results) || !Array.isArray(failed) || from !== answered) {
+      // One error each: a caller's stack is appended to the error it gets (pkcs11-client.ts).
+      for (let k = answered; k < size; k++) rejects[k](refused !== undefined ? decodeError(refused) : new TypeError('malformed batch reply from the service'));
+      this.inFlight.delete(id);
+      return this.settled(size - answered);
     }
     if (packed instanceof ArrayBuffer && Array.isArray(spans)) {
       // Each gets its own exact-size copy, as if it had come alone.
       const bytes = new Uint8Array(packed);
-      for (let k = 0, at = 0; k + 1 < spans.length; k += 2) {
-        const len = spans[k + 1];
-        results[spans[k]] = bytes.slice(at, at + len);
+      for (let j = 0, at = 0; j + 1 < spans.length; j += 2) {
+        const len = spans[j + 1];
+        results[spans[j]] = bytes.slice(at, at + len);
         at += len;
       }
     }
-    // A call that failed is marked in `settledBy` so that it is not also resolved.
-    let settledBy: Map<number, WireThrown> | undefined;
+    // A call that failed is marked in `failedAt` so that it is not also resolved.
+    let failedAt: Map<number, WireThrown> | undefined;
     for (let j = 0; j < failed.length; j++) {
       const f = failed[j];
-      if (Array.isArray(f)) (settledBy ??= new Map()).set(f[0] as number, f[1] as WireThrown);
+      if (Array.isArray(f)) (failedAt ??= new Map()).set(f[0] as number, f[1] as WireThrown);
     }
-    for (let k = 0; k < size; k++) {
-      const f = settledBy?.get(k);
+    // The last part answers every call left; one that it does not hold was never run.
+    const end = more === true ? Math.min(size, from + results.length) : size;
+    for (let k = from; k < end; k++) {
+      const j = k - from;
+      const f = failedAt?.get(j);
       if (f !== undefined) rejects[k](decodeError(f));
-      else if (k >= results.length) rejects[k](new TypeError('the service did not answer this call of the batch'));
-      else resolves[k](results[k]);
+      else if (j >= results.length) rejects[k](new TypeError('the service did not answer this call of the batch'));
+      else resolves[k](results[j]);
     }
-    this.settled(size);
+    batch.answered = end;
+    if (end >= size) this.inFlight.delete(id);
+    this.settled(end - from);
   }
 }

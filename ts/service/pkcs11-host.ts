@@ -52,6 +52,8 @@ const plain = <T>(v: T): T => {
 };
 /** The multi-part updates a stream feeds. */
 const FEEDABLE: ReadonlySet<string> = new Set(['signUpdate', 'verifyUpdate', 'digestUpdate', 'encryptUpdate', 'decryptUpdate']);
+/** An id as a client sent it, for an error (a client may send anything, of any length). */
+const shownId = (id: unknown): string => (typeof id === 'number' ? String(id) : typeof id === 'string' ? JSON.stringify(id.slice(0, 32)) : `(a ${typeof id})`);
 const plainDeep = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : plain(v));
 
 // The whole operations of the batched crypto calls (Pkcs11Service.runWith), made once.
@@ -361,7 +363,7 @@ export class Pkcs11Service {
 
   private module(id: number, what: string): OpenModule {
     const held = this.modules.get(id);
-    if (!held) throw new TypeError(`${what}: no open module with id ${id} in this service`);
+    if (!held) throw new TypeError(`${what}: no open module with id ${shownId(id)} in this service`);
     return held;
   }
 
@@ -379,7 +381,7 @@ export class Pkcs11Service {
 
   private session(sid: number, fn: string): OpenSession {
     const s = this.sessions.get(sid);
-    if (!s) throw new Pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID, fn, '(service)', `no open session with id ${sid}`);
+    if (!s) throw new Pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID, fn, '(service)', `no open session with id ${shownId(sid)}`);
     return s;
   }
 
