@@ -116,19 +116,21 @@ const REPLY_PART_BYTES = 16 << 20;
 function refusal(methods: unknown, calls: unknown): Error | undefined {
   if (!Array.isArray(methods) || !Array.isArray(calls)) return new TypeError('malformed batch: its methods and calls are arrays');
   if (methods.length > MAX_BATCH_METHODS) return new RangeError(`a batch names at most ${MAX_BATCH_METHODS} methods, not ${methods.length}`);
-  const tooMany = new RangeError(`a batch holds at most ${MAX_BATCH_CALLS} calls`);
-  if (calls.length > MAX_BATCH_CALLS * (2 + MAX_BATCH_ARGS)) return tooMany;
-  // Below 2 entries per call it cannot be too many: count only when it might be.
-  if (calls.length > 2 * MAX_BATCH_CALLS) {
-    let k = 0;
-    for (let i = 0; i < calls.length; k++) {
-      const n = calls[i + 1];
-      if (typeof n !== 'number' || !(n >= 0)) break;
-      i += 2 + n;
-    }
-    if (k > MAX_BATCH_CALLS) return tooMany;
+  if (calls.length > MAX_BATCH_CALLS * (2 + MAX_BATCH_ARGS) || (calls.length > 2 * MAX_BATCH_CALLS && callCount(calls) > MAX_BATCH_CALLS)) {
+    return new RangeError(`a batch holds at most ${MAX_BATCH_CALLS} calls`);
   }
   return undefined;
+}
+
+/** How many calls `calls` holds (up to a malformed one): counted only when it might be too many. */
+function callCount(calls: readonly unknown[]): number {
+  let k = 0;
+  for (let i = 0; i < calls.length; k++) {
+    const n = calls[i + 1];
+    if (typeof n !== 'number' || !(n >= 0)) break;
+    i += 2 + n;
+  }
+  return k;
 }
 
 /** The replies of one batch, in parts: `from` is the index of results[0] in the batch. */
