@@ -28,13 +28,13 @@ interface BatchRequest {
 
 interface BatchReply {
   readonly p11wBatchDone: number;
-  /** The index in the batch of results[0] (a batch may be answered in parts, in order). */
-  readonly from: number;
+  /** The index in the batch of results[0] (a batch may be answered in parts, in order); 0 when absent. */
+  readonly from?: number;
   /** Whether parts follow this one. */
-  readonly more: boolean;
+  readonly more?: boolean;
   readonly results: unknown[];
-  /** Sparse: [index in results, what it threw]. */
-  readonly failed: [number, WireThrown][];
+  /** Sparse: [index in results, what it threw]; absent when none did. */
+  readonly failed?: [number, WireThrown][];
   /** The whole batch was refused, none of it ran: what each call rejects with. */
   readonly refused?: WireThrown;
   /** The Uint8Array results, back to back; `spans` holds [call index, length] pairs in order. */
@@ -44,7 +44,8 @@ interface BatchReply {
 
 /**
  * Moves the Uint8Array results into one buffer (copies of exactly their bytes: nothing else of
- * the service's memory goes along); every other result is compacted (see compact.ts).
+ * the service's memory goes along), transferred rather than cloned, even for one result; every
+ * other result is compacted (see compact.ts).
  */
 function pack(results: unknown[]): { packed?: ArrayBuffer; spans?: number[] } {
   let total = 0;
@@ -56,7 +57,7 @@ function pack(results: unknown[]): { packed?: ArrayBuffer; spans?: number[] } {
       count++;
     }
   }
-  if (count < 2) {
+  if (count === 0) {
     for (let i = 0; i < results.length; i++) results[i] = compact(results[i]);
     return {};
   }
@@ -167,11 +168,23 @@ export function serveBatches(ep: Endpoint, handlers: BatchHandlers): () => void 
   const handlerOf = (name: unknown): Handler | undefined =>
     typeof name === 'string' && Object.prototype.hasOwnProperty.call(handlers, name) ? (handlers[name] as Handler) : undefined;
   const post = (reply: BatchReply, packed: ArrayBuffer | undefined) => ep.postMessage(reply, packed ? [packed] : []);
+  /** A reply with only the fields it needs: each object cloned costs, in both threads. */
+  const reply = (id: number, part: ReplyPart, more: boolean, packed: ArrayBuffer | undefined, spans: number[] | undefined): BatchReply => {
+    const r: { -readonly [K in keyof BatchReply]: BatchReply[K] } = { p11wBatchDone: id, results: part.results };
+    if (part.from) r.from = part.from;
+    if (more) r.more = true;
+    if (part.failed.length) r.failed = part.failed;
+    if (packed) {
+      r.packed = packed;
+      r.spans = spans;
+    }
+    return r;
+  };
   const send = (id: number, part: ReplyPart, more: boolean) => {
-    const { results, failed, from } = part;
+    const { results, failed } = part;
     const { packed, spans } = pack(results);
     try {
-      post({ p11wBatchDone: id, from, more, results, failed, packed, spans }, packed);
+      post(reply(id, part, more, packed, spans), packed);
     } catch {
       // A result that cannot be cloned fails alone; the others still answer.
       for (let j = 0; j < results.length; j++) {
@@ -182,7 +195,7 @@ export function serveBatches(ep: Endpoint, handlers: BatchHandlers): () => void 
           failed.push([j, encodeError(new TypeError('unserializable result'))]);
         }
       }
-      post({ p11wBatchDone: id, from, more, results, failed, packed, spans }, packed);
+      post(reply(id, part, more, packed, spans), packed);
     }
   };
   const listener = (ev: MessageEvent) => {
@@ -192,7 +205,7 @@ export function serveBatches(ep: Endpoint, handlers: BatchHandlers): () => void 
     if (typeof id !== 'number') return; // not an id of ours: nobody to answer
     const { methods, calls } = req;
     const refused = refusal(methods, calls);
-    if (refused) return void post({ p11wBatchDone: id, from: 0, more: false, results: [], failed: [], refused: encodeError(refused) }, undefined);
+    if (refused) return void post({ p11wBatchDone: id, results: [], refused: encodeError(refused) }, undefined);
     // Each method is looked up once per batch, not once per call.
     const fns = (methods as unknown[]).map(handlerOf);
     let part = new ReplyPart(0);
@@ -418,17 +431,20 @@ export class BatchClient {
     const batch = this.inFlight.get(id);
     if (!batch) return;
     const { resolves, rejects, size, answered } = batch;
-    const { from, more, results, failed, packed, spans, refused } = data;
-    if (refused !== undefined || !Array.isArray(results) || !Array.isArray(failed) || from !== answered) {
+    const { results, failed, packed, spans, refused } = data;
+    const from = data.from ?? 0;
+    const more = data.more === true;
+    if (refused !== undefined || !Array.isArray(results) || (failed !== undefined && !Array.isArray(failed)) || from !== answered) {
       // One error each: a caller's stack is appended to the error it gets (pkcs11-client.ts).
       for (let k = answered; k < size; k++) rejects[k](refused !== undefined ? decodeError(refused) : new TypeError('malformed batch reply from the service'));
       this.inFlight.delete(id);
       return this.settled(size - answered);
     }
     if (packed instanceof ArrayBuffer && Array.isArray(spans)) {
-      // Each gets its own exact-size copy, as if it had come alone.
+      // Each gets its own exact-size copy, as if it had come alone; a lone result is that already.
       const bytes = new Uint8Array(packed);
-      for (let j = 0, at = 0; j + 1 < spans.length; j += 2) {
+      if (spans.length === 2 && spans[1] === packed.byteLength) results[spans[0]] = bytes;
+      else for (let j = 0, at = 0; j + 1 < spans.length; j += 2) {
         const len = spans[j + 1];
         results[spans[j]] = bytes.slice(at, at + len);
         at += len;
@@ -436,12 +452,12 @@ export class BatchClient {
     }
     // A call that failed is marked in `failedAt` so that it is not also resolved.
     let failedAt: Map<number, WireThrown> | undefined;
-    for (let j = 0; j < failed.length; j++) {
+    if (failed) for (let j = 0; j < failed.length; j++) {
       const f = failed[j];
       if (Array.isArray(f)) (failedAt ??= new Map()).set(f[0] as number, f[1] as WireThrown);
     }
     // The last part answers every call left; one that it does not hold was never run.
-    const end = more === true ? Math.min(size, from + results.length) : size;
+    const end = more ? Math.min(size, from + results.length) : size;
     for (let k = from; k < end; k++) {
       const j = k - from;
       const f = failedAt?.get(j);
