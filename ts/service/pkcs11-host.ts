@@ -53,7 +53,32 @@ const plain = <T>(v: T): T => {
 };
 /** The multi-part updates a stream feeds. */
 const FEEDABLE: ReadonlySet<string> = new Set(['signUpdate', 'verifyUpdate', 'digestUpdate', 'encryptUpdate', 'decryptUpdate']);
+/** An id as a client sent it, for an error (a client may send anything, of any length). */
+const shownId = (id: unknown): string => (typeof id === 'number' ? String(id) : typeof id === 'string' ? JSON.stringify(id.slice(0, 32)) : `(a ${typeof id})`);
 const plainDeep = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : plain(v));
+
+// The whole operations of the batched crypto calls (Pkcs11Service.runWith), made once.
+const signOp = (s: ManagedSession, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array => {
+  s.signInit(mechanism, asObjectHandle(key));
+  return s.sign(data);
+};
+const verifyOp = (s: ManagedSession, mechanism: MechanismArg, key: number, data: Uint8Array, signature: Uint8Array): boolean => {
+  s.verifyInit(mechanism, asObjectHandle(key));
+  return s.verify(data, signature);
+};
+const digestOp = (s: ManagedSession, mechanism: MechanismArg, data: Uint8Array): Uint8Array => {
+  s.digestInit(mechanism);
+  return s.digest(data);
+};
+const encryptOp = (s: ManagedSession, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array => {
+  s.encryptInit(mechanism, asObjectHandle(key));
+  return s.encrypt(data);
+};
+const decryptOp = (s: ManagedSession, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array => {
+  s.decryptInit(mechanism, asObjectHandle(key));
+  return s.decrypt(data);
+};
+const randomOp = (s: ManagedSession, length: number): Uint8Array => s.generateRandom(length);
 
 export class Pkcs11Service {
   /** What this service's client may do (see grant.ts); the default is a renderer's: 'use' only, no paths. */
@@ -215,44 +240,31 @@ export class Pkcs11Service {
   }
 
   // ---- crypto: each a whole operation (init + the single-part call) ----------------------
+  // These are the batched hot path: each passes a module-level operation and its arguments
+  // (see runWith), so a call builds no closure.
 
   sign(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
-    return this.run(sid, 'C_Sign', (s) => {
-      s.signInit(mechanism, asObjectHandle(key));
-      return s.sign(data);
-    });
+    return this.runWith(sid, 'C_Sign', signOp, mechanism, key, data);
   }
 
   verify(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array, signature: Uint8Array): boolean {
-    return this.run(sid, 'C_Verify', (s) => {
-      s.verifyInit(mechanism, asObjectHandle(key));
-      return s.verify(data, signature);
-    });
+    return this.runWith(sid, 'C_Verify', verifyOp, mechanism, key, data, signature);
   }
 
   digest(sid: number, mechanism: MechanismArg, data: Uint8Array): Uint8Array {
-    return this.run(sid, 'C_Digest', (s) => {
-      s.digestInit(mechanism);
-      return s.digest(data);
-    });
+    return this.runWith(sid, 'C_Digest', digestOp, mechanism, data);
   }
 
   encrypt(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
-    return this.run(sid, 'C_Encrypt', (s) => {
-      s.encryptInit(mechanism, asObjectHandle(key));
-      return s.encrypt(data);
-    });
+    return this.runWith(sid, 'C_Encrypt', encryptOp, mechanism, key, data);
   }
 
   decrypt(sid: number, mechanism: MechanismArg, key: number, data: Uint8Array): Uint8Array {
-    return this.run(sid, 'C_Decrypt', (s) => {
-      s.decryptInit(mechanism, asObjectHandle(key));
-      return s.decrypt(data);
-    });
+    return this.runWith(sid, 'C_Decrypt', decryptOp, mechanism, key, data);
   }
 
   generateRandom(sid: number, length: number): Uint8Array {
-    return this.run(sid, 'C_GenerateRandom', (s) => s.generateRandom(length));
+    return this.runWith(sid, 'C_GenerateRandom', randomOp, length);
   }
 
   /** C_GenerateKeyPair on a dedicated thread (slow on hardware), so other sessions keep going. */
@@ -354,7 +366,7 @@ export class Pkcs11Service {
 
   private module(id: number, what: string): OpenModule {
     const held = this.modules.get(id);
-    if (!held) throw new TypeError(`${what}: no open module with id ${id} in this service`);
+    if (!held) throw new TypeError(`${what}: no open module with id ${shownId(id)} in this service`);
     return held;
   }
 
@@ -372,7 +384,7 @@ export class Pkcs11Service {
 
   private session(sid: number, fn: string): OpenSession {
     const s = this.sessions.get(sid);
-    if (!s) throw new Pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID, fn, '(service)', `no open session with id ${sid}`);
+    if (!s) throw new Pkcs11Error(CKR.CKR_SESSION_HANDLE_INVALID, fn, '(service)', `no open session with id ${shownId(sid)}`);
     return s;
   }
 
@@ -384,6 +396,13 @@ export class Pkcs11Service {
     const s = this.session(sid, fn);
     if (s.busy) return this.exclusive(sid, fn, op) as R;
     return op(s.managed);
+  }
+
+  /** run() for an operation that takes its arguments (up to four) rather than closing over them. */
+  private runWith<A, B, C, D, R>(sid: number, fn: string, op: (s: ManagedSession, a: A, b: B, c: C, d: D) => R, a: A, b?: B, c?: C, d?: D): R {
+    const s = this.session(sid, fn);
+    if (s.busy) return this.exclusive(sid, fn, (m) => op(m, a, b as B, c as C, d as D)) as R;
+    return op(s.managed, a, b as B, c as C, d as D);
   }
 
   /** Runs an operation with the session to itself: after the one before it, before the next. */

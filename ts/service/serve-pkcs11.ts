@@ -74,6 +74,9 @@ export const BATCHED = [
   'sessionCall',
 ] as const satisfies readonly ServiceMethodName[];
 
+/** Calls that name the call they make in their second argument (the grant is asked about that one). */
+const BY_NAME: ReadonlySet<string> = new Set(['sessionCall', 'sessionFeed', 'moduleCall']);
+
 /** The service's methods behind its grant: each checks the class it needs before it runs. */
 function guardedMethods(service: Pkcs11Service, names: readonly ServiceMethodName[]): Record<string, (...args: unknown[]) => unknown> {
   const out: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
@@ -82,9 +85,33 @@ function guardedMethods(service: Pkcs11Service, names: readonly ServiceMethodNam
     const fn = service[name] as (...a: unknown[]) => unknown;
     out[name] = (...args: unknown[]) => {
       const needs = typeof cls === 'function' ? cls(args) : cls;
-      if (needs !== 'any') service.grant.require(name === 'sessionCall' || name === 'sessionFeed' || name === 'moduleCall' ? String(args[1]) : name, needs);
+      if (needs !== 'any') service.grant.require(BY_NAME.has(name) ? String(args[1]) : name, needs);
       return compactResult(fn.apply(service, args));
     };
+  }
+  return out;
+}
+
+/**
+ * The batched methods behind the same grant check, for the hot path: fixed arity (no service
+ * method takes more than five arguments; a missing one is undefined, as when not passed) and
+ * no compaction here — the batch reply packs byte results and compacts the others (batch.ts).
+ */
+function guardedBatchMethods(service: Pkcs11Service): Record<string, (...args: unknown[]) => unknown> {
+  const out: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
+  for (const name of BATCHED) {
+    const cls = SERVICE_METHODS[name] as Classify;
+    const fn = service[name] as (...a: unknown[]) => unknown;
+    out[name] =
+      typeof cls === 'function'
+        ? (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => {
+            service.grant.require(BY_NAME.has(name) ? String(b) : name, cls([a, b, c, d, e]));
+            return fn.call(service, a, b, c, d, e);
+          }
+        : (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => {
+            if (cls !== 'any') service.grant.require(name, cls);
+            return fn.call(service, a, b, c, d, e);
+          };
   }
   return out;
 }
@@ -105,7 +132,7 @@ export function servePkcs11(ep: ServiceEndpoint, opts: ServePkcs11Options = {}):
   installErrorTransfer();
   const service = opts.service ?? new Pkcs11Service(opts.grant);
   exposeMethods(guardedMethods(service, Object.keys(SERVICE_METHODS) as ServiceMethodName[]), ep);
-  serveBatches(ep, guardedMethods(service, BATCHED) as never);
+  serveBatches(ep, guardedBatchMethods(service) as never);
   serveStreams(ep, {
     slotEvents: (signal: AbortSignal, id: number, o?: SlotEventOptions) => {
       service.grant.require('slotEvents', 'read');
