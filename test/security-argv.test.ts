@@ -12,12 +12,15 @@ const PIN = 'SECRET-PIN-4271';
 const work = mkdtempSync(join(tmpdir(), 'p11kit-security-argv-'));
 const BARE = join(work, 'bare.mjs');
 writeFileSync(BARE, "process.title = 'p11kit';\nsetTimeout(() => {}, 3000);\n");
+// The CLI must still be running when the poller looks (a loaded machine may not look for a while):
+// its one module spends 3 s in C_Initialize, well after the argv was overwritten.
+writeFileSync(join(work, 'slow.module'), `module: ${join(process.cwd(), 'dist/native/fixtures/fragile-module.so')}\n`);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Milliseconds from spawn until the PIN is gone from the child's cmdline while the child still runs. */
 function exposure(argv: string[]): { ms: number; wiped: boolean } {
   const t0 = performance.now();
-  const child = spawn(process.execPath, argv, { stdio: 'ignore' });
+  const child = spawn(process.execPath, argv, { stdio: 'ignore', env: { ...process.env, FRAGILE_SLEEP_US: '3000000' } });
   try {
     for (;;) {
       let cmdline: string;
