@@ -8,16 +8,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { connect as connectRaw, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKF, CKU } from '../ts/rpc/constants.js';
-import { RpcClient } from '../ts/rpc/index.js';
 import { serveTokens, type Isolation } from '../ts/server/index.js';
-import type { ModuleEntry } from '../ts/registry/types.js';
 import { pidAlive, waitFor } from './helpers/rpc-procs.js';
-import { SOFTHSM, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
+import { connectClient as connect, makeSoftHsmToken, softhsmEntry, type SoftHsmToken } from './helpers/rpc-softhsm.js';
 import { CHILD_ENTRY, serverChildren } from './helpers/server-children.js';
 
 /** A PIN no process listing may show. */
 const MARKED_PIN = 'pin-7c2a90e4-never-listed';
-const softhsm: ModuleEntry = { name: 'softhsm', options: { module: SOFTHSM }, path: SOFTHSM, settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0 } };
+const softhsm = softhsmEntry;
 
 let store: SoftHsmToken;
 
@@ -34,12 +32,6 @@ function silent(path: string): { socket: Socket; closed: () => boolean } {
   const socket = connectRaw(path);
   socket.on('error', () => undefined).on('close', () => (closed = true)).resume();
   return { socket, closed: () => closed };
-}
-
-async function connect(address: string): Promise<RpcClient> {
-  const c = new RpcClient({ remote: address });
-  await c.initialize();
-  return c;
 }
 
 /** Children started since `before`, alive. */

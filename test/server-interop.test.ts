@@ -18,27 +18,20 @@ import { RpcClient } from '../ts/rpc/index.js';
 import { encodeFrame } from '../ts/rpc/frame.js';
 import { serveTokens, type TokenServer } from '../ts/server/index.js';
 import { openProxyAsync } from '../ts/proxy/index.js';
-import type { ModuleEntry } from '../ts/registry/types.js';
 import { pidAlive, startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { serverChildren } from './helpers/server-children.js';
-import { SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
+import { makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 
 const run = promisify(execFile);
 const DUMP = join(process.cwd(), 'test/helpers/p11-client-dump.mjs');
 const SLOW = join(process.cwd(), 'test/helpers/rpc-slow-client.mjs');
 const KEY = 'signer';
 
-const softhsm: ModuleEntry = { name: 'softhsm', options: { module: SOFTHSM }, path: SOFTHSM, settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0 } };
+const softhsm = softhsmEntry;
 
 let store: SoftHsmToken;
 let theirs: ServerHandle;
 let ours: TokenServer;
-
-/** The slot of the token with this label (SoftHSM2 orders its slots by a random id). */
-async function slotOf(client: RpcClient, label: string): Promise<number> {
-  for (const slot of await client.getSlotList(true)) if ((await client.getTokenInfo(slot)).label === label) return slot;
-  throw new Error(`no token ${label}`);
-}
 
 /** p11-kit-client.so's view of a server, from a child process. */
 async function dump(address: string, pin = USER_PIN, key = KEY): Promise<unknown> {

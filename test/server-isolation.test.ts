@@ -13,9 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKO, CKR, CKU } from '../ts/rpc/constants.js';
 import { RpcClient } from '../ts/rpc/index.js';
 import { serveTokens, type TokenServer } from '../ts/server/index.js';
-import type { ModuleEntry } from '../ts/registry/types.js';
 import { childrenOf, pidAlive, startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
-import { SOFTHSM, USER_PIN, makeSoftHsmToken, type SoftHsmToken } from './helpers/rpc-softhsm.js';
+import { connectClient as connect, makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 import { CHILD_ENTRY, listing, serverChildren } from './helpers/server-children.js';
 
 const LABEL = 'isolated';
@@ -28,22 +27,11 @@ const CKS_RW_PUBLIC_SESSION = 2;
 const CKS_RW_USER_FUNCTIONS = 3;
 const PRIVATE = [{ type: CKA.CKA_PRIVATE, value: true }];
 
-const softhsm: ModuleEntry = { name: 'softhsm', options: { module: SOFTHSM }, path: SOFTHSM, settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0 } };
+const softhsm = softhsmEntry;
 
 let store: SoftHsmToken;
 let theirs: ServerHandle;
 let ours: TokenServer;
-
-async function connect(address: string): Promise<RpcClient> {
-  const c = new RpcClient({ remote: address });
-  await c.initialize();
-  return c;
-}
-
-async function slotOf(client: RpcClient, label: string): Promise<number> {
-  for (const slot of await client.getSlotList(true)) if ((await client.getTokenInfo(slot)).label === label) return slot;
-  throw new Error(`no token ${label}`);
-}
 
 /** The labels of the objects a session finds with this template, sorted. */
 async function labels(c: RpcClient, s: number, template: { type: number; value: boolean }[]): Promise<string[]> {

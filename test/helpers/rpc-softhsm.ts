@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ModuleEntry } from '../../ts/registry/types.js';
+import { RpcClient } from '../../ts/rpc/index.js';
 
 export const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
 export const SO_PIN = '12345678';
@@ -30,4 +32,20 @@ export function makeSoftHsmToken(label = 'rpc-test'): SoftHsmToken {
   const env = { ...process.env, SOFTHSM2_CONF: conf };
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', SO_PIN, '--pin', USER_PIN], { env, stdio: 'ignore' });
   return { dir, conf, label, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** SoftHSM2 as the one critical module of a server or proxy under test. */
+export const softhsmEntry: ModuleEntry = { name: 'softhsm', options: { module: SOFTHSM }, path: SOFTHSM, settings: { critical: true, trustPolicy: false, managed: true, logCalls: false, priority: 0 } };
+
+/** An initialized RPC client of the server at `address`. */
+export async function connectClient(address: string): Promise<RpcClient> {
+  const c = new RpcClient({ remote: address });
+  await c.initialize();
+  return c;
+}
+
+/** The slot of the token with this label (SoftHSM2 orders its slots by a random id). */
+export async function slotOf(client: RpcClient, label: string): Promise<number> {
+  for (const slot of await client.getSlotList(true)) if ((await client.getTokenInfo(slot)).label === label) return slot;
+  throw new Error(`no token ${label}`);
 }
