@@ -55,7 +55,10 @@ static void clear_fields(p11w_uri *uri)
 	free(uri->queries);
 	uri->queries = NULL;
 	uri->n_queries = uri->queries_cap = 0;
-	memset(uri->text, 0, sizeof(uri->text));
+	/* Only the fields written since the last clear: a parse sets one or two of the eight. */
+	for (uint32_t bits = uri->text_written; bits; bits &= bits - 1)
+		memset(uri->text[__builtin_ctz(bits)], 0, P11W_URI_TEXT_MAX);
+	uri->text_written = 0;
 	uri->version_major = uri->version_minor = P11W_URI_NO_VERSION;
 	uri->slot_id = P11W_URI_NO_SLOT_ID;
 	uri->has_class = 0;
@@ -244,6 +247,7 @@ static int apply_field(p11w_uri *uri, const p11w_uri_record *rec)
 			fail(uri, P11W_URI_BAD_SYNTAX, "value is longer than the PKCS#11 field holds", name);
 			return 0;
 		}
+		uri->text_written |= 1u << field;
 		memset(uri->text[field], ' ', FIELDS[field].width);
 		if (rec->a_len)
 			memcpy(uri->text[field], rec->a, rec->a_len);

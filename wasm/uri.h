@@ -111,6 +111,7 @@ typedef struct {
 
 typedef struct p11w_uri {
 	uint8_t text[P11W_URI_N_TEXT][P11W_URI_TEXT_MAX];
+	uint32_t text_written; /* bit f: text[f] may hold bytes (clearing wipes only those) */
 	uint8_t version_major, version_minor; /* both 0xFF: unset */
 	uint64_t slot_id;                     /* P11W_URI_NO_SLOT_ID: unset */
 	p11w_uri_bytes bytes[P11W_URI_N_BYTES];
