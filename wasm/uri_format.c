@@ -110,9 +110,7 @@ static void text(writer *w, const p11w_uri *uri, int field)
 	const uint8_t *value = uri->text[field];
 	if (!value[0])
 		return;
-	size_t len = p11w_uri_text_width(field);
-	while (len > 0 && value[len - 1] == ' ')
-		len--;
+	size_t len = uri->text_len[field];
 	path_name(w, p11w_uri_field_name(field));
 	encode(w, value, len, 0);
 }

@@ -239,10 +239,7 @@ static int parse_text(parser *p, int field, size_t start, size_t end, const uint
 		                                        : "value is longer than the 64-byte field");
 		return 1;
 	}
-	p->uri->text_written |= 1u << field;
-	memset(p->uri->text[field], ' ', width);
-	if (p->decoded_len)
-		memcpy(p->uri->text[field], p->decoded, p->decoded_len);
+	p11w_uri_set_text(p->uri, field, p->decoded, p->decoded_len);
 	return 1;
 }
 
