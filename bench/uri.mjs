@@ -2,7 +2,9 @@
 // libp11-kit 0.24.1, whose loop (bench/native/loops/uri-loops.c) this process calls through
 // koffi: both sides warmed up and sampled round by round, interleaved, in one process
 // (bench/lib/sampling.mjs). Both must format the same bytes and fail on the same URIs.
-// Prints both rates and the ratio (target: ours ≥ 0.8× native).
+// Prints both rates and the ratio (target: ours ≥ 0.8× native), then the native split
+// (bench/native/uri-split.c): the same C core compiled natively against libp11-kit.
+import { execFileSync } from 'node:child_process';
 import koffi from 'koffi';
 import { normalizeUri, parseUri, formatUri, UriError } from '../dist/lib/index.js';
 import { report } from './report.mjs';
@@ -10,6 +12,7 @@ import { uriMix } from './lib/uri-mix.mjs';
 import { median, perRound, ROUNDS, SAMPLE_MS, sampleInterleaved, spread } from './lib/sampling.mjs';
 
 const NATIVE = new URL('../dist/native/bench/liburi-loops.so', import.meta.url).pathname;
+const SPLIT = new URL('../dist/native/bench/uri-split', import.meta.url).pathname;
 
 const list = uriMix();
 const lib = koffi.load(NATIVE);
@@ -72,3 +75,7 @@ report([
   { bench: 'uri', case: 'parse + format, normalizeUri', ours: m.normalize, reference: m.native, referenceName: 'libp11-kit', unit: 'ns', ratio: ratio('normalize'), target: 0.8 },
   { bench: 'uri', case: 'parse + format, formatUri(parseUri())', ours: m.object, reference: m.native, referenceName: 'libp11-kit', unit: 'ns', ratio: ratio('object'), detail: 'typed JS object both ways' },
 ]);
+
+// The split: our C core compiled natively against libp11-kit, on the same mix, in its own
+// process (bench/native/uri-split.c). What the wasm row loses beyond it is wasm and the edge.
+console.log(execFileSync(SPLIT, ['time', String(ROUNDS)], { input: `${list.join('\n')}\n`, encoding: 'utf8' }).trimEnd().replace(/^/gm, '  split: '));
