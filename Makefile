@@ -61,6 +61,11 @@ $(OUT)/native/bench/%: bench/native/%.c $(BENCH_LOOP_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(NATIVE_FLAGS) -O2 -Iwasm $(P11KIT_CFLAGS) $< -o $@ $(P11KIT_LIBS) -ldl
 
+# The URI split (bench/native/uri-split.c) links the core's own sources, natively, as the wasm build compiles them.
+$(OUT)/native/bench/uri-split: bench/native/uri-split.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(NATIVE_FLAGS) -O2 -DNDEBUG -Iwasm $(P11KIT_CFLAGS) $< $(CORE_SRC) -o $@ $(P11KIT_LIBS)
+
 # Native loops a bench calls in its own process through koffi (C driven from C, timed in C).
 $(OUT)/native/bench/lib%.so: bench/native/loops/%.c
 	@mkdir -p $(dir $@)

@@ -2,51 +2,19 @@
 // libp11-kit 0.24.1, whose loop (bench/native/loops/uri-loops.c) this process calls through
 // koffi: both sides warmed up and sampled round by round, interleaved, in one process
 // (bench/lib/sampling.mjs). Both must format the same bytes and fail on the same URIs.
-// Prints both rates and the ratio (target: ours ≥ 0.8× native).
+// Prints both rates and the ratio (target: ours ≥ 0.8× native), then the native split
+// (bench/native/uri-split.c): the same C core compiled natively against libp11-kit.
+import { execFileSync } from 'node:child_process';
 import koffi from 'koffi';
 import { normalizeUri, parseUri, formatUri, UriError } from '../dist/lib/index.js';
 import { report } from './report.mjs';
+import { uriMix } from './lib/uri-mix.mjs';
 import { median, perRound, ROUNDS, SAMPLE_MS, sampleInterleaved, spread } from './lib/sampling.mjs';
 
 const NATIVE = new URL('../dist/native/bench/liburi-loops.so', import.meta.url).pathname;
+const SPLIT = new URL('../dist/native/bench/uri-split', import.meta.url).pathname;
 
-// A deterministic mix like real use: object URIs with ids and PIN sources, token and module
-// URIs, escapes, vendor queries, and about 5% that fail to parse.
-function uris() {
-  let seed = 0x7512;
-  const rand = (n) => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed >>> 8) % n;
-  };
-  const hex = (n) => Array.from({ length: n }, () => `%${rand(256).toString(16).padStart(2, '0').toUpperCase()}`).join('');
-  const word = () => ['My', 'Token', 'Signing', 'Key', 'SoftHSM', 'ACME', 'CA', 'Root', 'p11', 'kit'][rand(10)];
-  const label = () => Array.from({ length: 1 + rand(3) }, word).join('%20');
-  const out = [];
-  for (let i = 0; i < 1000; i++) {
-    switch (rand(6)) {
-      case 0:
-        out.push(`pkcs11:token=${label()};object=${label()};type=${['private', 'cert', 'public'][rand(3)]};id=${hex(1 + rand(20))}?pin-source=file:%2Fetc%2Fpki%2Fpin${i}.txt&module-name=softhsm2`);
-        break;
-      case 1:
-        out.push(`pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=${rand(1e9).toString(16)};token=${label()}`);
-        break;
-      case 2:
-        out.push(`pkcs11:library-description=${label()};library-manufacturer=${word()};library-version=${rand(5)}.${rand(30)}`);
-        break;
-      case 3:
-        out.push(`pkcs11:slot-description=${label()};slot-id=${rand(100000)};token=${label()}?x-vendor=${word()}&pin-value=${rand(9999)}`);
-        break;
-      case 4:
-        out.push(`pkcs11:object=${label()}/${word()};id=${hex(4)}`);
-        break;
-      default:
-        out.push(rand(4) === 0 ? `pkcs11:token=${label()}%G${rand(9)}` : `pkcs11:token=${label()};serial=${rand(1e6)}`);
-    }
-  }
-  return out;
-}
-
-const list = uris();
+const list = uriMix();
 const lib = koffi.load(NATIVE);
 const load = lib.func('long uri_loops_load(const char *block)');
 const run = lib.func('double uri_loops_run(long start, long n, _Out_ double *out)');
@@ -107,3 +75,7 @@ report([
   { bench: 'uri', case: 'parse + format, normalizeUri', ours: m.normalize, reference: m.native, referenceName: 'libp11-kit', unit: 'ns', ratio: ratio('normalize'), target: 0.8 },
   { bench: 'uri', case: 'parse + format, formatUri(parseUri())', ours: m.object, reference: m.native, referenceName: 'libp11-kit', unit: 'ns', ratio: ratio('object'), detail: 'typed JS object both ways' },
 ]);
+
+// The split: our C core compiled natively against libp11-kit, on the same mix, in its own
+// process (bench/native/uri-split.c). What the wasm row loses beyond it is wasm and the edge.
+console.log(execFileSync(SPLIT, ['time', String(ROUNDS)], { input: `${list.join('\n')}\n`, encoding: 'utf8' }).trimEnd().replace(/^/gm, '  split: '));

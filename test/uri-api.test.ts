@@ -114,6 +114,16 @@ describe('parsing (p11-kit test-uri.c behaviours)', () => {
     expect(normalizeUri('pkcs11:token=a%00b')).toBe('pkcs11:token=a%00b');
     expect(parseUri('pkcs11:?x=a%00b').vendor).toEqual([{ name: 'x', value: 'a' }]);
   });
+
+  test('normalizing keeps working when a URI grows the core memory (its views are re-made)', () => {
+    // Several MiB in and out: the input block and the formatted string each grow the memory.
+    const big = `pkcs11:object=${'a'.repeat(3 << 20)}`;
+    expect(normalizeUri('pkcs11:token=before%2c', { lowercase: false })).toBe('pkcs11:token=before%2C');
+    expect(normalizeUri(big, { lowercase: false })).toBe(big);
+    expect(normalizeUri(`${big}%2c`, { lowercase: false })).toBe(`${big}%2C`);
+    expect(normalizeUri('pkcs11:token=after%2c', { lowercase: false })).toBe('pkcs11:token=after%2C');
+    expect(uriError(() => normalizeUri(`${big}%zz`)).offset).toBe(big.length);
+  });
 });
 
 describe('formatting (p11-kit test-uri.c behaviours)', () => {

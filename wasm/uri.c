@@ -55,7 +55,10 @@ static void clear_fields(p11w_uri *uri)
 	free(uri->queries);
 	uri->queries = NULL;
 	uri->n_queries = uri->queries_cap = 0;
-	memset(uri->text, 0, sizeof(uri->text));
+	/* Only the fields written since the last clear: a parse sets one or two of the eight. */
+	for (uint32_t bits = uri->text_written; bits; bits &= bits - 1)
+		memset(uri->text[__builtin_ctz(bits)], 0, P11W_URI_TEXT_MAX);
+	uri->text_written = 0;
 	uri->version_major = uri->version_minor = P11W_URI_NO_VERSION;
 	uri->slot_id = P11W_URI_NO_SLOT_ID;
 	uri->has_class = 0;
@@ -85,6 +88,17 @@ void p11w_uri_free(p11w_uri *uri)
 }
 
 /* ---- setters -------------------------------------------------------------------------- */
+
+void p11w_uri_set_text(p11w_uri *uri, int field, const uint8_t *value, size_t len)
+{
+	uri->text_written |= 1u << field;
+	memset(uri->text[field], ' ', FIELDS[field].width);
+	if (len)
+		memcpy(uri->text[field], value, len);
+	while (len > 0 && value[len - 1] == ' ') /* spaces at the end read as padding, as in p11-kit */
+		len--;
+	uri->text_len[field] = (uint8_t)len;
+}
 
 static uint8_t *copy_bytes(const uint8_t *data, size_t len)
 {
@@ -244,9 +258,7 @@ static int apply_field(p11w_uri *uri, const p11w_uri_record *rec)
 			fail(uri, P11W_URI_BAD_SYNTAX, "value is longer than the PKCS#11 field holds", name);
 			return 0;
 		}
-		memset(uri->text[field], ' ', FIELDS[field].width);
-		if (rec->a_len)
-			memcpy(uri->text[field], rec->a, rec->a_len);
+		p11w_uri_set_text(uri, field, rec->a, rec->a_len);
 		return 1;
 	}
 	int rc;
@@ -335,13 +347,6 @@ p11w_uri *p11w_uri_from_records(const uint8_t *data, uint32_t len)
 	return uri;
 }
 
-static size_t trimmed_len(const uint8_t *field, size_t width)
-{
-	while (width > 0 && field[width - 1] == ' ')
-		width--;
-	return width;
-}
-
 static void describe(p11w_uri *uri)
 {
 	p11w_buf *out = &uri->out;
@@ -349,7 +354,7 @@ static void describe(p11w_uri *uri)
 	for (int f = 0; f < P11W_URI_N_TEXT; f++) {
 		if (uri->text[f][0])
 			p11w_record(out, 'F', (uint32_t)f, (const char *)uri->text[f],
-			            trimmed_len(uri->text[f], FIELDS[f].width), "", 0);
+			            uri->text_len[f], "", 0);
 	}
 	for (int i = 0; i < P11W_URI_N_BYTES; i++) {
 		if (uri->bytes[i].data)

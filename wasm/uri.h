@@ -111,6 +111,8 @@ typedef struct {
 
 typedef struct p11w_uri {
 	uint8_t text[P11W_URI_N_TEXT][P11W_URI_TEXT_MAX];
+	uint32_t text_written; /* bit f: text[f] may hold bytes (clearing wipes only those) */
+	uint8_t text_len[P11W_URI_N_TEXT]; /* text[f] without its padding; valid when text[f][0] */
 	uint8_t version_major, version_minor; /* both 0xFF: unset */
 	uint64_t slot_id;                     /* P11W_URI_NO_SLOT_ID: unset */
 	p11w_uri_bytes bytes[P11W_URI_N_BYTES];
@@ -134,6 +136,8 @@ const char *p11w_uri_field_name(int field);
 
 /* Object lifecycle and field setters (uri.c). Setters return 0 or a P11W_URI_* code. */
 p11w_uri *p11w_uri_alloc(void);
+/* Sets a text field to value (len <= its width), space padded. */
+void p11w_uri_set_text(p11w_uri *uri, int field, const uint8_t *value, size_t len);
 int p11w_uri_set_bytes(p11w_uri *uri, int field, const uint8_t *data, size_t len);
 int p11w_uri_set_string(p11w_uri *uri, int field, const uint8_t *data, size_t len);
 int p11w_uri_add_query(p11w_uri *uri, const uint8_t *name, size_t name_len,

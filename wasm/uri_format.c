@@ -20,9 +20,56 @@ static int is_verbatim(uint8_t c)
 	       c == '-' || c == '.';
 }
 
-/* Escapes go through a small stack buffer: one append per chunk, not per byte. */
+/* Room for n more bytes and the terminator without growing (never true once failed). */
+static int has_room(const p11w_buf *out, size_t n) { return !out->failed && n < out->cap - out->len; }
+
+/* Short appends (names, separators): written in place when they fit, as most do. */
+static void put(p11w_buf *out, const char *s, size_t n)
+{
+	if (!has_room(out, n)) {
+		p11w_buf_append(out, s, n);
+		return;
+	}
+	uint8_t *to = out->data + out->len;
+	for (size_t i = 0; i < n; i++)
+		to[i] = (uint8_t)s[i];
+	out->len += n;
+}
+
+static void put_byte(p11w_buf *out, char c)
+{
+	if (!has_room(out, 1)) {
+		p11w_buf_append_byte(out, (uint8_t)c);
+		return;
+	}
+	out->data[out->len++] = (uint8_t)c;
+}
+
+static void put_str(p11w_buf *out, const char *s) { put(out, s, strlen(s)); }
+
+/*
+ * Written in place when the worst case (every byte escaped) fits; otherwise through a small
+ * stack buffer, one append per chunk.
+ */
 static void encode(writer *w, const uint8_t *data, size_t len, int encode_all)
 {
+	p11w_buf *out = w->out;
+	if (has_room(out, 0) && len <= (out->cap - out->len - 1) / 3) {
+		uint8_t *to = out->data + out->len;
+		for (size_t i = 0; i < len; i++) {
+			uint8_t c = data[i];
+			if (!encode_all && is_verbatim(c)) {
+				*to++ = c;
+			} else {
+				to[0] = '%';
+				to[1] = (uint8_t)w->hex[c >> 4];
+				to[2] = (uint8_t)w->hex[c & 15];
+				to += 3;
+			}
+		}
+		out->len = (size_t)(to - out->data);
+		return;
+	}
 	char chunk[192];
 	size_t n = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -45,16 +92,16 @@ static void encode(writer *w, const uint8_t *data, size_t len, int encode_all)
 static void path_name(writer *w, const char *name)
 {
 	if (w->n_path++)
-		p11w_buf_append_byte(w->out, ';');
-	p11w_buf_append_str(w->out, name);
-	p11w_buf_append_byte(w->out, '=');
+		put_byte(w->out, ';');
+	put_str(w->out, name);
+	put_byte(w->out, '=');
 }
 
 static void query_name(writer *w, const char *name)
 {
-	p11w_buf_append_byte(w->out, w->n_query++ ? '&' : '?');
-	p11w_buf_append_str(w->out, name);
-	p11w_buf_append_byte(w->out, '=');
+	put_byte(w->out, w->n_query++ ? '&' : '?');
+	put_str(w->out, name);
+	put_byte(w->out, '=');
 }
 
 /* A text field is unset when its first byte is 0; trailing spaces are padding. */
@@ -63,9 +110,7 @@ static void text(writer *w, const p11w_uri *uri, int field)
 	const uint8_t *value = uri->text[field];
 	if (!value[0])
 		return;
-	size_t len = p11w_uri_text_width(field);
-	while (len > 0 && value[len - 1] == ' ')
-		len--;
+	size_t len = uri->text_len[field];
 	path_name(w, p11w_uri_field_name(field));
 	encode(w, value, len, 0);
 }
@@ -78,7 +123,7 @@ static void number(writer *w, uint64_t v)
 		digits[--n] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	p11w_buf_append(w->out, digits + n, sizeof(digits) - n);
+	put(w->out, digits + n, sizeof(digits) - n);
 }
 
 static const char *class_name(uint32_t object_class)
@@ -98,7 +143,7 @@ static int wants(uint32_t type, uint32_t bits) { return (type & bits) == bits; }
 int p11w_uri_format_to(const p11w_uri *uri, uint32_t type, uint32_t flags, p11w_buf *out)
 {
 	writer w = { out, flags & P11W_URI_LOWERCASE ? "0123456789abcdef" : "0123456789ABCDEF", 0, 0 };
-	p11w_buf_append_str(out, "pkcs11:");
+	put(out, "pkcs11:", 7);
 
 	if (wants(type, P11W_URI_FOR_MODULE)) {
 		text(&w, uri, P11W_URI_F_LIBRARY_DESCRIPTION);
@@ -108,7 +153,7 @@ int p11w_uri_format_to(const p11w_uri *uri, uint32_t type, uint32_t flags, p11w_
 	    (uri->version_major != P11W_URI_NO_VERSION || uri->version_minor != P11W_URI_NO_VERSION)) {
 		path_name(&w, "library-version");
 		number(&w, uri->version_major);
-		p11w_buf_append_byte(out, '.');
+		put_byte(out, '.');
 		number(&w, uri->version_minor);
 	}
 	if (wants(type, P11W_URI_FOR_SLOT)) {
@@ -139,7 +184,7 @@ int p11w_uri_format_to(const p11w_uri *uri, uint32_t type, uint32_t flags, p11w_
 		const char *name = uri->has_class ? class_name(uri->object_class) : NULL;
 		if (name) {
 			path_name(&w, "type");
-			p11w_buf_append_str(out, name);
+			put_str(out, name);
 		}
 	}
 	for (int i = 0; i < P11W_URI_N_STRINGS; i++) {

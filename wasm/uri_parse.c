@@ -79,8 +79,9 @@ typedef struct {
 	size_t len;
 	const uint8_t *orig; /* the text as given, for error offsets */
 	size_t orig_len;
-	uint8_t *decoded; /* the last percent-decoded value (owned, grown as needed) */
+	uint8_t *decoded; /* the last percent-decoded value: `small`, or owned when larger */
 	size_t decoded_len, decoded_cap;
+	uint8_t small[256]; /* most values fit: no allocation per parse */
 } parser;
 
 /* p11-kit deletes these everywhere before parsing; tab and form feed are kept. */
@@ -136,7 +137,7 @@ static int decode(parser *p, size_t start, size_t end, const uint8_t *name, size
 {
 	size_t need = end - start + 1; /* decoding never grows a value; +1 keeps it non-empty */
 	if (need > p->decoded_cap) {
-		uint8_t *grown = realloc(p->decoded, need);
+		uint8_t *grown = p->decoded == p->small ? malloc(need) : realloc(p->decoded, need);
 		if (!grown)
 			return fail(p, P11W_URI_UNEXPECTED, start, "out of memory", name, name_len);
 		p->decoded = grown;
@@ -238,9 +239,7 @@ static int parse_text(parser *p, int field, size_t start, size_t end, const uint
 		                                        : "value is longer than the 64-byte field");
 		return 1;
 	}
-	memset(p->uri->text[field], ' ', width);
-	if (p->decoded_len)
-		memcpy(p->uri->text[field], p->decoded, p->decoded_len);
+	p11w_uri_set_text(p->uri, field, p->decoded, p->decoded_len);
 	return 1;
 }
 
@@ -370,7 +369,14 @@ static void parse_all(parser *p)
 
 void p11w_uri_parse_into(p11w_uri *uri, const uint8_t *text, size_t len, uint32_t type)
 {
-	parser p = { uri, type, text, len, text, len, NULL, 0, 0 };
+	parser p; /* field by field: an initializer would zero `small` on every parse */
+	p.uri = uri;
+	p.type = type;
+	p.s = p.orig = text;
+	p.len = p.orig_len = len;
+	p.decoded = p.small;
+	p.decoded_len = 0;
+	p.decoded_cap = sizeof(p.small);
 
 	size_t kept = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -396,5 +402,6 @@ void p11w_uri_parse_into(p11w_uri *uri, const uint8_t *text, size_t len, uint32_
 	}
 	parse_all(&p);
 	free(stripped);
-	free(p.decoded);
+	if (p.decoded != p.small)
+		free(p.decoded);
 }

@@ -20,9 +20,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
-import { Arena, openModule, openProxy } from '../../dist/lib/index.js';
+import { Arena, normalizeUri, openModule, openProxy, UriError } from '../../dist/lib/index.js';
 import { loadModule } from '../../dist/lib/bridge/index.js';
+import { core as wasmCore } from '../../dist/lib/wasm/core.js';
 import { nativeLoops } from '../lib/sampling.mjs';
+import { uriMix } from '../lib/uri-mix.mjs';
 
 const FRAGILE = new URL('../../dist/native/fixtures/fragile-module.so', import.meta.url).pathname;
 const [which, count] = [process.argv[2], Number(process.argv[3] ?? 20_000)];
@@ -102,7 +104,47 @@ function rawCase() {
   return closure(side === 'raw' ? m.raw : side === 'rawcopy' ? pick(m.raw) : bareTable());
 }
 
+// One URI of bench/uri.mjs's mix per operation, cycling; a failing one counts as 0.
+function uriCase() {
+  const list = uriMix();
+  let next = 0;
+  const nextUri = () => {
+    const t = list[next];
+    if (++next === list.length) next = 0;
+    return t;
+  };
+  if (which === 'uri-normalize') {
+    return () => {
+      try {
+        return normalizeUri(nextUri(), { lowercase: false }).length;
+      } catch (e) {
+        if (!(e instanceof UriError)) throw e;
+        return 0;
+      }
+    };
+  }
+  // The core's export alone, every URI already in wasm memory: what the wasm build of the C
+  // core costs without the API edge (string in, string out, errors).
+  const exp = wasmCore().exports;
+  const normalize = exp.p11w_uri_normalize;
+  const bytes = list.map((t) => Buffer.from(t));
+  const base = exp.p11w_alloc(bytes.reduce((n, b) => n + b.length, 0) + 8);
+  const at = [];
+  let off = base + 8;
+  for (const b of bytes) {
+    new Uint8Array(exp.memory.buffer).set(b, off);
+    at.push([off, b.length]);
+    off += b.length;
+  }
+  return () => {
+    const [ptr, len] = at[next];
+    if (++next === list.length) next = 0;
+    return normalize(ptr, len, 0xffff, 0, base) ? 1 : 0;
+  };
+}
+
 function setup() {
+  if (which.startsWith('uri-')) return uriCase();
   if (/^(fragile|nop|nss)-/.test(which)) return rawCase();
   if (which.startsWith('proxy')) {
     const proxy = proxyOverFragile();

@@ -59,9 +59,11 @@ export class UriCore {
     this.fns = Object.fromEntries(names.map((n) => [n, core.fn(n)])) as unknown as UriExports;
   }
 
+  // Growing the memory detaches its old buffer, which empties every view of it: a length
+  // check is enough, and reading `memory.buffer` (an API getter) on every call is not free.
   private heap(): Uint8Array {
-    const buffer = this.core.exports.memory.buffer;
-    if (this.u8.buffer !== buffer) {
+    if (this.u8.length === 0) {
+      const buffer = this.core.exports.memory.buffer;
       this.u8 = new Uint8Array(buffer);
       this.u32 = new Uint32Array(buffer);
     }
@@ -157,7 +159,8 @@ export class UriCore {
       this.lastFailure = this.noteFailure(uri);
       return null;
     }
-    return latin1Slice.call(this.heap(), out, out + this.outLen());
+    const heap = this.heap();
+    return latin1Slice.call(heap, out, out + this.u32[this.scratch >>> 2]);
   }
 
   /** The parsed fields of a handle. */
