@@ -10,7 +10,7 @@ import { CKF_MISC, CKR, createPkcs11Worker, openProxy, type SlotEvent } from '..
 import { createConfTree, type ConfTree } from './helpers/proxy-tree.js';
 
 /** How long a read with an event sleeps: long enough for a loaded machine's timers to fire several times. */
-const SLOW_MS = 600;
+const SLOW_MS = 800;
 /** Timer ticks (or service answers) a slow read must let through at least; a blocked thread lets none. */
 const MIN_TICKS = 3;
 
