@@ -1,9 +1,9 @@
 // A managed module: one owner's handle on a module whose C_Initialize / C_Finalize belong to
 // the process-wide lifecycle. What it opens is its own; release() gives everything back.
-import { CKF_SESSION } from '../bridge/ckf.js';
+import { CKF_MISC, CKF_SESSION } from '../bridge/ckf.js';
 import type { SlotId } from '../bridge/handles.js';
 import type { Pkcs11Module } from '../bridge/module.js';
-import type { CallOptions, ModuleLifecycle, Owner } from '../lifecycle/manager.js';
+import { NO_CALL_OPTIONS, type CallOptions, type ModuleLifecycle, type Owner } from '../lifecycle/manager.js';
 import type { ModuleState } from '../lifecycle/machine.js';
 import type { ModuleEntry } from '../registry/types.js';
 import { MODULE_READS, type AsyncModuleReads, type ModuleReads } from './calls.js';
@@ -32,8 +32,11 @@ export class ManagedModule implements ModuleReads {
   ) {
     const asyncCalls: Record<string, unknown> = {
       openSession: (slot: SlotId, o?: OpenSessionOptions) => this.openSessionAsync(slot, o),
-      // Not a hold: C_Finalize is how PKCS#11 ends a blocking wait, so a release must not wait for it.
-      waitForSlotEvent: (flags?: number) => this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags), { holds: false }),
+      // A blocking wait is not a hold: C_Finalize is how PKCS#11 ends it, so a release must not
+      // wait for it. A CKF_DONT_BLOCK read is one (it may take seconds: OpenSC reads a card just
+      // put in), so a release finalizes only after it has left the module.
+      waitForSlotEvent: (flags?: number) =>
+        this.owner.callAsync(() => this.module.async.waitForSlotEvent(flags), (Number(flags ?? 0) & CKF_MISC.CKF_DONT_BLOCK) !== 0 ? NO_CALL_OPTIONS : NOT_A_HOLD),
     };
     for (const name of MODULE_READS) {
       const fn = (module.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
@@ -176,3 +179,4 @@ export class ManagedModule implements ModuleReads {
 }
 
 const IDEMPOTENT: Readonly<CallOptions> = Object.freeze({ idempotent: true });
+const NOT_A_HOLD: Readonly<CallOptions> = Object.freeze({ holds: false });

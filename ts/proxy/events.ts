@@ -15,12 +15,17 @@
 // with a slow safety poll behind them; the child lives until close() kills it. If the child
 // fails, the module is reported and polled.
 //
+// Every CKF_DONT_BLOCK read is made off this thread (managed/event-reads.ts: OpenSC takes
+// seconds for a card just put in) and holds the module, so a release finalizes it only after
+// the read has returned. One drain of a module runs at a time; asked for again meanwhile, it
+// runs once more after, so each module's events are queued in the order it gave them.
+//
 // A module that errs is reported and asked again after a back-off (errors: 50 ms doubling to
 // 1 s; blocking waits that come back empty at once: 10 ms doubling to 1 s), never dropped: its
 // events are late by at most that, never withheld.
-import { CKF_MISC } from '../bridge/ckf.js';
 import { CKR } from '../bridge/ckr.js';
 import type { SlotId } from '../bridge/handles.js';
+import { readSlotEvent } from '../managed/event-reads.js';
 import { isolatesWaits, type WaitPlacement } from '../managed/wait-isolation.js';
 import { WakeError, WakeProcess } from '../managed/wake-process.js';
 import { proxyRv } from './errors.js';
@@ -82,22 +87,27 @@ export class SlotEvents {
   private readonly isolation = new Map<Member, boolean>();
   private safetyTimer?: NodeJS.Timeout;
   private readonly reaped: Promise<void>[] = [];
+  /** The drain of each module in flight, and the one asked for while it runs. */
+  private readonly draining = new Map<Member, { done: Promise<void>; again?: Promise<void> }>();
+  private closeError?: unknown;
 
   constructor(
     private readonly host: EventHost,
     private readonly opts: EventOptions,
   ) {}
 
-  /** CKF_DONT_BLOCK: the oldest event not yet taken, polling every module when none is queued; null when there is none. */
-  poll(): SlotId | null {
-    if (!this.queue.length) for (const m of this.host.members()) this.drain(m);
-    return this.queue.shift() ?? null;
+  /** CKF_DONT_BLOCK: the oldest event not yet taken, draining every module in turn when none is queued; null when there is none. */
+  async poll(): Promise<SlotId | null> {
+    if (!this.queue.length) await this.drainInTurn();
+    if (this.closed) throw this.closeError;
+    const event = this.queue.shift() ?? null;
+    if (this.queue.length) this.kick(); // what the drains brought beyond ours is for the waiters
+    return event;
   }
 
   /** The next event; CKR_FUNCTION_NOT_SUPPORTED when no module can report any. */
   wait(signal?: AbortSignal): Promise<SlotId> {
-    const ready = this.poll();
-    if (ready !== null) return Promise.resolve(ready);
+    if (this.queue.length && !this.waiters.length) return Promise.resolve(this.queue.shift()!);
     return new Promise<SlotId>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
@@ -118,7 +128,9 @@ export class SlotEvents {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
-      this.kick();
+      this.deliver();
+      // What the modules hold now comes first; the watching starts after.
+      if (this.waiters.includes(waiter)) void this.drainInTurn().then(() => this.kick());
     });
   }
 
@@ -139,6 +151,7 @@ export class SlotEvents {
    */
   close(error: unknown): Promise<void> {
     this.closed = true;
+    this.closeError = error;
     this.stopTimer();
     this.queue.length = 0;
     for (const w of this.waiters.splice(0)) w.reject(error);
@@ -147,18 +160,47 @@ export class SlotEvents {
     return Promise.all(this.reaped).then(() => undefined);
   }
 
-  /** Takes what a module has queued, without blocking. Learns whether it has events at all. */
-  private drain(m: Member): void {
-    if (this.closed || !m.usable || m.events === 'none' || this.resting(m)) return;
+  /** Drains every module, one after the other (their events queue up in module order). */
+  private async drainInTurn(): Promise<void> {
+    for (const m of this.host.members()) await this.drain(m);
+  }
+
+  /** Drains the modules side by side, then hands out what came. */
+  private drainThenKick(members: Iterable<Member>): void {
+    const drains: Promise<void>[] = [];
+    for (const m of members) drains.push(this.drain(m));
+    void Promise.all(drains).then(() => this.kick());
+  }
+
+  /**
+   * Takes what a module has queued, without blocking; settles when done. Learns whether it
+   * has events at all. Asked while a drain of the module runs: one more runs after it.
+   */
+  private drain(m: Member): Promise<void> {
+    const running = this.draining.get(m);
+    if (running) return (running.again ??= running.done.then(() => this.drain(m)));
+    const entry: { done: Promise<void>; again?: Promise<void> } = {
+      done: this.takeEvents(m).finally(() => {
+        if (this.draining.get(m) === entry) this.draining.delete(m);
+      }),
+    };
+    this.draining.set(m, entry);
+    return entry.done;
+  }
+
+  private async takeEvents(m: Member): Promise<void> {
     for (let i = 0; i < MAX_DRAIN; i++) {
+      if (this.closed || !m.usable || m.events === 'none' || this.resting(m)) return;
       let real: SlotId | null;
       try {
-        real = m.local('proxy.async.waitForSlotEvent()').waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK); // remote modules are 'none'
+        real = await readSlotEvent(m.local('proxy.async.waitForSlotEvent()')); // remote modules are 'none'
       } catch (err) {
+        if (this.closed) return;
         if (rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) m.events = 'none';
         else this.fault(m, err);
         return;
       }
+      if (this.closed) return; // answers after close() are dropped, as the queue was
       this.answered(m, real !== null);
       if (m.events === 'unprobed') m.events = 'candidate';
       if (real === null) return;
@@ -219,7 +261,12 @@ export class SlotEvents {
         watched = resting = true;
         continue;
       }
-      if (m.events === 'unprobed') this.drain(m);
+      if (m.events === 'unprobed') {
+        // Its first drain says what it can do; then we look again.
+        watched = true;
+        if (!this.draining.has(m)) this.drainThenKick([m]);
+        continue;
+      }
       if (m.events === 'isolated') {
         watched = isolated = true;
       } else if (m.events === 'candidate' || m.events === 'block') {
@@ -257,8 +304,7 @@ export class SlotEvents {
   private isolate(m: Member): boolean {
     const wakeUp = () => {
       if (this.closed || this.wakers.get(m) !== waker || !this.waiters.length) return; // the next wait() drains first anyway
-      this.drain(m);
-      this.kick();
+      this.drainThenKick([m]);
     };
     let waker: WakeProcess;
     try {
@@ -325,10 +371,7 @@ export class SlotEvents {
 
   private startSafetyPoll(): void {
     if (this.safetyTimer) return;
-    this.safetyTimer = setInterval(() => {
-      for (const m of this.wakers.keys()) this.drain(m);
-      this.kick();
-    }, SAFETY_POLL_MS);
+    this.safetyTimer = setInterval(() => this.drainThenKick(this.wakers.keys()), SAFETY_POLL_MS);
   }
 
   /** Stops polling, and (unless `retries` is false) the wake-up for resting modules. */
@@ -347,10 +390,11 @@ export class SlotEvents {
   }
 
   private tick(): void {
-    for (const m of this.host.members()) {
-      const polled = m.events === 'poll' || ((m.events === 'candidate' || m.events === 'block' || m.events === 'unprobed') && !m.waiting);
-      if (polled) this.drain(m);
-    }
+    const polled = this.host.members().filter(
+      (m) => m.events === 'poll' || ((m.events === 'candidate' || m.events === 'block' || m.events === 'unprobed') && !m.waiting),
+    );
+    // A module still draining from the last tick is not asked again: the timer does not pile drains up.
+    this.drainThenKick(polled.filter((m) => !this.draining.has(m)));
     this.kick();
   }
 }

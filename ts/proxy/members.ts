@@ -52,7 +52,7 @@ export abstract class Member {
   /** Holds the module again after a generation change (nothing when it is usable). */
   abstract reinitialize(): Promise<void>;
 
-  /** Lets go of the module. A remote module's answer is a promise that always resolves. */
+  /** Lets go of the module; a promise when that completes later (a remote module's always resolves). */
   abstract release(): void | Promise<void>;
 
   /** Tells `listener` each time the module's host is lost (a local module has no host). */
@@ -97,7 +97,9 @@ export class LocalMember extends Member {
     this.managed.reinitialize();
   }
 
-  release(): void {
+  /** A call still inside the module (a slot-event read) holds it: the promise settles once it is given back. */
+  release(): void | Promise<void> {
     this.managed.release();
+    if (this.managed.owner.callsInFlight > 0) return this.managed.whenReleased();
   }
 }

@@ -122,7 +122,8 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
         try {
           this.release();
         } finally {
-          await Promise.all(this.closing); // a remote module's release never rejects
+          // A remote module's release never rejects; a local one's held by a call in flight rejects with its finalize's error.
+          await Promise.all(this.closing);
         }
       },
     };
@@ -346,7 +347,9 @@ export class ProxyModule extends EventEmitter<ProxyEvents> {
   /**
    * Ends pending waits, forgets the proxy's sessions and lets go of every module (the last
    * holder of a local one finalizes it; a remote one's host is finalized and let go in the
-   * background: async.release() waits for it).
+   * background: async.release() waits for it). A local module with a slot-event read still
+   * inside it is given back when the read returns, never before; async.release() waits for
+   * that too.
    */
   release(): void {
     if (this.released) return;

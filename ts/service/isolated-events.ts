@@ -3,7 +3,10 @@
 // safety poll) makes us take the module's events here with CKF_DONT_BLOCK, so slot IDs and
 // token state are this service's own. Nothing of ours ever waits inside the module, so closing
 // the module finalizes it with no wait parked (OpenSC crashes otherwise; README, Real devices).
-import { CKF_MISC, CKF_SLOT, type SlotId } from '../bridge/index.js';
+// Those reads run off this thread and hold the module (managed/event-reads.ts): OpenSC takes
+// seconds over a card just put in, and the module is finalized only after they return.
+import { CKF_SLOT, type SlotId } from '../bridge/index.js';
+import { readSlotEvent } from '../managed/event-reads.js';
 import type { ManagedModule } from '../managed/module.js';
 import { WakeError, WakeProcess } from '../managed/wake-process.js';
 import type { SlotEvent } from './pkcs11-types.js';
@@ -100,10 +103,11 @@ export async function* isolatedEvents(m: ManagedModule, moduleId: number, signal
       const error = wakes.take();
       if (error) return { end: 'failed', error };
       for (let i = 0; i < MAX_DRAIN && !signal.aborted; i++) {
-        const slot: SlotId | null = m.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK);
-        if (slot === null) break;
-        const tokenPresent = (m.getSlotInfo(slot).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0;
-        yield { module: moduleId, slot, tokenPresent, via: 'isolated' };
+        const slot: SlotId | null = await readSlotEvent(m);
+        if (slot === null || signal.aborted) break;
+        const info = await m.async.getSlotInfo(slot);
+        if (signal.aborted) break;
+        yield { module: moduleId, slot, tokenPresent: (info.flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0, via: 'isolated' };
       }
       await wakes.next(signal);
     }

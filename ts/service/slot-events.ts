@@ -12,7 +12,12 @@
 // Modules whose C_Finalize does not survive that (OpenSC) are watched from a child process in
 // 'auto' mode instead (isolated-events.ts), as is any module in 'isolated' mode; if the child
 // fails, a warning says so and the module is polled.
-import { CKF_MISC, CKF_SLOT, CKR, type SlotId } from '../bridge/index.js';
+//
+// Polling is off this thread too: CKF_DONT_BLOCK reads, slot lists and slot infos are the
+// bridge's async calls, holds of the module (OpenSC spends seconds in them over a card just
+// put in; the module is finalized only after they return).
+import { CKF_SLOT, CKR, type SlotId } from '../bridge/index.js';
+import { readSlotEvent } from '../managed/event-reads.js';
 import type { ManagedModule } from '../managed/index.js';
 import { isolatesWaits } from '../managed/wait-isolation.js';
 import { isolatedEvents, type WatchEnd } from './isolated-events.js';
@@ -34,11 +39,11 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 type Presence = Map<SlotId, boolean>;
 
-function presence(m: ManagedModule): Presence {
+async function presence(m: ManagedModule): Promise<Presence> {
   const out: Presence = new Map();
-  for (const s of m.getSlotList(false)) {
+  for (const s of await m.async.getSlotList(false)) {
     try {
-      out.set(s, (m.getSlotInfo(s).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0);
+      out.set(s, ((await m.async.getSlotInfo(s)).flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0);
     } catch (err) {
       if (rvOf(err) !== CKR.CKR_SLOT_ID_INVALID) throw err; // gone since the listing: as if not listed
     }
@@ -105,17 +110,19 @@ export async function* slotEventSource(m: ManagedModule, moduleId: number, opts:
     } else if (seen) {
       await sleep(intervalMs, signal);
       if (signal.aborted) return;
-      const now = presence(m);
+      const now = await presence(m);
+      if (signal.aborted) return;
       const changed = changes(seen, now);
       seen = now;
       for (const [s, tokenPresent] of changed) yield { module: moduleId, slot: s, tokenPresent, via };
       continue;
     } else {
       try {
-        slot = m.waitForSlotEvent(CKF_MISC.CKF_DONT_BLOCK);
+        slot = await readSlotEvent(m);
       } catch (err) {
+        if (signal.aborted) return;
         if (opts.mode !== 'block' && rvOf(err) === CKR.CKR_FUNCTION_NOT_SUPPORTED) {
-          seen = presence(m); // no events at all: token presence, compared from now on
+          seen = await presence(m); // no events at all: token presence, compared from now on
           continue;
         }
         throw err;
@@ -127,7 +134,8 @@ export async function* slotEventSource(m: ManagedModule, moduleId: number, opts:
     }
     if (signal.aborted || slot === null) return;
     const s = slot;
-    const info = m.getSlotInfo(s);
+    const info = await m.async.getSlotInfo(s);
+    if (signal.aborted) return;
     yield { module: moduleId, slot: s, tokenPresent: (info.flags & CKF_SLOT.CKF_TOKEN_PRESENT) !== 0, via };
   }
 }
