@@ -18,8 +18,9 @@ import { RpcClient } from '../ts/rpc/index.js';
 import { encodeFrame } from '../ts/rpc/frame.js';
 import { serveTokens, type TokenServer } from '../ts/server/index.js';
 import { openProxyAsync } from '../ts/proxy/index.js';
-import { pidAlive, startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
+import { pidAlive, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { serverChildren } from './helpers/server-children.js';
+import { makeKey, startServerPair } from './helpers/server-pair.js';
 import { makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 
 const run = promisify(execFile);
@@ -42,12 +43,9 @@ async function dump(address: string, pin = USER_PIN, key = KEY): Promise<unknown
 beforeAll(async () => {
   store = makeSoftHsmToken('interop');
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'second', '--so-pin', '12345678', '--pin', USER_PIN], { env: store.env, stdio: 'ignore' });
-  // Our server loads SoftHSM2 in this process: it reads the same store.
-  process.env.SOFTHSM2_CONF = store.conf;
-  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--token-label', 'interop', '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', KEY, '--id', '0102'], { env: store.env, stdio: 'ignore' });
-  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--token-label', 'interop', '--login', '--pin', USER_PIN, '--keygen', '--key-type', 'AES:16', '--label', 'secret', '--id', '03'], { env: store.env, stdio: 'ignore' });
-  theirs = await startServer(SOFTHSM, join(store.dir, 'theirs.sock'), store.env);
-  ours = await serveTokens({ modules: [softhsm], socketPath: join(store.dir, 'ours.sock') });
+  makeKey(store, 'interop', 'EC:prime256v1', KEY, '0102');
+  makeKey(store, 'interop', 'AES:16', 'secret', '03');
+  ({ ours, theirs } = await startServerPair(store));
 }, 60_000);
 
 afterAll(async () => {

@@ -13,9 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKO, CKR, CKU } from '../ts/rpc/constants.js';
 import { RpcClient } from '../ts/rpc/index.js';
 import { serveTokens, type TokenServer } from '../ts/server/index.js';
-import { childrenOf, pidAlive, startServer, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
+import { childrenOf, pidAlive, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { connectClient as connect, makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 import { CHILD_ENTRY, listing, serverChildren } from './helpers/server-children.js';
+import { makeKey, startServerPair } from './helpers/server-pair.js';
 
 const LABEL = 'isolated';
 const KEY = 'signer';
@@ -57,63 +58,54 @@ const privateData = (label: string) => [
   { type: CKA.CKA_VALUE, value: Uint8Array.of(1, 2, 3) },
 ];
 
+/** Two clients of the server at `address`, each with a read-write session on the token. */
+async function twoClients<T>(address: string, body: (a: RpcClient, sa: number, b: RpcClient, sb: number) => Promise<T>): Promise<T> {
+  const a = await connect(address);
+  const b = await connect(address);
+  try {
+    const slot = await slotOf(a, LABEL);
+    return await body(a, await a.openSession(slot, RW), b, await b.openSession(slot, RW));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
 /**
  * The attack: A logs in and makes a private object; B, on the same token, never logs in and
  * tries to see private objects, make one, and end the token's login.
  */
-async function attack(address: string) {
-  const a = await connect(address);
-  const b = await connect(address);
-  try {
-    const slot = await slotOf(a, LABEL);
-    const sa = await a.openSession(slot, RW);
-    const sb = await b.openSession(slot, RW);
-    await a.login(sa, CKU.CKU_USER, USER_PIN);
-    await a.createObject(sa, privateData('a-secret'));
-    return {
-      aPrivate: await labels(a, sa, PRIVATE),
-      bState: (await b.getSessionInfo(sb)).state,
-      bPrivate: await labels(b, sb, PRIVATE),
-      bCreates: await rvOf(b.createObject(sb, privateData('b-secret'))),
-      bLogout: await rvOf(b.logout(sb)),
-      aStateAfter: (await a.getSessionInfo(sa)).state,
-    };
-  } finally {
-    await a.close();
-    await b.close();
-  }
-}
+const attack = (address: string) => twoClients(address, async (a, sa, b, sb) => {
+  await a.login(sa, CKU.CKU_USER, USER_PIN);
+  await a.createObject(sa, privateData('a-secret'));
+  return {
+    aPrivate: await labels(a, sa, PRIVATE),
+    bState: (await b.getSessionInfo(sb)).state,
+    bPrivate: await labels(b, sb, PRIVATE),
+    bCreates: await rvOf(b.createObject(sb, privateData('b-secret'))),
+    bLogout: await rvOf(b.logout(sb)),
+    aStateAfter: (await a.getSessionInfo(sa)).state,
+  };
+});
 
 /** Both log in; each logs out in turn while the other's login is watched. */
-async function twoLogins(address: string) {
-  const a = await connect(address);
-  const b = await connect(address);
-  try {
-    const slot = await slotOf(a, LABEL);
-    const sa = await a.openSession(slot, RW);
-    const sb = await b.openSession(slot, RW);
-    const view = async (c: RpcClient, s: number) => ({ state: (await c.getSessionInfo(s)).state, keys: await labels(c, s, PRIVATE) });
-    const aLogin = await rvOf(a.login(sa, CKU.CKU_USER, USER_PIN));
-    const bLogin = await rvOf(b.login(sb, CKU.CKU_USER, USER_PIN));
-    await a.logout(sa);
-    const bAfterALogout = await view(b, sb);
-    const aAfterALogout = await view(a, sa);
-    const aAgain = await rvOf(a.login(sa, CKU.CKU_USER, USER_PIN));
-    await b.logout(sb);
-    return { aLogin, bLogin, bAfterALogout, aAfterALogout, aAgain, aAfterBLogout: await view(a, sa), bAfterBLogout: await view(b, sb) };
-  } finally {
-    await a.close();
-    await b.close();
-  }
-}
+const twoLogins = (address: string) => twoClients(address, async (a, sa, b, sb) => {
+  const view = async (c: RpcClient, s: number) => ({ state: (await c.getSessionInfo(s)).state, keys: await labels(c, s, PRIVATE) });
+  const aLogin = await rvOf(a.login(sa, CKU.CKU_USER, USER_PIN));
+  const bLogin = await rvOf(b.login(sb, CKU.CKU_USER, USER_PIN));
+  await a.logout(sa);
+  const bAfterALogout = await view(b, sb);
+  const aAfterALogout = await view(a, sa);
+  const aAgain = await rvOf(a.login(sa, CKU.CKU_USER, USER_PIN));
+  await b.logout(sb);
+  return { aLogin, bLogin, bAfterALogout, aAfterALogout, aAgain, aAfterBLogout: await view(a, sa), bAfterBLogout: await view(b, sb) };
+});
 
 beforeAll(async () => {
   store = makeSoftHsmToken(LABEL);
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'marked', '--so-pin', '12345678', '--pin', MARKED_PIN], { env: store.env, stdio: 'ignore' });
-  process.env.SOFTHSM2_CONF = store.conf; // our server's children inherit it
-  execFileSync('pkcs11-tool', ['--module', SOFTHSM, '--token-label', LABEL, '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', KEY, '--id', '01'], { env: store.env, stdio: 'ignore' });
-  theirs = await startServer(SOFTHSM, join(store.dir, 'theirs.sock'), store.env);
-  ours = await serveTokens({ modules: [softhsm], socketPath: join(store.dir, 'ours.sock') });
+  makeKey(store, LABEL, 'EC:prime256v1', KEY, '01');
+  ({ ours, theirs } = await startServerPair(store));
 }, 60_000);
 
 afterAll(async () => {
