@@ -180,7 +180,7 @@ function markdownTable(results) {
 const HOW_TO_READ =
   'ratio = our speed ÷ the reference’s, both measured in the same run (> 1× means ours is faster; ' +
   'benches that sample in interleaved rounds take the median of per-round ratios, which can differ from the quotient of the two medians shown); ' +
-  'target = the issue’s target for that row, met = whether this run met it.';
+  'target = the issue’s target for that row, or where a measurement showed it out of reach the one bench/RESULTS-NOTES.md proposes (said in the row), met = whether this run met it.';
 
 function resultsMarkdown(results, m, seconds) {
   return [
