@@ -20,7 +20,7 @@ import { serveTokens, type TokenServer } from '../ts/server/index.js';
 import { openProxyAsync } from '../ts/proxy/index.js';
 import { pidAlive, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { serverChildren } from './helpers/server-children.js';
-import { makeKey, startServerPair } from './helpers/server-pair.js';
+import { makeKey, startServerPair, type ServerPair } from './helpers/server-pair.js';
 import { makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 
 const run = promisify(execFile);
@@ -33,6 +33,7 @@ const softhsm = softhsmEntry;
 let store: SoftHsmToken;
 let theirs: ServerHandle;
 let ours: TokenServer;
+let pair: ServerPair | undefined;
 
 /** p11-kit-client.so's view of a server, from a child process. */
 async function dump(address: string, pin = USER_PIN, key = KEY): Promise<unknown> {
@@ -45,12 +46,12 @@ beforeAll(async () => {
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'second', '--so-pin', '12345678', '--pin', USER_PIN], { env: store.env, stdio: 'ignore' });
   makeKey(store, 'interop', 'EC:prime256v1', KEY, '0102');
   makeKey(store, 'interop', 'AES:16', 'secret', '03');
-  ({ ours, theirs } = await startServerPair(store));
+  pair = await startServerPair(store);
+  ({ ours, theirs } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await ours?.close();
-  await theirs?.stop();
+  await pair?.close();
   store?.cleanup();
 });
 

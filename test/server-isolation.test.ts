@@ -16,7 +16,7 @@ import { serveTokens, type TokenServer } from '../ts/server/index.js';
 import { childrenOf, pidAlive, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { connectClient as connect, makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 import { CHILD_ENTRY, listing, serverChildren } from './helpers/server-children.js';
-import { makeKey, startServerPair } from './helpers/server-pair.js';
+import { makeKey, startServerPair, type ServerPair } from './helpers/server-pair.js';
 
 const LABEL = 'isolated';
 const KEY = 'signer';
@@ -33,6 +33,7 @@ const softhsm = softhsmEntry;
 let store: SoftHsmToken;
 let theirs: ServerHandle;
 let ours: TokenServer;
+let pair: ServerPair | undefined;
 
 /** The labels of the objects a session finds with this template, sorted. */
 async function labels(c: RpcClient, s: number, template: { type: number; value: boolean }[]): Promise<string[]> {
@@ -105,12 +106,12 @@ beforeAll(async () => {
   store = makeSoftHsmToken(LABEL);
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'marked', '--so-pin', '12345678', '--pin', MARKED_PIN], { env: store.env, stdio: 'ignore' });
   makeKey(store, LABEL, 'EC:prime256v1', KEY, '01');
-  ({ ours, theirs } = await startServerPair(store));
+  pair = await startServerPair(store);
+  ({ ours, theirs } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await ours?.close();
-  await theirs?.stop();
+  await pair?.close();
   store?.cleanup();
 });
 

@@ -10,6 +10,9 @@ import { CKF_MISC } from '../bridge/ckf.js';
 import type { SlotId } from '../bridge/handles.js';
 import type { ManagedModule } from './module.js';
 
+/** Events taken from one module per drain at most: a module that never says CKR_NO_EVENT cannot hold us. */
+export const MAX_DRAIN = 64;
+
 /** The last read asked of each module, settled or not. */
 const lastRead = new WeakMap<ManagedModule, Promise<unknown>>();
 

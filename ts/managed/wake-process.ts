@@ -53,6 +53,8 @@ export interface WakeProcessOptions {
   argv?: readonly string[];
 }
 
+/** How often a watched module is drained without a wake-up: a lost wake-up delays an event by at most this. */
+export const SAFETY_POLL_MS = 2000;
 /** The longest line the child may write. */
 const MAX_LINE = 256;
 /** More wake-ups than this in one second is not a card reader: the child is stopped. */

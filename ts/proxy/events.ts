@@ -25,9 +25,9 @@
 // events are late by at most that, never withheld.
 import { CKR } from '../bridge/ckr.js';
 import type { SlotId } from '../bridge/handles.js';
-import { readSlotEvent } from '../managed/event-reads.js';
+import { MAX_DRAIN, readSlotEvent } from '../managed/event-reads.js';
 import { isolatesWaits, type WaitPlacement } from '../managed/wait-isolation.js';
-import { WakeError, WakeProcess } from '../managed/wake-process.js';
+import { SAFETY_POLL_MS, WakeError, WakeProcess } from '../managed/wake-process.js';
 import { proxyRv } from './errors.js';
 import type { Member } from './members.js';
 
@@ -50,15 +50,9 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
-/** Events taken from one module per poll at most: a module that never says CKR_NO_EVENT cannot hold us. */
-const MAX_DRAIN = 64;
-
 /** Back-off after consecutive errors, and after consecutive empty returns of a blocking wait. */
 const ERROR_BACKOFF = { first: 50, max: 1000 };
 const IDLE_BACKOFF = { first: 10, max: 1000 };
-
-/** How often a module watched from a child process is drained anyway (a wake-up lost cannot hold an event longer). */
-const SAFETY_POLL_MS = 2000;
 
 /** When a module may be asked again, after how many errors or empty blocking waits in a row. */
 interface Backoff {

@@ -6,15 +6,11 @@
 // Those reads run off this thread and hold the module (managed/event-reads.ts): OpenSC takes
 // seconds over a card just put in, and the module is finalized only after they return.
 import { CKF_SLOT, type SlotId } from '../bridge/index.js';
-import { readSlotEvent } from '../managed/event-reads.js';
+import { MAX_DRAIN, readSlotEvent } from '../managed/event-reads.js';
 import type { ManagedModule } from '../managed/module.js';
-import { WakeError, WakeProcess } from '../managed/wake-process.js';
+import { SAFETY_POLL_MS, WakeError, WakeProcess } from '../managed/wake-process.js';
 import type { SlotEvent } from './pkcs11-types.js';
 
-/** How often the module is drained without a wake-up (a lost wake-up delays an event by at most this). */
-const SAFETY_POLL_MS = 2000;
-/** Events taken per drain at most: a module that never says CKR_NO_EVENT cannot hold us. */
-const MAX_DRAIN = 64;
 /** Children at once in this service: a client opening streams without end gets polling beyond this. */
 const MAX_CHILDREN = 8;
 let children = 0;
