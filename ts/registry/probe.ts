@@ -52,16 +52,13 @@ export function openLibrary(path: string): { handle: Handle } | { reason: string
   return handle ? { handle } : { reason: `couldn't load module: ${path}: ${openError(path, d.dlerror())}` };
 }
 
-/** Why an open library is no PKCS#11 module p11-kit would load, or undefined when it is one. */
-export function checkLibrary(handle: Handle, path: string): string | undefined {
-  return check(libdl(), handle, path);
-}
-
 export function closeLibrary(handle: Handle): void {
   libdl().dlclose(handle);
 }
 
-function check(d: Dl, handle: Handle, path: string): string | undefined {
+/** Why an open library is no PKCS#11 module p11-kit would load, or undefined when it is one. */
+export function checkLibrary(handle: Handle, path: string): string | undefined {
+  const d = libdl();
   const getFunctionList = d.dlsym(handle, 'C_GetFunctionList');
   if (!getFunctionList) return `couldn't find C_GetFunctionList entry point in module: ${path}: cannot find 'C_GetFunctionList' in shared library`;
   if (d.dlsym(handle, P11_KIT_MARKER)) return 'refusing to load the p11-kit-proxy.so module as a registered module';

@@ -49,7 +49,7 @@ async function serve(config: ChildConfig): Promise<number> {
     connection = new ClientConnection(socket, state, {
       onViolation: (reason) => report({ violation: reason }),
       onAnswered: () => {
-        const now = state.handles().length;
+        const now = state.sessionCount;
         if (now !== sessions) report({ sessions: (sessions = now) });
       },
     });

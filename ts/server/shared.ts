@@ -70,7 +70,7 @@ export class SharedClients implements ClientHost {
   }
 
   get sessions(): number {
-    return [...this.states].reduce((n, s) => n + s.handles().length, 0);
+    return [...this.states].reduce((n, s) => n + s.sessionCount, 0);
   }
 
   accept(socket: Socket): void {

@@ -39,6 +39,11 @@ export class ClientState {
     return s;
   }
 
+  /** How many sessions this client has open. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
   /** The handles of this client's sessions on a slot (all slots without one). */
   handles(slot?: number): number[] {
     return [...this.sessions.values()].filter((s) => slot === undefined || s.slot === slot).map((s) => s.handle);

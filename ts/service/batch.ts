@@ -14,6 +14,7 @@
 import type { Endpoint } from 'comlink';
 import { compact } from './compact.js';
 import { decodeError, encodeError, type WireThrown } from './errors.js';
+import { MAX_CALL_ARGS as MAX_BATCH_ARGS } from './guarded-expose.js';
 
 /**
  * One flat array rather than an array per call: structured clone pays per object, and for
@@ -105,7 +106,6 @@ const malformed = (why: string) => new TypeError(`malformed batched call: ${why}
  */
 export const MAX_BATCH_CALLS = 1024;
 const MAX_BATCH_METHODS = 64;
-const MAX_BATCH_ARGS = 16;
 /**
  * Byte results are answered in parts of about this size: a batch of short calls can ask for far
  * more output than its own size (1,024 × C_GenerateRandom(64 MiB)), and the host builds a reply

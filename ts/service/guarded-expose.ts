@@ -8,6 +8,9 @@
 import type { Endpoint } from 'comlink';
 import { encodeError, ServiceRefusedError } from './errors.js';
 
+/** The most arguments one call of a service may pass (batched calls too: batch.ts). */
+export const MAX_CALL_ARGS = 16;
+
 type Method = (...args: unknown[]) => unknown;
 
 const transferOnReply = new WeakMap<object, Transferable[]>();
@@ -48,7 +51,7 @@ export function exposeMethods(methods: Readonly<Record<string, Method>>, ep: End
       const fn = Object.prototype.hasOwnProperty.call(methods, name) ? methods[name] : undefined;
       if (typeof fn !== 'function') throw new ServiceRefusedError(name.slice(0, 64), 'no such method in this service');
       const args = argumentList === undefined ? [] : argumentList;
-      if (!Array.isArray(args) || args.length > 16) throw new ServiceRefusedError(name, 'malformed argument list');
+      if (!Array.isArray(args) || args.length > MAX_CALL_ARGS) throw new ServiceRefusedError(name, 'malformed argument list');
       const plain = args.map((a) => {
         if (typeof a !== 'object' || a === null || (a as { type?: unknown }).type !== 'RAW') {
           throw new ServiceRefusedError(name, 'arguments are plain data (no proxies, no handlers)');

@@ -160,7 +160,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
    * client holds the process while any of its calls is pending (one hold, not one per call).
    */
   batch<K extends MethodOf<T>>(method: K, ...args: ArgsOf<T, K>): Promise<ResultOf<T, K>> {
-    return this.current.batches.call(method, args) as Promise<ResultOf<T, K>>;
+    return this.batchArgs(method, args) as Promise<ResultOf<T, K>>;
   }
 
   /** batch() with the arguments as an array (the client's faces pass theirs on without a copy). */
