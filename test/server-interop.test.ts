@@ -104,6 +104,24 @@ describe('serving the tokens a URI selects', () => {
     }
     expect(existsSync(only.socketPath)).toBe(false);
   }, 60_000);
+
+  it('a URI with a slot id (a bigint once parsed) and an object id (bytes) reaches the client\'s process as parsed', async () => {
+    const all = new RpcClient({ remote: ours.address });
+    let bySlot: TokenServer | undefined;
+    let c: RpcClient | undefined;
+    try {
+      await all.initialize();
+      const [slot] = await all.getSlotList(true);
+      bySlot = await serveTokens({ modules: [softhsm], uri: `pkcs11:slot-id=${slot};id=%01%ff` });
+      c = new RpcClient({ remote: bySlot.address });
+      await c.initialize();
+      expect(await c.getSlotList(true)).toEqual([slot]);
+    } finally {
+      await c?.close();
+      await all.close();
+      await bySlot?.close();
+    }
+  }, 60_000);
 });
 
 describe('limits', () => {

@@ -72,7 +72,7 @@ export class ChildClients implements ClientHost {
     stdio[CONNECTION_FD + 1] = 'ipc';
     let proc: ChildProcess;
     try {
-      proc = spawn(process.execPath, [this.entry], { stdio, env: childEnv() });
+      proc = spawn(process.execPath, [this.entry], { stdio, env: childEnv(), serialization: 'advanced' });
     } catch (err) {
       this.opts.onClientError?.(`no process for a client: ${(err as Error).message}`);
       return;

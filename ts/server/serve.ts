@@ -16,6 +16,7 @@ import type { ProxyModule } from '../proxy/proxy.js';
 import { loadRegistry } from '../registry/load.js';
 import type { ModuleEntry, RegistryOptions } from '../registry/types.js';
 import { parseUri } from '../uri/parse.js';
+import type { Uri } from '../uri/types.js';
 import type { ClientHost, Isolation } from './host.js';
 import { ChildClients, childEntry } from './isolated.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
@@ -85,10 +86,8 @@ const EXIT_GRACE_MS = 10_000;
  * proxy), opened once here first so that a critical module failing fails serveTokens() as it
  * would in `shared`; the children get the same list.
  */
-async function childHost(options: ServeTokensOptions, limits: ServerLimits): Promise<ClientHost> {
+async function childHost(options: ServeTokensOptions, uri: Uri, limits: ServerLimits): Promise<ClientHost> {
   if (options.proxy) throw new TypeError("serveTokens: an open proxy can only be served with isolation: 'shared' (each client's process opens the modules itself)");
-  const uri = options.uri ?? 'pkcs11:';
-  parseUri(uri);
   const entry = childEntry();
   const modules = options.modules ?? loadRegistry({ ...options.registry, forProxy: true }).modules;
   await (await openProxyAsync({ modules })).async.release();
@@ -96,9 +95,7 @@ async function childHost(options: ServeTokensOptions, limits: ServerLimits): Pro
 }
 
 /** Isolation `shared`: one proxy (the caller's, or opened here and released by close()). */
-async function sharedHost(options: ServeTokensOptions, limits: ServerLimits): Promise<{ host: ClientHost; release(): Promise<void> }> {
-  const uri = options.uri ?? 'pkcs11:';
-  parseUri(uri);
+async function sharedHost(options: ServeTokensOptions, uri: Uri, limits: ServerLimits): Promise<{ host: ClientHost; release(): Promise<void> }> {
   const proxy = options.proxy ?? (await openProxyAsync({ modules: options.modules, registry: options.registry }));
   const release = async () => {
     if (!options.proxy) await proxy.async.release();
@@ -111,10 +108,11 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
   if (isolation !== 'process' && isolation !== 'shared') throw new TypeError(`serveTokens: isolation '${String(isolation)}' is neither 'process' nor 'shared'`);
   const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
   const mode = options.mode ?? 0o600;
+  const uri = parseUri(options.uri ?? 'pkcs11:'); // a bad URI fails here, before any module is opened
   let host: ClientHost;
   let release = async (): Promise<void> => undefined;
-  if (isolation === 'process') host = await childHost(options, limits);
-  else ({ host, release } = await sharedHost(options, limits));
+  if (isolation === 'process') host = await childHost(options, uri, limits);
+  else ({ host, release } = await sharedHost(options, uri, limits));
 
   // The socket is made in a private directory; a caller's path gets a link to it.
   const privateDir = options.socketPath ? mkdtempSync(join(dirname(options.socketPath), '.p11kit-server-')) : defaultSocketDir();

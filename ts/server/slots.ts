@@ -4,7 +4,6 @@ import { CKR } from '../bridge/ckr.js';
 import { Pkcs11Error } from '../bridge/errors.js';
 import { asSlotId, type SlotId } from '../bridge/handles.js';
 import type { ProxyModule } from '../proxy/proxy.js';
-import { parseUri } from '../uri/parse.js';
 import type { Uri } from '../uri/types.js';
 
 const TOKEN_KEYS = ['slotDescription', 'slotManufacturer', 'slotId', 'token', 'manufacturer', 'model', 'serial', 'moduleName', 'modulePath', 'libraryDescription', 'libraryManufacturer', 'libraryVersion'] as const;
@@ -43,8 +42,7 @@ export class ServedSlots {
   }
 }
 
-/** The slots of `proxy` that the URI's text selects (throws on a URI that does not parse). */
-export function servedSlots(proxy: ProxyModule, uriText: string): ServedSlots {
-  const uri = parseUri(uriText);
+/** The slots of `proxy` that the (parsed) URI selects. */
+export function servedSlots(proxy: ProxyModule, uri: Uri): ServedSlots {
   return new ServedSlots(proxy, uri, selectsEverything(uri));
 }
