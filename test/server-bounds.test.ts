@@ -63,22 +63,31 @@ describe.each(['process', 'shared'] as Isolation[])('isolation %s', (isolation) 
     }
   }, 90_000);
 
-  it('with idleMs, closes a client that makes no call for that long; by default an idle client stays', async () => {
+  it('with idleMs, closes a client that makes no call for that long (one that keeps calling stays); by default an idle client stays', async () => {
     const reasons: string[] = [];
     const srv = await serveTokens({ modules: [softhsm], isolation, limits: { idleMs: 1500 }, onClientError: (r) => reasons.push(r) });
     const patient = await serveTokens({ modules: [softhsm], isolation, limits: { handshakeMs: 500 } });
     const idle = await connect(srv.address);
+    const busy = await connect(srv.address);
     const kept = await connect(patient.address);
     try {
       expect((await idle.getSlotList(true)).length).toBeGreaterThan(0);
-      expect(await waitFor(() => srv.clients === 0, 30_000)).toBe(true);
+      // While the idle one times out, the other calls back to back: every call starts its idle time over.
+      let calls = 0;
+      for (let i = 0; i < 100_000 && srv.clients === 2; i++, calls++) await busy.getSlotList(true);
+      expect(await waitFor(() => srv.clients === 1, 30_000)).toBe(true);
+      expect(calls).toBeGreaterThan(0);
       expect(reasons).toEqual(['idle for 1500 ms']);
+      expect((await busy.getSlotList(true)).length).toBeGreaterThan(0);
+      await busy.close();
+      expect(await waitFor(() => srv.clients === 0, 30_000)).toBe(true);
       await expect(idle.getSlotList(true)).rejects.toThrow();
       // Meanwhile the other server's client (idleMs 0, past its 500 ms handshake deadline) was left alone.
       expect(patient.clients).toBe(1);
       expect((await kept.getSlotList(true)).length).toBeGreaterThan(0);
     } finally {
       await idle.close();
+      await busy.close();
       await kept.close();
       await srv.close();
       await patient.close();

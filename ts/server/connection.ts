@@ -40,8 +40,10 @@ export class ClientConnection {
   private busy = false;
   private ended = false;
   private cleanedUp = false;
-  /** The handshake deadline, then (with limits.idleMs) the idle one while no call is in progress. */
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Closes a connection that does not send its protocol version in time; cleared once it has. */
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** With limits.idleMs: refreshed by every chunk and every answered call, not re-created. */
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles when the connection is over and its sessions are closed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -56,19 +58,24 @@ export class ClientConnection {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined); // 'close' follows and tells the story
     socket.once('close', () => this.end());
-    this.arm();
+    const { handshakeMs } = client.limits;
+    if (handshakeMs > 0) this.handshakeTimer = setTimeout(() => this.violation(`no protocol version within ${handshakeMs} ms of connecting`), handshakeMs);
   }
 
-  private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.ended) return;
-    const { handshakeMs, idleMs } = this.client.limits;
-    if (this.decoder.version === undefined) {
-      if (handshakeMs > 0) this.timer = setTimeout(() => this.violation(`no protocol version within ${handshakeMs} ms of connecting`), handshakeMs);
-    } else if (idleMs > 0 && !this.busy && this.queue.length === 0) {
-      this.timer = setTimeout(() => this.violation(`idle for ${idleMs} ms`), idleMs);
-    }
+  /** The client did something (sent bytes, or a call of its ended): the idle deadline starts over. */
+  private touch(): void {
+    if (this.ended || this.decoder.version === undefined) return; // the handshake deadline counts from connecting
+    clearTimeout(this.handshakeTimer);
+    const { idleMs } = this.client.limits;
+    if (idleMs <= 0) return;
+    if (this.idleTimer) this.idleTimer.refresh(); // also re-arms one that already fired during a call
+    else this.idleTimer = setTimeout(() => this.idle(idleMs), idleMs);
+  }
+
+  private idle(idleMs: number): void {
+    // A call in progress or waiting is not idleness; its end refreshes the timer.
+    if (this.busy || this.queue.length > 0) return;
+    this.violation(`idle for ${idleMs} ms`);
   }
 
   /** Ends the connection now (server stopping); the call in progress still completes. */
@@ -78,7 +85,7 @@ export class ClientConnection {
 
   private receive(chunk: Uint8Array): void {
     this.take(chunk);
-    this.arm();
+    this.touch();
   }
 
   private take(chunk: Uint8Array): void {
@@ -127,7 +134,7 @@ export class ClientConnection {
       this.busy = false;
       if (this.ended) void this.cleanup();
       else if (this.socket.isPaused()) this.socket.resume();
-      this.arm();
+      this.touch();
     }
   }
 
@@ -164,7 +171,8 @@ export class ClientConnection {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.idleTimer);
     this.queue.length = 0;
     if (!this.busy) void this.cleanup();
   }
