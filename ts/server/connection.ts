@@ -3,8 +3,9 @@
 // arguments that do not parse) closes this connection only; a PKCS#11 failure is an error
 // reply. When the connection ends — the client closed it, died, or the server is stopping —
 // the call in progress finishes, then the client's sessions are closed. A client that never
-// sends its protocol version (or, when asked, one that stays idle) is closed on a timer, so a
-// connection that only holds a place (and, isolated, a process) does not hold it for ever.
+// sends its protocol version (or, when asked, one that stays idle) is closed on a timer, and one
+// that stops reading its replies is dropped, so a connection that only holds a place (and,
+// isolated, a process) does not hold it for ever.
 import type { Socket } from 'node:net';
 import { CKR } from '../bridge/ckr.js';
 import { BridgeError, Pkcs11Error } from '../bridge/errors.js';
@@ -44,6 +45,10 @@ export class ClientConnection {
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** With limits.idleMs: refreshed by every chunk and every answered call, not re-created. */
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Writes the socket has not yet handed to the kernel: the client is not reading. */
+  private unsent = 0;
+  /** With limits.unreadMs, while writes wait: refreshed whenever the client takes one. */
+  private unreadTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles when the connection is over and its sessions are closed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -57,7 +62,7 @@ export class ClientConnection {
     this.finished = new Promise((r) => (this.finish = r));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined); // 'close' follows and tells the story
-    socket.once('close', () => this.end());
+    socket.once('close', () => (clearTimeout(this.unreadTimer), this.end()));
     const { handshakeMs } = client.limits;
     if (handshakeMs > 0) this.handshakeTimer = setTimeout(() => this.violation(`no protocol version within ${handshakeMs} ms of connecting`), handshakeMs);
   }
@@ -83,6 +88,29 @@ export class ClientConnection {
     this.socket.destroy();
   }
 
+  /** Writes to the client; if it then takes nothing for limits.unreadMs, it is dropped. */
+  private send(bytes: Uint8Array): boolean {
+    if (this.unsent++ === 0) this.watchUnread();
+    return this.socket.write(bytes, () => {
+      if (--this.unsent > 0) this.watchUnread(); // it took one: the next gets the full time
+    });
+  }
+
+  private watchUnread(): void {
+    const { unreadMs } = this.client.limits;
+    if (unreadMs <= 0 || this.socket.destroyed) return;
+    if (this.unreadTimer) this.unreadTimer.refresh(); // re-arms one that already fired
+    else this.unreadTimer = setTimeout(() => this.unread(unreadMs), unreadMs);
+  }
+
+  private unread(unreadMs: number): void {
+    if (this.unsent === 0 || this.socket.destroyed) return;
+    // Already ending (a violation): only what was written is still waiting; no second report.
+    if (!this.ended) this.events.onViolation?.(`replies left unread for ${unreadMs} ms (${this.socket.writableLength} bytes waiting)`);
+    this.socket.destroy(); // not end(): that would wait for the client to read
+    this.end();
+  }
+
   private receive(chunk: Uint8Array): void {
     this.take(chunk);
     this.touch();
@@ -100,7 +128,7 @@ export class ClientConnection {
     }
     // The handshake is answered even when the frame after it in the same chunk is refused.
     if (!hadVersion && this.decoder.version !== undefined) {
-      this.socket.write(Uint8Array.of(PROTOCOL_VERSION));
+      this.send(Uint8Array.of(PROTOCOL_VERSION));
       if (this.decoder.version !== PROTOCOL_VERSION) return this.violation(`client asked for protocol version ${this.decoder.version}`);
     }
     if (broken !== undefined) return this.violation(broken);
@@ -121,7 +149,7 @@ export class ClientConnection {
         const reply = await this.answer(frame);
         if (reply === undefined) return; // violation: the connection is closing
         if (this.ended) break;
-        const flowing = this.socket.write(encodeFrame(frame.code, NO_OPTIONS, reply));
+        const flowing = this.send(encodeFrame(frame.code, NO_OPTIONS, reply));
         this.events.onAnswered?.();
         if (!flowing) {
           await new Promise<void>((resolve) => {

@@ -25,6 +25,13 @@ export interface ServerLimits {
    * (the default, as p11-kit-client.so stays connected, idle, while its application runs).
    */
   idleMs: number;
+  /**
+   * Drops a client that takes none of the replies written to it for this long (they wait in
+   * this process once the socket's kernel buffer is full), so a client that sends requests and
+   * never reads cannot keep its place among maxClients; 0: never. What waits for it is bounded
+   * anyway: one reply (at most maxOutput and its framing) past the socket's high-water mark.
+   */
+  unreadMs: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -36,4 +43,5 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxClients: 64,
   handshakeMs: 10_000,
   idleMs: 0,
+  unreadMs: 10_000,
 };
