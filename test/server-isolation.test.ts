@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKF, CKO, CKR, CKU } from '../ts/rpc/constants.js';
 import { RpcClient } from '../ts/rpc/index.js';
-import { serveTokens, type TokenServer } from '../ts/server/index.js';
+import { DEFAULT_SERVER_LIMITS, serveTokens, type TokenServer } from '../ts/server/index.js';
 import { childrenOf, pidAlive, waitFor, type ServerHandle } from './helpers/rpc-procs.js';
 import { connectClient as connect, makeSoftHsmToken, slotOf, SOFTHSM, softhsmEntry, type SoftHsmToken, USER_PIN } from './helpers/rpc-softhsm.js';
 import { CHILD_ENTRY, listing, serverChildren } from './helpers/server-children.js';
@@ -365,7 +365,7 @@ describe('isolation shared (one process for every client)', () => {
       server.stdout.on('data', (d: Buffer) => (out += d.toString()));
       server.stderr.on('data', (d: Buffer) => (err += d.toString()));
       expect(await waitFor(() => out.endsWith('\n'), 30_000)).toBe(true);
-      expect(JSON.parse(out)).toEqual({ address: `unix:path=${path}`, pid: server.pid, isolation: 'shared' });
+      expect(JSON.parse(out)).toEqual({ address: `unix:path=${path}`, pid: server.pid, isolation: 'shared', limits: DEFAULT_SERVER_LIMITS });
       expect(err).toBe('');
       c = await connect(`unix:path=${path}`);
       expect((await c.getSlotList(true)).length).toBeGreaterThan(0);

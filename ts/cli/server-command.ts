@@ -6,7 +6,8 @@
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { ModuleEntry } from '../registry/types.js';
-import { serveTokens, type Isolation } from '../server/index.js';
+import { serveTokens, type Isolation, type ServerLimits, type TokenServer } from '../server/index.js';
+import { parseDuration } from './duration.js';
 import { cliAction, CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { globalFlags } from './global-flags.js';
 import { takeOverSignals } from './signals.js';
@@ -20,6 +21,9 @@ interface ServerFlags extends RegistryFlags {
   csh?: boolean;
   mode?: string;
   isolation?: string;
+  handshakeTimeout?: string;
+  idleTimeout?: string;
+  unreadTimeout?: string;
 }
 
 /** A module given by path (--provider), outside the configuration: critical, as p11-kit treats it. */
@@ -40,16 +44,26 @@ function parseIsolation(text: string | undefined): Isolation {
   throw new CliError(EXIT.USAGE, `--isolation: '${text}' is neither 'process' nor 'shared'`);
 }
 
+/** The timeouts given as flags (the others keep serveTokens' defaults). */
+function parseTimeouts(flags: ServerFlags): Partial<ServerLimits> {
+  const limits: Partial<ServerLimits> = {};
+  if (flags.handshakeTimeout !== undefined) limits.handshakeMs = parseDuration('--handshake-timeout', flags.handshakeTimeout);
+  if (flags.idleTimeout !== undefined) limits.idleMs = parseDuration('--idle-timeout', flags.idleTimeout);
+  if (flags.unreadTimeout !== undefined) limits.unreadMs = parseDuration('--unread-timeout', flags.unreadTimeout);
+  return limits;
+}
+
 /** What each isolation means for the clients, for the note on stderr. */
 const ISOLATION_NOTE: Record<Isolation, string> = {
   process: 'isolation process: each client is served by a process of its own, with its own login',
   shared: "isolation shared: every client is served by this process and shares each token's login",
 };
 
-/** stdout as p11-kit server prints it (shell assignments), or with --json one object that also names the isolation. */
-function announce(address: string, isolation: Isolation, flags: ServerFlags): string {
+/** stdout as p11-kit server prints it (shell assignments), or with --json one object that also gives the isolation and the limits. */
+function announce(server: TokenServer, flags: ServerFlags): string {
+  const { address, isolation, limits } = server;
   const pid = process.pid;
-  if (flags.json) return `${JSON.stringify({ address, pid, isolation })}\n`;
+  if (flags.json) return `${JSON.stringify({ address, pid, isolation, limits })}\n`;
   if (flags.csh) return `setenv P11_KIT_SERVER_ADDRESS ${address};\nsetenv P11_KIT_SERVER_PID ${pid};\n`;
   return `P11_KIT_SERVER_ADDRESS=${address}; export P11_KIT_SERVER_ADDRESS;\nP11_KIT_SERVER_PID=${pid}; export P11_KIT_SERVER_PID;\n`;
 }
@@ -57,6 +71,7 @@ function announce(address: string, isolation: Isolation, flags: ServerFlags): st
 async function runServer(uri: string | undefined, flags: ServerFlags): Promise<void> {
   const mode = parseMode(flags.mode);
   const isolation = parseIsolation(flags.isolation);
+  const limits = parseTimeouts(flags);
   let modules: ModuleEntry[];
   if (flags.provider) {
     modules = [providerEntry(flags.provider)];
@@ -72,6 +87,7 @@ async function runServer(uri: string | undefined, flags: ServerFlags): Promise<v
       socketPath: flags.name,
       mode,
       isolation,
+      limits,
       modules,
       registry: registryOptions(flags),
       onClientError: flags.verbose ? (reason) => process.stderr.write(`p11kit server: client: ${reason}\n`) : undefined,
@@ -81,7 +97,7 @@ async function runServer(uri: string | undefined, flags: ServerFlags): Promise<v
     if (code === 'EADDRINUSE' || code === 'EEXIST') throw new CliError(EXIT.IO, `socket ${flags.name}: already exists`);
     throw err;
   }
-  process.stdout.write(announce(server.address, server.isolation, flags));
+  process.stdout.write(announce(server, flags));
   // Shell output stays p11-kit's, for eval; the isolation is said on stderr (-q: not).
   if (!flags.json && !globalFlags.quiet) process.stderr.write(`p11kit server: ${ISOLATION_NOTE[server.isolation]}\n`);
   await new Promise<void>((resolve) => {
@@ -106,6 +122,9 @@ export function registerServerCommand(program: Command): void {
     .option('-c, --csh', 'print C shell commands')
     .option('--mode <octal>', 'socket permissions (default 600: its owner only)')
     .option('--isolation <how>', "process: each client served by a process of its own, with its own login (default); shared: all clients in this process, sharing each token's login")
+    .option('--handshake-timeout <duration>', 'close a connection that has not sent its protocol version this long after connecting (default 10s; 0: never). Durations: 500ms, 10s, 2m, 1h; a bare number is milliseconds')
+    .option('--idle-timeout <duration>', 'close a client that has no call in progress and sent nothing for this long (default 0: never, as p11-kit-client.so stays connected while its application runs)')
+    .option('--unread-timeout <duration>', 'drop a client that takes none of its replies for this long: it stopped reading (default 10s; 0: never)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(cliAction(runServer));
 }

@@ -45,3 +45,23 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   idleMs: 0,
   unreadMs: 10_000,
 };
+
+/** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const TIMERS = new Set<keyof ServerLimits>(['handshakeMs', 'idleMs', 'unreadMs']);
+
+/** The defaults with `given` over them; a value that is not a whole number in range, or a name that is no limit, throws naming it. */
+export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
+  const out = { ...DEFAULT_SERVER_LIMITS };
+  for (const [name, value] of Object.entries(given) as [keyof ServerLimits, unknown][]) {
+    if (!(name in DEFAULT_SERVER_LIMITS)) throw new TypeError(`serveTokens: limits.${String(name)} is not a limit (${Object.keys(DEFAULT_SERVER_LIMITS).join(', ')})`);
+    if (value === undefined) continue;
+    const most = TIMERS.has(name) ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > most) {
+      throw new RangeError(`serveTokens: limits.${name} ${String(value)} is not a whole number from 0 to ${most}`);
+    }
+    out[name] = value;
+  }
+  return out;
+}

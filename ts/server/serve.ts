@@ -19,7 +19,7 @@ import { parseUri } from '../uri/parse.js';
 import type { Uri } from '../uri/types.js';
 import type { ClientHost, Isolation } from './host.js';
 import { ChildClients, childEntry } from './isolated.js';
-import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
+import { resolveLimits, type ServerLimits } from './limits.js';
 import { SharedClients } from './shared.js';
 import { servedSlots } from './slots.js';
 
@@ -53,6 +53,8 @@ export interface TokenServer {
   readonly address: string;
   readonly socketPath: string;
   readonly isolation: Isolation;
+  /** The limits in force: the defaults with `options.limits` over them. */
+  readonly limits: Readonly<ServerLimits>;
   /** Clients connected now (isolation `process`: their child processes still running). */
   readonly clients: number;
   /** Sessions the clients hold open now (isolation `process`: as the children last reported). */
@@ -106,7 +108,7 @@ async function sharedHost(options: ServeTokensOptions, uri: Uri, limits: ServerL
 export async function serveTokens(options: ServeTokensOptions = {}): Promise<TokenServer> {
   const isolation: Isolation = options.isolation ?? 'process';
   if (isolation !== 'process' && isolation !== 'shared') throw new TypeError(`serveTokens: isolation '${String(isolation)}' is neither 'process' nor 'shared'`);
-  const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  const limits: Readonly<ServerLimits> = Object.freeze(resolveLimits(options.limits));
   const mode = options.mode ?? 0o600;
   const uri = parseUri(options.uri ?? 'pkcs11:'); // a bad URI fails here, before any module is opened
   let host: ClientHost;
@@ -169,6 +171,7 @@ export async function serveTokens(options: ServeTokensOptions = {}): Promise<Tok
     address: `unix:path=${socketPath}`,
     socketPath,
     isolation,
+    limits,
     get clients() {
       return host.clients;
     },
