@@ -11,6 +11,7 @@ import { registerServerCommand } from './cli/server-command.js';
 import { registerObjectCommands } from './cli/object-commands.js';
 import { cliMessage, EXIT, EXIT_CODES_HELP } from './cli/exit-codes.js';
 import { installSignalHandlers } from './cli/signals.js';
+import { tolerateBrokenStdout } from './cli/broken-pipe.js';
 import { applyGlobalFlags, withGlobalFlags } from './cli/global-flags.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
 }
 
 installSignalHandlers();
+tolerateBrokenStdout();
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
