@@ -93,7 +93,9 @@ async function childHost(options: ServeTokensOptions, uri: Uri, limits: ServerLi
   const entry = childEntry();
   const modules = options.modules ?? loadRegistry({ ...options.registry, forProxy: true }).modules;
   await (await openProxyAsync({ modules })).async.release();
-  return new ChildClients(entry, { uri, modules, limits }, { onClientError: options.onClientError, exitGraceMs: options.exitGraceMs ?? EXIT_GRACE_MS });
+  // The children select slots by the URI; a PIN in it is no business of theirs (the child protocol carries no secret).
+  const { pinValue: _pin, ...served } = uri;
+  return new ChildClients(entry, { uri: served, modules, limits }, { onClientError: options.onClientError, exitGraceMs: options.exitGraceMs ?? EXIT_GRACE_MS });
 }
 
 /** Isolation `shared`: one proxy (the caller's, or opened here and released by close()). */
