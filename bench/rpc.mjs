@@ -12,7 +12,9 @@
 // 23–58 µs depending on whether the scheduler keeps the two processes on one CPU or wakes an idle
 // vCPU per hop, and it decides per pair: a floor measured with one pair was not the floor of the
 // client it was subtracted from (RESULTS-NOTES.md, "RPC client ≥ 1.0×"). The 16-in-flight cells
-// run unpinned, after them: they are about using both CPUs.
+// run unpinned, after them: they are about using both CPUs. BENCH_RPC_CPU=N pins to CPU N (by
+// default the last one allowed); BENCH_RPC_CPU=none runs every cell unpinned, as before, for
+// comparison.
 //
 // Two targets (bench/RESULTS-NOTES.md, "RPC client ≥ 1.0×"):
 //   - sequential: our client's time over the Node floor ≤ p11-kit's client's time over the C
@@ -121,9 +123,9 @@ const inFlight = {
 };
 
 const cpus = allowedCpus();
-const pinnedCpu = Number(process.env.BENCH_RPC_CPU ?? cpus[cpus.length - 1]);
+const pinnedCpu = process.env.BENCH_RPC_CPU === 'none' ? undefined : Number(process.env.BENCH_RPC_CPU ?? cpus[cpus.length - 1]);
 const load0 = loadavg()[0];
-place([process.pid], [pinnedCpu]);
+if (pinnedCpu !== undefined) place([process.pid], [pinnedCpu]);
 const ns = await sampleInterleavedAsync(oneAtATime);
 place([process.pid], cpus);
 Object.assign(ns, await sampleInterleavedAsync(inFlight));
@@ -142,7 +144,10 @@ const paths = [
 ];
 const loadEnd = loadavg()[0];
 console.log(`SoftHSM2 through p11-kit 0.24.1's RPC protocol; µs per operation, median [p10–p90] of ${ROUNDS} interleaved rounds of ~${SAMPLE_MS} ms (load average ${load0.toFixed(1)} → ${loadEnd.toFixed(1)})`);
-console.log(`one call at a time: every process of the bench on CPU ${pinnedCpu}; ${FLIGHT} in flight: unpinned (CPUs ${cpus.join(',')})`);
+/** Where the one-call-at-a-time cells ran, for the rows' text. */
+const where = pinnedCpu === undefined ? 'unpinned' : 'all on one CPU';
+const placement = pinnedCpu === undefined ? 'unpinned (BENCH_RPC_CPU=none)' : `every process of the bench on CPU ${pinnedCpu}`;
+console.log(`one call at a time: ${placement}; ${FLIGHT} in flight: unpinned (CPUs ${cpus.join(',')})`);
 console.log(`${'path'.padEnd(42)} ${'GenerateRandom 32 B'.padStart(30)} ${'ECDSA P-256 sign (SignInit+Sign)'.padStart(34)}`);
 for (const [label, key] of paths) {
   const cell = (w) => `${spread(s[`${key} ${w}`], us)} (${(1 / ratioTo(`${key} ${w}`, `in-process sync ${w}`)).toFixed(1)}x)`;
@@ -150,7 +155,7 @@ for (const [label, key] of paths) {
 }
 console.log(`${`our client (socket), ${FLIGHT} GenerateRandom in flight`.padEnd(60)} ${spread(s['server random in flight'], us)} µs/op`);
 console.log(`${`p11-kit's client from ${FLIGHT} C threads, one session`.padEnd(60)} ${spread(s['p11-kit client random in flight'], us)} µs/op`);
-console.log(`${'floor: 48 B to `cat` and back, socketpairs, one CPU, Node async'.padEnd(60)} ${spread(s['floor node'], us)} µs`);
+console.log(`${`floor: 48 B to \`cat\` and back, socketpairs, ${where}, Node async`.padEnd(60)} ${spread(s['floor node'], us)} µs`);
 console.log(`${'floor: the same from C, blocking reads'.padEnd(60)} ${spread(s['floor C'], us)} µs`);
 
 // Sequential: each client's time over its runtime's floor, differences taken within a round.
@@ -179,13 +184,13 @@ console.log(`${FLIGHT} in flight: ours ${flightRatio.toFixed(2)}x p11-kit's clie
 const shortLabel = { random: 'GenerateRandom 32 B', sign: 'ECDSA P-256 sign' };
 const row = (c, a, b, referenceName, extra = {}) => ({ bench: 'rpc', case: c, ours: median(s[a]), reference: median(s[b]), referenceName, unit: 'µs', ratio: ratioTo(a, b), ...extra });
 report([
-  row('floor: 48 B to `cat` and back over socketpairs, Node async, all on one CPU', 'floor node', 'floor C', 'the same from C, blocking', { detail: 'no PKCS#11: the round trip alone, placed as the calls are' }),
+  row(`floor: 48 B to \`cat\` and back over socketpairs, Node async, ${where}`, 'floor node', 'floor C', 'the same from C, blocking', { detail: 'no PKCS#11: the round trip alone, placed as the calls are' }),
   ...['random', 'sign'].flatMap((w) => [
-    row(`${shortLabel[w]}, our client over p11-kit remote, one CPU`, `remote ${w}`, `in-process sync ${w}`, 'in-process'),
+    row(`${shortLabel[w]}, our client over p11-kit remote, ${where}`, `remote ${w}`, `in-process sync ${w}`, 'in-process'),
     // One call at a time, ≥ 1.0× is below Node's own round-trip floor (RESULTS-NOTES.md): the
     // target is the sequential row's, each client over its runtime's floor once per round trip.
-    row(`${shortLabel[w]}, our client over p11-kit server, one CPU`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", { detail: 'same server; target: the sequential row' }),
-    row(`sequential ${shortLabel[w]}, over each runtime's round-trip floor (48 B to \`cat\` and back${w === 'sign' ? ', two trips' : ''}), all on one CPU`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", {
+    row(`${shortLabel[w]}, our client over p11-kit server, ${where}`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", { detail: 'same server; target: the sequential row' }),
+    row(`sequential ${shortLabel[w]}, over each runtime's round-trip floor (48 B to \`cat\` and back${w === 'sign' ? ', two trips' : ''}), ${where}`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", {
       target: `≤ p11-kit's + ${seq[w].allowance} µs, each over its floor`,
       met: seq[w].excess <= seq[w].allowance,
       detail: `ours ${us(median(seq[w].ours))} µs over the Node floor, p11-kit's ${us(median(seq[w].theirs))} µs over the C floor: ${signed(seq[w].excess)} µs`,
