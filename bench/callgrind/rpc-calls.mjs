@@ -2,8 +2,8 @@
 // not counted): CASE N runs a warm-up of WARM sequential operations, then N more. Run it at two N
 // and divide the difference of the totals by the difference of the N (startup, connection and
 // warm-up cancel out). CASE: random (our client, C_GenerateRandom(32) over `p11-kit server`) |
-// floor (48 B to `cat` and back, async: the Node floor of bench/rpc.mjs) | c-random (p11-kit's
-// client.so, the C loop of pkcs11-loops.c).
+// floor (48 B to `cat` and back, async: the Node floor of bench/rpc.mjs) | c-floor (the same from
+// C, blocking) | c-random (p11-kit's client.so, the C loop of pkcs11-loops.c).
 //   for n in 5000 25000; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //     node --single-threaded --hash-seed=1 --random-seed=1 bench/callgrind/rpc-calls.mjs random $n; done
 import { spawn } from 'node:child_process';
@@ -47,6 +47,10 @@ async function setup() {
     });
     const ping = new Uint8Array(48);
     return () => new Promise((r) => ((waiter = r), cat.stdin.write(ping)));
+  }
+  if (which === 'c-floor') {
+    const C = nativeLoops();
+    return { native: (n) => C.catEcho(n, 1) };
   }
   if (which === 'c-random') {
     process.env.P11_KIT_SERVER_ADDRESS = server.address;
