@@ -27,7 +27,7 @@
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { allowedCpus, place } from './lib/placement.mjs';
+import { ALLOWED_CPUS, place } from './lib/placement.mjs';
 import { report } from './report.mjs';
 import { asyncCell, inFlightCell, jsCell, median, nativeLoops, perRound, quantile, ROUNDS, SAMPLE_MS, sampleInterleavedAsync, spread } from './lib/sampling.mjs';
 import { CKA_EC_PARAMS, CKA_SIGN, CKF_RW_SERIAL, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, DIGEST, P11_KIT_CLIENT, P256, PIN, SOFTHSM, makeToken, p11kitServerArgv, startServer } from './lib/rpc-token.mjs';
@@ -122,7 +122,7 @@ const inFlight = {
   'p11-kit client random unpinned': (n) => C.random(fl, ps.session, 32, n),
 };
 
-const cpus = allowedCpus();
+const cpus = ALLOWED_CPUS;
 const pinnedCpu = process.env.BENCH_RPC_CPU === 'none' ? undefined : Number(process.env.BENCH_RPC_CPU ?? cpus[cpus.length - 1]);
 const load0 = loadavg()[0];
 if (pinnedCpu !== undefined) place([process.pid], [pinnedCpu]);

@@ -22,12 +22,15 @@ function maskOf(cpus) {
   return mask;
 }
 
-/** The CPUs this process may run on now. */
-export function allowedCpus() {
+/** The CPUs the calling thread may run on now. */
+function currentCpus() {
   const mask = new Uint8Array(MASK_BYTES);
   if (getAffinity(0, MASK_BYTES, mask) !== 0) throw new Error('sched_getaffinity failed');
   return cpusOf(mask);
 }
+
+/** The CPUs this process was allowed when this module was loaded, before anything was pinned: what place() restores to. */
+export const ALLOWED_CPUS = currentCpus();
 
 /** Thread ids of pid, then of every descendant (a thread's `children` file lists the processes it forked). */
 function threadsOfTree(pid) {
