@@ -29,7 +29,7 @@ function currentCpus() {
   return cpusOf(mask);
 }
 
-/** The CPUs this process was allowed when this module was loaded, before anything was pinned: what place() restores to. */
+/** The CPUs this process was allowed when this module was loaded, before anything was pinned: place() them to undo a pinning. */
 export const ALLOWED_CPUS = currentCpus();
 
 /** Thread ids of pid, then of every descendant (a thread's `children` file lists the processes it forked). */
@@ -42,11 +42,15 @@ function threadsOfTree(pid) {
     if (!existsSync(dir)) continue; // exited meanwhile
     for (const tid of readdirSync(dir)) {
       tids.push(Number(tid));
+      let children;
       try {
-        queue.push(...readFileSync(`${dir}/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-      } catch {
-        // the thread exited between the listing and the read
+        children = readFileSync(`${dir}/${tid}/children`, 'utf8');
+      } catch (err) {
+        if (!existsSync(`${dir}/${tid}`)) continue; // the thread exited between the listing and the read
+        // Without the list (a kernel without CONFIG_PROC_CHILDREN) a child would stay unpinned, silently.
+        throw new Error(`cannot list the children of thread ${tid}: ${err.message}`);
       }
+      queue.push(...children.split(' ').filter(Boolean).map(Number));
     }
   }
   return tids;
