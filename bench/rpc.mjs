@@ -2,9 +2,19 @@
 // our client over a `p11-kit remote` child and over a `p11-kit server` socket, and p11-kit's own
 // client (p11-kit-client.so) driven from C (bench/native/loops/pkcs11-loops.c, called through
 // koffi once per sample) against the same server — next to the same token in-process through
-// the bridge, and the floor of any round trip to a child (48 bytes to `cat` and back, from Node
-// and from C). Every cell is sampled in interleaved rounds in this one process
-// (bench/lib/sampling.mjs), so a burst of load hits every side of a round alike.
+// the bridge, and the floor of any round trip to a child (48 bytes to `cat` and back over Unix
+// socketpairs, from Node and from C). Every cell is sampled in interleaved rounds in this one
+// process (bench/lib/sampling.mjs), so a burst of load hits every side of a round alike.
+//
+// Placement: the one-call-at-a-time cells run with every process of the bench (this one and all
+// its threads, the server and its per-connection children, `p11-kit remote`, the `cat` children)
+// pinned to one CPU (bench/lib/placement.mjs). Unpinned, a round trip on this VM costs ~2 µs or
+// 23–58 µs depending on whether the scheduler keeps the two processes on one CPU or wakes an idle
+// vCPU per hop, and it decides per pair: a floor measured with one pair was not the floor of the
+// client it was subtracted from (RESULTS-NOTES.md, "RPC client ≥ 1.0×"). The 16-in-flight cells
+// run unpinned, after them: they are about using both CPUs. BENCH_RPC_CPU=N pins to CPU N (by
+// default the last one allowed); BENCH_RPC_CPU=none runs every cell unpinned, as before, for
+// comparison.
 //
 // Two targets (bench/RESULTS-NOTES.md, "RPC client ≥ 1.0×"):
 //   - sequential: our client's time over the Node floor ≤ p11-kit's client's time over the C
@@ -17,6 +27,7 @@
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { ALLOWED_CPUS, place } from './lib/placement.mjs';
 import { report } from './report.mjs';
 import { asyncCell, inFlightCell, jsCell, median, nativeLoops, perRound, quantile, ROUNDS, SAMPLE_MS, sampleInterleavedAsync, spread } from './lib/sampling.mjs';
 import { CKA_EC_PARAMS, CKA_SIGN, CKF_RW_SERIAL, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, DIGEST, P11_KIT_CLIENT, P256, PIN, SOFTHSM, makeToken, p11kitServerArgv, startServer } from './lib/rpc-token.mjs';
@@ -67,7 +78,8 @@ const ps = await prepare(p11kitClient);
 const C = nativeLoops();
 const fl = p11kitClient.functionList;
 
-// The floor of any async round trip to a child in Node: 48 bytes to `cat` and back.
+// The floor of any async round trip to a child in Node: 48 bytes to `cat` and back (libuv makes
+// a child's 'pipe' stdio a Unix socketpair; the C floor uses the same).
 const cat = spawn('cat', [], { stdio: ['pipe', 'pipe', 'ignore'] });
 let echoWaiter = null;
 let echoed = 0;
@@ -89,7 +101,8 @@ const rpcCells = (prefix, { client, session, privateKey }) => ({
   [`${prefix} random`]: asyncCell(() => client.generateRandom(session, 32)),
   [`${prefix} sign`]: asyncCell(async () => (await client.signInit(session, { mechanism: CKM_ECDSA }, privateKey), client.sign(session, DIGEST))),
 });
-const cells = {
+// One call at a time, every participant on one CPU (see the top).
+const oneAtATime = {
   'in-process sync random': jsCell(() => local.generateRandom(ls.session, 32).length),
   'in-process sync sign': jsCell(() => (local.signInit(ls.session, { mechanism: CKM_ECDSA }, ls.privateKey), local.sign(ls.session, DIGEST).length)),
   'in-process async random': asyncCell(() => local.async.generateRandom(ls.session, 32)),
@@ -98,15 +111,24 @@ const cells = {
   ...rpcCells('server', viaServer),
   'p11-kit client random': (n) => C.random(fl, ps.session, 32, n),
   'p11-kit client sign': (n) => C.signEcdsa(fl, ps.session, ps.privateKey, n),
+  'floor node': asyncCell(echo),
+  // The same echo from C, blocking (a `cat` child per sample, forked untimed; how p11-kit's client waits).
+  'floor C': (n) => C.catEcho(n, 1),
+};
+// Many calls in flight, unpinned; p11-kit's client one call at a time again, as its best rate here.
+const inFlight = {
   'server random in flight': inFlightCell(() => viaServer.client.generateRandom(viaServer.session, 32), FLIGHT),
   'p11-kit client random in flight': (n) => C.randomThreads(fl, ps.session, 32, n, FLIGHT),
-  'floor node': asyncCell(echo),
-  // The same echo from C, blocking (a `cat` child per sample, not timed; how p11-kit's client waits).
-  'floor C': (n) => C.catEcho(n),
+  'p11-kit client random unpinned': (n) => C.random(fl, ps.session, 32, n),
 };
 
+const cpus = ALLOWED_CPUS;
+const pinnedCpu = process.env.BENCH_RPC_CPU === 'none' ? undefined : Number(process.env.BENCH_RPC_CPU ?? cpus[cpus.length - 1]);
 const load0 = loadavg()[0];
-const ns = await sampleInterleavedAsync(cells);
+if (pinnedCpu !== undefined) place([process.pid], [pinnedCpu]);
+const ns = await sampleInterleavedAsync(oneAtATime);
+place([process.pid], cpus);
+Object.assign(ns, await sampleInterleavedAsync(inFlight));
 const s = Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, v.map((x) => x / 1000)])); // µs per op
 
 // ---- the table -----------------------------------------------------------------------------
@@ -122,6 +144,10 @@ const paths = [
 ];
 const loadEnd = loadavg()[0];
 console.log(`SoftHSM2 through p11-kit 0.24.1's RPC protocol; µs per operation, median [p10–p90] of ${ROUNDS} interleaved rounds of ~${SAMPLE_MS} ms (load average ${load0.toFixed(1)} → ${loadEnd.toFixed(1)})`);
+/** Where the one-call-at-a-time cells ran, for the rows' text. */
+const where = pinnedCpu === undefined ? 'unpinned' : 'all on one CPU';
+const placement = pinnedCpu === undefined ? 'unpinned (BENCH_RPC_CPU=none)' : `every process of the bench on CPU ${pinnedCpu}`;
+console.log(`one call at a time: ${placement}; ${FLIGHT} in flight: unpinned (CPUs ${cpus.join(',')})`);
 console.log(`${'path'.padEnd(42)} ${'GenerateRandom 32 B'.padStart(30)} ${'ECDSA P-256 sign (SignInit+Sign)'.padStart(34)}`);
 for (const [label, key] of paths) {
   const cell = (w) => `${spread(s[`${key} ${w}`], us)} (${(1 / ratioTo(`${key} ${w}`, `in-process sync ${w}`)).toFixed(1)}x)`;
@@ -129,7 +155,7 @@ for (const [label, key] of paths) {
 }
 console.log(`${`our client (socket), ${FLIGHT} GenerateRandom in flight`.padEnd(60)} ${spread(s['server random in flight'], us)} µs/op`);
 console.log(`${`p11-kit's client from ${FLIGHT} C threads, one session`.padEnd(60)} ${spread(s['p11-kit client random in flight'], us)} µs/op`);
-console.log(`${'floor: 48 B to `cat` and back, Node async'.padEnd(60)} ${spread(s['floor node'], us)} µs`);
+console.log(`${`floor: 48 B to \`cat\` and back, socketpairs, ${where}, Node async`.padEnd(60)} ${spread(s['floor node'], us)} µs`);
 console.log(`${'floor: the same from C, blocking reads'.padEnd(60)} ${spread(s['floor C'], us)} µs`);
 
 // Sequential: each client's time over its runtime's floor, differences taken within a round.
@@ -152,19 +178,19 @@ console.log(`  the same at the p10s (least disturbed): ours ${us(p10Over('server
 const flightRatio = ratioTo('server random in flight', 'p11-kit client random in flight');
 // p11-kit's client is faster one call at a time than from 16 threads (they queue for its one
 // socket): the rate ours is also compared with, as its best.
-const flightVsSeq = ratioTo('server random in flight', 'p11-kit client random');
+const flightVsSeq = ratioTo('server random in flight', 'p11-kit client random unpinned');
 console.log(`${FLIGHT} in flight: ours ${flightRatio.toFixed(2)}x p11-kit's client's rate from ${FLIGHT} threads (target ≥ 1.0), ${flightVsSeq.toFixed(2)}x its rate one call at a time`);
 
 const shortLabel = { random: 'GenerateRandom 32 B', sign: 'ECDSA P-256 sign' };
 const row = (c, a, b, referenceName, extra = {}) => ({ bench: 'rpc', case: c, ours: median(s[a]), reference: median(s[b]), referenceName, unit: 'µs', ratio: ratioTo(a, b), ...extra });
 report([
-  row('floor: 48 B to `cat` and back, Node async', 'floor node', 'floor C', 'the same from C', { detail: 'no PKCS#11: the round trip alone' }),
+  row(`floor: 48 B to \`cat\` and back over socketpairs, Node async, ${where}`, 'floor node', 'floor C', 'the same from C, blocking', { detail: 'no PKCS#11: the round trip alone, placed as the calls are' }),
   ...['random', 'sign'].flatMap((w) => [
-    row(`${shortLabel[w]}, our client over p11-kit remote`, `remote ${w}`, `in-process sync ${w}`, 'in-process'),
+    row(`${shortLabel[w]}, our client over p11-kit remote, ${where}`, `remote ${w}`, `in-process sync ${w}`, 'in-process'),
     // One call at a time, ≥ 1.0× is below Node's own round-trip floor (RESULTS-NOTES.md): the
     // target is the sequential row's, each client over its runtime's floor once per round trip.
-    row(`${shortLabel[w]}, our client over p11-kit server`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", { detail: 'same server; target: the sequential row' }),
-    row(`sequential ${shortLabel[w]}, over each runtime's round-trip floor${w === 'sign' ? ' (two trips)' : ''}`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", {
+    row(`${shortLabel[w]}, our client over p11-kit server, ${where}`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", { detail: 'same server; target: the sequential row' }),
+    row(`sequential ${shortLabel[w]}, over each runtime's round-trip floor (48 B to \`cat\` and back${w === 'sign' ? ', two trips' : ''}), ${where}`, `server ${w}`, `p11-kit client ${w}`, "p11-kit's client.so from C", {
       target: `≤ p11-kit's + ${seq[w].allowance} µs, each over its floor`,
       met: seq[w].excess <= seq[w].allowance,
       detail: `ours ${us(median(seq[w].ours))} µs over the Node floor, p11-kit's ${us(median(seq[w].theirs))} µs over the C floor: ${signed(seq[w].excess)} µs`,
@@ -172,7 +198,7 @@ report([
   ]),
   row(`GenerateRandom 32 B, ${FLIGHT} in flight on one connection`, 'server random in flight', 'p11-kit client random in flight', `p11-kit's client.so, ${FLIGHT} C threads`, {
     target: 1,
-    detail: `same server; ${flightVsSeq.toFixed(2)}× p11-kit's client one call at a time`,
+    detail: `same server, unpinned; ${flightVsSeq.toFixed(2)}× p11-kit's client one call at a time`,
   }),
 ]);
 

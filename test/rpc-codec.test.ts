@@ -126,6 +126,30 @@ describe('frames', () => {
     }
   });
 
+  it('after the handshake, whole frames come straight out of a chunk and a frame cut short after them is kept as a copy', () => {
+    const frames = [encodeFrame(0x10, new Uint8Array(0), new Uint8Array(70).fill(0xaa)), encodeFrame(0x11, unhex('0102'), unhex('bb')), encodeFrame(0x12, new Uint8Array(0), new Uint8Array(0))];
+    const stream = Buffer.concat(frames);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const d = new FrameDecoder();
+      expect(d.push(Uint8Array.of(0))).toEqual([]);
+      const shared = Buffer.alloc(stream.length);
+      const got = [];
+      let at = 0;
+      for (const end of [cut, stream.length]) {
+        shared.fill(0x55); // the previous read's bytes are overwritten, as a transport's reused buffer is
+        shared.set(stream.subarray(at, end));
+        got.push(...d.push(shared.subarray(0, end - at)));
+        at = end;
+      }
+      expect(got.map((f) => [f.code, hex(f.options), hex(f.payload)])).toEqual([
+        [0x10, '', 'aa'.repeat(70)],
+        [0x11, '0102', 'bb'],
+        [0x12, '', ''],
+      ]);
+      expect(d.midFrame).toBe(false);
+    }
+  });
+
   it('refuses code 0 and lengths beyond the limits before buffering them', () => {
     expect(() => new FrameDecoder().push(unhex('00 00000000 00000000 00000000'))).toThrow(FramingError);
     const d = new FrameDecoder({ maxOptions: 16, maxPayload: 1024 });

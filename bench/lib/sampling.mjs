@@ -198,7 +198,7 @@ export function nativeLoops() {
     randomThreads: lib.func('loop_random_threads', 'double', [F, 'unsigned long', 'unsigned long', 'long', 'int']),
     digest: lib.func('loop_digest', 'double', [F, 'unsigned long', 'long']),
     signEcdsa: lib.func('loop_sign_ecdsa', 'double', [F, 'unsigned long', 'unsigned long', 'long']),
-    catEcho: lib.func('double loop_cat_echo(long n)'),
+    catEcho: lib.func('double loop_cat_echo(long n, int sockets)'),
   };
 }
 

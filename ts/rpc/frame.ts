@@ -4,6 +4,8 @@
 import { copyBytes } from './wire.js';
 
 export const HEADER_BYTES = 12;
+/** Empty options and payloads share this (a zero-length array has nothing to change). */
+const NO_BYTES = new Uint8Array(0);
 /** The only protocol version p11-kit 0.24.1 speaks, and so the one we offer. */
 export const PROTOCOL_VERSION = 0;
 
@@ -96,23 +98,41 @@ export class FrameDecoder {
   }
 
   push(chunk: Uint8Array): Frame[] {
+    const frames: Frame[] = [];
+    // Nothing buffered (a reply read whole, the usual case): its frames are copied straight
+    // out of the chunk, with no queue, header copy or views of what is left. Anything else —
+    // a frame cut short, a bad or oversized header — is left to the general path below.
+    if (this.buffered === 0 && this.skipping === 0 && this.handshake !== undefined) {
+      let at = 0;
+      while (chunk.length - at >= HEADER_BYTES) {
+        const olen = getU32(chunk, at + 4);
+        const plen = getU32(chunk, at + 8);
+        const end = at + HEADER_BYTES + olen + plen;
+        const code = getU32(chunk, at);
+        if (end > chunk.length || code === 0 || olen > this.limits.maxOptions || plen > this.limits.maxPayload) break;
+        const options = olen === 0 ? NO_BYTES : copyBytes(chunk, at + HEADER_BYTES, olen);
+        frames.push({ code, options, payload: copyBytes(chunk, at + HEADER_BYTES + olen, plen) });
+        at = end;
+      }
+      if (at === chunk.length) return frames;
+      chunk = chunk.subarray(at);
+    }
     if (this.skipping > 0 && this.buffered === 0) {
       const dropped = Math.min(this.skipping, chunk.length);
       this.skipping -= dropped;
       chunk = chunk.subarray(dropped);
     }
-    if (chunk.length === 0) return this.decode();
+    if (chunk.length === 0) return this.decode(frames);
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const frames = this.decode();
+    this.decode(frames);
     // Chunks are consumed from the front, so a part of this one still kept is the last.
     const n = this.chunks.length;
     if (n > 0) this.chunks[n - 1] = copyBytes(this.chunks[n - 1]!, 0, this.chunks[n - 1]!.length);
     return frames;
   }
 
-  private decode(): Frame[] {
-    const frames: Frame[] = [];
+  private decode(frames: Frame[]): Frame[] {
     if (this.handshake === undefined) {
       if (this.buffered === 0) return frames;
       this.handshake = this.take(1)[0]!;
@@ -129,14 +149,14 @@ export class FrameDecoder {
       if (olen > this.limits.maxOptions) throw new FramingError(`frame options of ${olen} bytes exceed the limit of ${this.limits.maxOptions}`);
       if (plen > this.limits.maxPayload) {
         if (this.oversized === 'refuse') throw new FramingError(`frame payload of ${plen} bytes exceeds the limit of ${this.limits.maxPayload}`);
-        this.take(HEADER_BYTES);
-        frames.push({ code, options: new Uint8Array(0), payload: new Uint8Array(0), oversized: plen });
+        this.drop(HEADER_BYTES);
+        frames.push({ code, options: NO_BYTES, payload: NO_BYTES, oversized: plen });
         this.skip(olen + plen);
         if (this.skipping > 0) return frames;
         continue;
       }
       if (this.buffered < HEADER_BYTES + olen + plen) return frames;
-      this.take(HEADER_BYTES);
+      this.drop(HEADER_BYTES);
       const options = this.take(olen);
       const payload = this.take(plen);
       frames.push({ code, options, payload });
@@ -145,6 +165,11 @@ export class FrameDecoder {
 
   /** Drops `n` bytes: what is buffered now, the rest as it arrives. */
   private skip(n: number): void {
+    this.skipping = this.drop(n);
+  }
+
+  /** Drops up to `n` buffered bytes, uncopied; returns how many more there were to drop. */
+  private drop(n: number): number {
     while (n > 0 && this.chunks.length) {
       const first = this.chunks[0]!;
       const part = Math.min(first.length, n);
@@ -153,7 +178,7 @@ export class FrameDecoder {
       this.buffered -= part;
       n -= part;
     }
-    this.skipping = n;
+    return n;
   }
 
   private peek(n: number): Uint8Array {
@@ -163,7 +188,7 @@ export class FrameDecoder {
   }
 
   private take(n: number): Uint8Array {
-    if (n === 0) return new Uint8Array(0);
+    if (n === 0) return NO_BYTES;
     return this.gather(n, true);
   }
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -167,12 +168,16 @@ double loop_sign_ecdsa(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
 /*
  * The floor of a request/response round trip from C: 48 bytes written to a `cat` child and read
  * back (blocking), n times. The RPC bench sets it next to Node's own floor for the same echo.
+ * `sockets`: cat's stdin and stdout are each one end of a Unix socketpair, as libuv makes a
+ * child's 'pipe' stdio (and as both RPC clients talk to their server: a Unix stream socket);
+ * otherwise two pipes. The two wake the peer differently on an idle VM (RESULTS-NOTES.md).
  */
-double loop_cat_echo(long n)
+double loop_cat_echo(long n, int sockets)
 {
 	int to[2], from[2];
-	if (pipe(to) || pipe(from))
+	if (sockets ? socketpair(AF_UNIX, SOCK_STREAM, 0, to) || socketpair(AF_UNIX, SOCK_STREAM, 0, from) : pipe(to) || pipe(from))
 		return -1;
+	/* to[1] / from[0] are ours, to[0] / from[1] the child's (either end of a socketpair would do). */
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
