@@ -6,11 +6,22 @@
 // is its end (what a regular file's read means; a first read covers any real module file, so it
 // costs open, read, close where p11-kit's mapping costs five calls). A read that fails with
 // EAGAIN or fills the cap means something else was swapped in meanwhile, and only then does fstat
-// decide (not regular: empty, as p11-kit maps it; too big: EFBIG).
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+// decide (not regular: empty, as p11-kit maps it; too big: EFBIG). Any other file (a global
+// config, an entry readdir did not call regular) is fstat()ed first by the same reader.
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Core } from '../wasm/core.js';
 
 export const enum Io { Ok = 0, Missing = 1, Denied = 2, Error = 3, StatFailed = 4, IsDir = 5 }
+
+/** What is known of a file before it is read. */
+export const enum Known {
+  /** readdir said regular: read without a stat. */
+  Regular,
+  /** A directory entry of another or unknown type: a directory in it is skipped (Io.IsDir). */
+  Entry,
+  /** A global config file: a directory there is an error. */
+  Config,
+}
 
 const STRERROR: Record<string, string> = {
   ENOENT: 'No such file or directory',
@@ -29,6 +40,10 @@ export function ioFailure(err: unknown): { io: Io; text: string } {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const io = code === 'ENOENT' || code === 'ENOTDIR' ? Io.Missing : code === 'EACCES' || code === 'EPERM' ? Io.Denied : Io.Error;
   return { io, text: STRERROR[code] ?? (code || String(err)) };
+}
+
+function errno(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(code), { code });
 }
 
 const FIRST_DATA = 64 * 1024;
@@ -129,18 +144,28 @@ export class Staging {
   }
 
   /**
-   * A file readdir called regular, read into the data area: its io status and length (for a
-   * failure, the length of the OS text put there instead).
+   * A file read into the data area: its io status and length (for a failure, the length of the
+   * OS text put there instead). Never blocks and never holds more than the cap: a FIFO, socket or
+   * device reads as empty (p11-kit maps /dev/zero as empty; on a FIFO it would wait for a writer),
+   * a regular file over the cap is EFBIG. A file readdir called regular is read without a stat
+   * (see the file's head); any other is fstat()ed first, so what decides is what was opened.
    */
-  readRegular(path: Buffer): { io: Io; len: number } {
+  read(path: Buffer | string, known: Known): { io: Io; len: number } {
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
-      return this.failure(err);
+      return known === Known.Entry ? this.unopenedEntry(path, err) : this.failure(err);
     }
     try {
       this.dataRoom(0);
+      if (known !== Known.Regular) {
+        const st = fstatSync(fd);
+        if (st.isDirectory()) return known === Known.Entry ? { io: Io.IsDir, len: this.put('') } : this.failure(errno('EISDIR'));
+        if (!st.isFile()) return { io: Io.Ok, len: this.put('') };
+        if (st.size > this.maxBytes) return this.failure(errno('EFBIG'));
+        this.dataRoom(st.size + 1); // one read, short at the end
+      }
       let got = 0;
       for (;;) {
         if (got + 1 >= this.dataCap) {
@@ -163,12 +188,26 @@ export class Staging {
     }
   }
 
+  /**
+   * A directory entry that would not open: a directory we may not read is still skipped as a
+   * directory, and one that cannot even be stat()ed (a dangling link) is reported as such.
+   */
+  private unopenedEntry(path: Buffer | string, openErr: unknown): { io: Io; len: number } {
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (err) {
+      return { io: Io.StatFailed, len: this.put(ioFailure(err).text) };
+    }
+    return isDir ? { io: Io.IsDir, len: this.put('') } : this.failure(openErr);
+  }
+
   /** What was swapped in for a regular file decides: not regular reads as empty; regular and over the cap is EFBIG. */
   private notRegularOrTooBig(fd: number, got: number): { io: Io; len: number } {
     const st = fstatSync(fd);
     if (!st.isFile()) return { io: Io.Ok, len: this.put('') };
-    if (got > this.maxBytes || st.size > this.maxBytes) return this.failure(Object.assign(new Error('too big'), { code: 'EFBIG' }));
-    return this.failure(Object.assign(new Error('busy'), { code: 'EAGAIN' }));
+    if (got > this.maxBytes || st.size > this.maxBytes) return this.failure(errno('EFBIG'));
+    return this.failure(errno('EAGAIN'));
   }
 
   private failure(err: unknown): { io: Io; len: number } {
