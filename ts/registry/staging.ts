@@ -51,28 +51,19 @@ const FIRST_PATH = 4096;
 const utf8 = new TextEncoder();
 
 export class Staging {
-  private heap: Uint8Array;
   private pathPtr = 0;
   private pathCap = 0;
   private prefixLen = 0;
   private dataPtr = 0;
   private dataCap = 0;
 
-  constructor(private readonly core: Core, private readonly maxBytes: number) {
-    this.heap = core.heap;
-  }
-
-  /** The core's memory; a call into the core may have grown it (the old view is then detached). */
-  private mem(): Uint8Array {
-    if (this.heap.byteLength === 0) this.heap = this.core.heap;
-    return this.heap;
-  }
+  constructor(private readonly core: Core, private readonly maxBytes: number) {}
 
   private pathRoom(len: number): void {
     if (len + 1 <= this.pathCap) return;
     const cap = Math.max(FIRST_PATH, len + 1);
     const ptr = this.alloc(cap);
-    if (this.prefixLen) this.mem().copyWithin(ptr, this.pathPtr, this.pathPtr + this.prefixLen);
+    if (this.prefixLen) this.core.heap.copyWithin(ptr, this.pathPtr, this.pathPtr + this.prefixLen);
     if (this.pathPtr) this.core.exports.p11w_free(this.pathPtr);
     this.pathPtr = ptr;
     this.pathCap = cap;
@@ -83,7 +74,7 @@ export class Staging {
     if (len + 1 <= this.dataCap) return;
     const cap = Math.min(Math.max(FIRST_DATA, this.dataCap * 2, len + 1), this.maxBytes + 2);
     const ptr = this.alloc(cap);
-    if (keep) this.mem().copyWithin(ptr, this.dataPtr, this.dataPtr + keep);
+    if (keep) this.core.heap.copyWithin(ptr, this.dataPtr, this.dataPtr + keep);
     if (this.dataPtr) this.core.exports.p11w_free(this.dataPtr);
     this.dataPtr = ptr;
     this.dataCap = cap;
@@ -100,7 +91,7 @@ export class Staging {
     const bytes = utf8.encode(text);
     this.prefixLen = 0;
     this.pathRoom(bytes.length);
-    const heap = this.mem();
+    const heap = this.core.heap;
     heap.set(bytes, this.pathPtr);
     heap[this.pathPtr + bytes.length] = 0;
     return this.pathPtr;
@@ -110,7 +101,7 @@ export class Staging {
   prefix(bytes: Uint8Array): void {
     this.prefixLen = 0;
     this.pathRoom(bytes.length + 256);
-    this.mem().set(bytes, this.pathPtr);
+    this.core.heap.set(bytes, this.pathPtr);
     this.prefixLen = bytes.length;
   }
 
@@ -121,7 +112,7 @@ export class Staging {
   entry(name: string): { pathPtr: number; namePtr: number; path: Buffer } {
     const len = this.prefixLen + name.length;
     this.pathRoom(len);
-    const heap = this.mem();
+    const heap = this.core.heap;
     const path = Buffer.from(heap.buffer, this.pathPtr, len);
     path.write(name, this.prefixLen, 'latin1');
     heap[this.pathPtr + len] = 0;
@@ -137,7 +128,7 @@ export class Staging {
   put(bytes: Uint8Array | string): number {
     const b = typeof bytes === 'string' ? utf8.encode(bytes) : bytes;
     this.dataRoom(b.length);
-    const heap = this.mem();
+    const heap = this.core.heap;
     heap.set(b, this.dataPtr);
     heap[this.dataPtr + b.length] = 0;
     return b.length;
@@ -173,12 +164,12 @@ export class Staging {
           this.dataRoom(this.dataCap * 2, got);
         }
         const room = this.dataCap - 1 - got;
-        const n = readSync(fd, this.mem(), this.dataPtr + got, room, null);
+        const n = readSync(fd, this.core.heap, this.dataPtr + got, room, null);
         got += n;
         // A regular file's read is short only at its end: no second read to see the 0.
         if (n < room) break;
       }
-      this.mem()[this.dataPtr + got] = 0;
+      this.core.heap[this.dataPtr + got] = 0;
       return { io: Io.Ok, len: got };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return this.notRegularOrTooBig(fd, 0);
