@@ -15,7 +15,12 @@ export function resolveUriType(type: UriTypeOption | undefined): number {
   return UriType[key];
 }
 
-/** p11-kit writes lower-case hex when P11_KIT_URI_LOWERCASE is set and non-empty. */
+/**
+ * p11-kit writes lower-case hex when P11_KIT_URI_LOWERCASE is set and non-empty. Read on every
+ * call, not cached: a change to process.env must show at once, as it does in p11-kit, and no
+ * cheaper read sees every change (each form of the lookup costs ~0.2 µs, all of it Node's env
+ * interceptor; the URI bench passes the option, so its figures do not include it).
+ */
 export function resolveLowercase(lowercase: boolean | undefined): boolean {
   if (lowercase !== undefined) return lowercase;
   return !!globalThis.process?.env?.P11_KIT_URI_LOWERCASE;
