@@ -2,6 +2,7 @@
 // lexes, merges and orders (wasm/registry.h); then each module's library is probed.
 import { opendirSync } from 'node:fs';
 import { core } from '../wasm/core.js';
+import { echo } from '../wasm/echo.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
 import { checkLibrary, closeLibrary, openLibrary, type Handle } from './probe.js';
 import { visitRegistryRecords, type RecordVisitor } from './records.js';
@@ -195,7 +196,7 @@ function toRegistry(collected: ReturnType<typeof registryCollector>, locations: 
         level: 'warning',
         file: '',
         line: 0,
-        message: `module '${m.name}': invalid setting '${policy}' for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
+        message: `module '${m.name}': invalid setting ${echo(policy)} for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
       });
     }
   }

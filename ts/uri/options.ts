@@ -1,5 +1,6 @@
 // Resolving the options of the URI API into the numbers the core takes.
 import { UriType, type UriTypeName, type UriTypeOption } from './types.js';
+import { echo } from '../wasm/echo.js';
 
 /** UriType bits from a name ('ANY', 'object-on-token', …) or a number; default ANY. */
 export function resolveUriType(type: UriTypeOption | undefined): number {
@@ -9,9 +10,10 @@ export function resolveUriType(type: UriTypeOption | undefined): number {
       throw new TypeError(`p11kit-wasm: URI type ${type} is not a 32-bit unsigned integer`);
     return type;
   }
-  const key = String(type).toUpperCase().replace(/-/g, '_') as UriTypeName;
+  if (typeof type !== 'string') throw new TypeError(`p11kit-wasm: a URI type is a name or a number, not ${echo(type)}`);
+  const key = type.toUpperCase().replace(/-/g, '_') as UriTypeName;
   if (!Object.hasOwn(UriType, key))
-    throw new TypeError(`p11kit-wasm: unknown URI type '${type}' (one of ${Object.keys(UriType).join(', ')})`);
+    throw new TypeError(`p11kit-wasm: unknown URI type ${echo(type)} (one of ${Object.keys(UriType).join(', ')})`);
   return UriType[key];
 }
 
