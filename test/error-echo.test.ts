@@ -11,6 +11,7 @@ import { CKA } from '../ts/bridge/cka.js';
 import { encodeTemplate } from '../ts/bridge/attributes.js';
 import { ecParams, rsaKeyPair } from '../ts/bridge/key-templates.js';
 import { Arena } from '../ts/bridge/memory.js';
+import type { ModuleLoadError } from '../ts/bridge/errors.js';
 import type { Pkcs11Module } from '../ts/bridge/module.js';
 import { loadModule } from '../ts/bridge/modules.js';
 import { padText } from '../ts/bridge/strings.js';
@@ -85,6 +86,20 @@ describe('bridge arguments', () => {
     expect(thrownMessage(() => m.generateRandom(session, huge as unknown as number))).toMatch(/cannot generate 'A{64}…' \(4194304 characters\) random bytes/);
     expect(thrownMessage(() => m.generateRandom(session, -1))).toMatch(/cannot generate -1 random bytes \(a length is an integer from 0 to \d+\)/);
     expect(m.generateRandom(session, 8).length).toBe(8); // the session still works
+  });
+
+  it('a module path that cannot load is shown up to any real path length', () => {
+    const path = `/${'p'.repeat(HUGE)}`;
+    const message = (() => {
+      try {
+        loadModule(path);
+      } catch (e) {
+        return (e as ModuleLoadError).message;
+      }
+      throw new Error('loaded');
+    })();
+    expect(message.length).toBeLessThan(9000);
+    expect(message).toMatch(/^couldn't load module \/p{4095}… \(4194305 characters\): /);
   });
 
   it('CK_ULONGs, padded text, dates, curves and key sizes', () => {
