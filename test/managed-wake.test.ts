@@ -3,11 +3,13 @@
 // misbehave (what a module crashing or scribbling inside the child could make of its output).
 // Whatever the child writes, the parent reads bounded, known lines only, reports one failure,
 // and leaves no process behind.
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openModule, type ManagedModule } from '../ts/index.js';
 import { WakeProcess, type WakeFailure } from '../ts/managed/wake-process.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 import { childExists, until } from './devices/wake-children.js';
+import { join } from 'node:path';
 
 let hsm: SoftHsm;
 let m: ManagedModule;
@@ -88,5 +90,53 @@ describe('the waiter child, seen from its parent', { timeout: 120_000 }, () => {
   it("the child's failed call, and its death, are reported with what happened", async () => {
     expect(await failureOf(writes('ready\nerror 48\n'))).toMatchObject({ kind: 'error', rv: 0x30, message: expect.stringContaining('CK_RV 0x30') });
     expect(await failureOf('process.exit(7)')).toMatchObject({ kind: 'exit', message: expect.stringContaining('exit code 7') });
+  });
+});
+
+// A worker thread that ends without stopping its watch (a proxy or service never released):
+// the child was spawned by the worker's event loop, which is gone, so nothing else would wait
+// for it and it would stay a zombie of this process until the process exits.
+const IN_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  const { openModule } = await import(workerData.index);
+  const { WakeProcess } = await import(workerData.wake);
+  const m = openModule(workerData.module);
+  const w = new WakeProcess(m, {
+    ready() {
+      parentPort.postMessage(w.pid);
+      if (workerData.end === 'exit') process.exit(0);
+      if (workerData.end === 'stopped') { void w.stop(); process.exit(0); }
+      w.ref(false); // 'natural': nothing keeps the worker's loop alive, so its script just ends
+    },
+    wake() {},
+    failed(f) { parentPort.postMessage(f.message); },
+  }, { argv: [process.execPath, '-e', workerData.child] });
+})();
+`;
+
+/** Stand-ins: one that ignores its stdin's end (killed by us), one that ends itself on it, as the real child does. */
+const STAYS = writes('ready\n');
+const LEAVES = `process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL')); process.stdin.resume(); ${writes('ready\n')}`;
+
+describe('a worker thread that ends with its watch still running', { timeout: 120_000 }, () => {
+  it.each([
+    ['its script runs out', 'natural', STAYS],
+    ['its script runs out (the child ends itself on stdin\'s end)', 'natural', LEAVES],
+    ['process.exit()', 'exit', STAYS],
+    ['process.exit() just after stop()', 'stopped', LEAVES],
+  ])('%s: the waiter child is killed and reaped, not left a zombie', async (_, end, child) => {
+    const worker = new Worker(IN_WORKER, {
+      eval: true,
+      workerData: { index: join(process.cwd(), 'dist/lib/index.js'), wake: join(process.cwd(), 'dist/lib/managed/wake-process.js'), module: SOFTHSM_MODULE, end, child },
+    });
+    const said: unknown[] = [];
+    worker.on('message', (v) => said.push(v));
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    await until('the worker to end', () => said.length > 0, 60_000);
+    await exited;
+    const pid = said[0];
+    expect(typeof pid, String(pid)).toBe('number');
+    await until(`the waiter child ${pid} to be reaped`, () => !childExists(pid as number), 10_000);
   });
 });

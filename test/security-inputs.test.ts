@@ -2,7 +2,7 @@
 // read as empty, as p11-kit 0.24 reads /dev/zero (on a FIFO p11-kit waits forever; we do not),
 // an oversized file is refused with a named error; all in bounded time and memory.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,37 @@ describe('security: configuration files that are not regular files, or too large
     expect(ours).toMatchObject({ global: {}, modules: [] });
     expect(ours.ms).toBeLessThan(5000);
     expect(ours.maxRssMb).toBeLessThan(300);
+  });
+
+  it('entries readdir does not call regular (links to a FIFO, /dev/zero, a directory, a big file) are checked before reading', () => {
+    const modules = dir('linked-modules');
+    const store = dir('linked-store');
+    fifo(join(store, 'fifo'));
+    mkdirSync(join(store, 'sub'));
+    writeFileSync(join(store, 'real.conf'), 'module: /x/real.so\n');
+    symlinkSync(join(store, 'fifo'), join(modules, 'fifo.module'));
+    symlinkSync('/dev/zero', join(modules, 'zero.module'));
+    symlinkSync(join(store, 'sub'), join(modules, 'dir.module'));
+    symlinkSync(join(store, 'real.conf'), join(modules, 'real.module'));
+    const ours = load(join(work, 'missing.conf'), modules);
+    expect(ours).toMatchObject({ global: {}, modules: ['real'] });
+    expect(ours.ms).toBeLessThan(5000);
+    expect(ours.maxRssMb).toBeLessThan(300);
+
+    const huge = join(store, 'huge.conf');
+    writeFileSync(huge, '');
+    truncateSync(huge, 8 * 1024 * 1024 * 1024);
+    symlinkSync(huge, join(modules, 'huge.module'));
+    const refused = load(join(work, 'missing.conf'), modules);
+    expect(refused.error).toMatch(/linked-modules\/huge\.module: couldn't read config file: File too large/);
+    expect(refused.maxRssMb).toBeLessThan(300);
+    symlinkSync(join(store, 'gone'), join(modules, 'gone.module'));
+    rmSync(join(modules, 'huge.module'));
+    expect(load(join(work, 'missing.conf'), modules).error).toMatch(/linked-modules\/gone\.module: couldn't stat path: No such file or directory/);
+  });
+
+  it('a directory as the system config refuses the load, naming it', () => {
+    expect(load(dir('conf-is-dir'), dir('empty')).error).toMatch(/conf-is-dir.*Is a directory/);
   });
 
   it(`a config larger than ${MAX_CONFIG_BYTES} bytes is refused with the file named, without reading it`, () => {

@@ -3,6 +3,7 @@
 // reads only the buffers we allocated, with the lengths the module reported checked against
 // them; a pointer the module may have written back is never followed.
 import { BridgeError } from './errors.js';
+import { echo } from '../wasm/echo.js';
 import {
   attributeKind,
   type AttributeKind,
@@ -87,7 +88,7 @@ function dateBytes(type: number, v: CkDate | Date | string): Uint8Array {
   if (typeof v === 'string') text = v;
   else if (v instanceof Date) text = `${v.getUTCFullYear()}`.padStart(4, '0') + `${v.getUTCMonth() + 1}`.padStart(2, '0') + `${v.getUTCDate()}`.padStart(2, '0');
   else text = `${v.year}`.padStart(4, '0') + `${v.month}`.padStart(2, '0') + `${v.day}`.padStart(2, '0');
-  if (!/^\d{8}$/.test(text)) throw bad(type, `not a date: ${text}`);
+  if (!/^\d{8}$/.test(text)) throw bad(type, `not a date: ${echo(text)}`);
   return Buffer.from(text, 'latin1');
 }
 

@@ -1,6 +1,10 @@
 // The bridge's errors. Every failure names the function and the module, and carries the raw
 // CK_RV when the module produced one, so the lifecycle layer above can act on it.
 import { rvName, type RvCode } from './ckr.js';
+import { clip } from '../wasm/echo.js';
+
+/** How much of a caller's module path (and the loader's text, which repeats it) a message shows: any real path fits. */
+const PATH_CHARS = 4096;
 
 /** A PKCS#11 function returned something other than CKR_OK. */
 export class Pkcs11Error extends Error {
@@ -36,7 +40,7 @@ export class ModuleLoadError extends Error {
     detail: string,
     readonly rv?: number,
   ) {
-    super(`couldn't load module ${path}: ${detail}`);
+    super(`couldn't load module ${clip(path, PATH_CHARS)}: ${clip(detail, PATH_CHARS)}`);
   }
 }
 

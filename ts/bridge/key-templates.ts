@@ -3,6 +3,7 @@
 import type { Attribute } from './attributes.js';
 import { CKA } from './cka.js';
 import { CKM } from './ckm.js';
+import { echo } from '../wasm/echo.js';
 
 /** DER of each named curve's OID: the CKA_EC_PARAMS value PKCS#11 expects. */
 const CURVE_OIDS = {
@@ -16,8 +17,9 @@ export const NAMED_CURVES = Object.freeze(Object.keys(CURVE_OIDS)) as readonly N
 
 /** The CKA_EC_PARAMS of a named curve ('P-256', 'P-384', 'P-521'), a fresh copy each time. */
 export function ecParams(curve: NamedCurve): Uint8Array {
-  const hex = CURVE_OIDS[curve];
-  if (hex === undefined) throw new RangeError(`p11kit-wasm: unknown curve '${String(curve)}' (one of ${NAMED_CURVES.join(', ')})`);
+  // Own keys only: 'toString' is no curve.
+  const hex = typeof curve === 'string' && Object.hasOwn(CURVE_OIDS, curve) ? CURVE_OIDS[curve] : undefined;
+  if (hex === undefined) throw new RangeError(`p11kit-wasm: unknown curve ${echo(curve)} (one of ${NAMED_CURVES.join(', ')})`);
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
@@ -64,7 +66,7 @@ export function ecKeyPair(curve: NamedCurve, opts: KeyPairOptions = {}): KeyPair
 
 /** An RSA key pair (public exponent 65537) for signing and encryption. */
 export function rsaKeyPair(bits: number, opts: KeyPairOptions = {}): KeyPairTemplate {
-  if (!Number.isInteger(bits) || bits < 512) throw new RangeError(`p11kit-wasm: not an RSA key size: ${bits}`);
+  if (!Number.isInteger(bits) || bits < 512) throw new RangeError(`p11kit-wasm: not an RSA key size: ${echo(bits)}`);
   return pair(
     CKM.CKM_RSA_PKCS_KEY_PAIR_GEN,
     opts,

@@ -6,6 +6,7 @@
 import koffi from 'koffi';
 import { L } from './layout.js';
 import { BridgeError } from './errors.js';
+import { echo } from '../wasm/echo.js';
 
 const TWO32 = 2 ** 32;
 /** Largest single allocation we make on behalf of a module's length claim. */
@@ -171,14 +172,14 @@ export class CopySlab {
 export function writeUlong(dv: DataView, off: number, v: number | bigint, width = L.ulong): void {
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) {
-      throw new BridgeError('BAD_ARGUMENT', `not a CK_ULONG: ${v}`);
+      throw new BridgeError('BAD_ARGUMENT', `not a CK_ULONG: ${echo(v)}`);
     }
     dv.setUint32(off, v >>> 0, true);
     if (width === 8) dv.setUint32(off + 4, Math.floor(v / TWO32), true);
     else if (v >= TWO32) throw new BridgeError('BAD_ARGUMENT', `${v} does not fit a 32-bit CK_ULONG`);
     return;
   }
-  if (v < 0n || v >= 1n << BigInt(width * 8)) throw new BridgeError('BAD_ARGUMENT', `not a CK_ULONG: ${v}`);
+  if (v < 0n || v >= 1n << BigInt(width * 8)) throw new BridgeError('BAD_ARGUMENT', `not a CK_ULONG: ${echo(v)}`);
   dv.setUint32(off, Number(v & 0xffffffffn), true);
   if (width === 8) dv.setUint32(off + 4, Number(v >> 32n), true);
 }

@@ -7,6 +7,7 @@ import { BridgeError } from './errors.js';
 import { outputBytes, putBytes } from './op-helpers.js';
 
 import type { ObjectHandle, ObjectRef, SessionHandle } from './handles.js';
+import { echo } from '../wasm/echo.js';
 
 type H = SessionHandle;
 type Mech = Mechanism | number;
@@ -65,7 +66,7 @@ export function* seedRandom(c: OpContext, session: H, seed: Uint8Array): Op<void
 }
 
 export function* generateRandom(c: OpContext, session: H, length: number): Op<Uint8Array> {
-  if (!Number.isInteger(length) || length < 0 || length > MAX_OUTPUT) throw new BridgeError('BAD_ARGUMENT', `cannot generate ${length} random bytes`);
+  if (!Number.isInteger(length) || length < 0 || length > MAX_OUTPUT) throw new BridgeError('BAD_ARGUMENT', `cannot generate ${echo(length)} random bytes (a length is an integer from 0 to ${MAX_OUTPUT})`);
   const at = c.mem.alloc(length);
   check(c, 'C_GenerateRandom', yield req('C_GenerateRandom', session, at, length));
   return c.mem.read(at, length);

@@ -1,6 +1,7 @@
 // CK_UTF8CHAR fields: fixed width, blank-padded, not NUL-terminated. Decoding stops at the first
 // NUL (what a C caller printing the field would see), drops trailing blanks, and turns invalid
 // UTF-8 into U+FFFD, so a module's garbage never becomes an exception or an overread.
+import { echo } from '../wasm/echo.js';
 
 /** The trimmed text of `len` bytes at `off` in `buf`. */
 export function paddedText(buf: Uint8Array, off: number, len: number): string {
@@ -22,7 +23,7 @@ interface Slicers {
 /** Blank-pads `text` (UTF-8) into `len` bytes; longer text is an error, never silently cut mid-character. */
 export function padText(text: string, len: number): Uint8Array {
   const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length > len) throw new RangeError(`'${text}' is ${bytes.length} bytes; the field holds ${len}`);
+  if (bytes.length > len) throw new RangeError(`${echo(text)} is ${bytes.length} bytes; the field holds ${len}`);
   const out = new Uint8Array(len).fill(0x20);
   out.set(bytes);
   return out;

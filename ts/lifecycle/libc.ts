@@ -1,4 +1,4 @@
-// The few libc calls the process-wide anchor needs, through koffi.
+// The few libc calls the process-wide anchor (and the reaping of a worker's waiter children) needs, through koffi.
 import { constants } from 'node:os';
 import koffi from 'koffi';
 
@@ -38,6 +38,9 @@ export const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, i
   off: number,
 ) => bigint;
 export const gettid = libc.func('int gettid(void)') as () => number;
+export const WNOHANG = 1;
+/** waitpid without the status (our children only: the pid is ours until it is waited for). */
+export const waitpid = libc.func('int waitpid(int pid, int *status, int options)') as (pid: number, status: null, options: number) => number;
 export const errno = (): number => koffi.errno();
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 /** An errno by its name (ELOOP, not 40): what people search for. */

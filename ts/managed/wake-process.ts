@@ -15,6 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
+import { isMainThread } from 'node:worker_threads';
+import { EINTR, errno, waitpid, WNOHANG } from '../lifecycle/libc.js';
 import type { ManagedModule } from './module.js';
 
 /** Why a watch ended by itself; the caller falls back to polling. */
@@ -69,6 +71,51 @@ function childEntry(): string {
   throw new Error('p11kit-wasm: the slot-event waiter (wake-child.js) is not built; run `make ts`');
 }
 
+// A child is reaped by the event loop that spawned it. A worker thread that ends with a child
+// it has not reaped (never stopped: the proxy or service was not released; or stopped just
+// before the end) leaves it a zombie of the whole process until the process exits: no other
+// loop waits for it. So when a worker ends (its process 'exit': the script ran out, or
+// process.exit()), the children not yet reaped are killed and reaped here, synchronously.
+// worker.terminate() runs no JavaScript at all: a worker ended that way must be released first.
+const unreaped = new Set<ChildProcess>();
+let reapsAtExit = false;
+
+/** The most a worker's end waits for a killed child to be gone (one stuck in the kernel is left). */
+const REAP_MS = 2000;
+
+function reapAtWorkerExit(): void {
+  const until = Date.now() + REAP_MS;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (const child of unreaped) {
+    // Reaped already (its exit seen) or never started: the pid is no longer ours to wait for.
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue;
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // already dead: a zombie, which waitpid takes below
+    }
+    for (;;) {
+      const r = waitpid(child.pid, null, WNOHANG);
+      if (r !== 0 && !(r < 0 && errno() === EINTR)) break; // reaped, or not ours any more (ECHILD)
+      if (Date.now() > until) break;
+      Atomics.wait(nap, 0, 0, 1);
+    }
+  }
+  unreaped.clear();
+}
+
+function trackUntilReaped(child: ChildProcess): void {
+  if (isMainThread) return; // the process's own end takes its children (they die on stdin's end)
+  unreaped.add(child);
+  const done = () => unreaped.delete(child);
+  child.once('exit', done);
+  child.once('error', done);
+  if (!reapsAtExit) {
+    reapsAtExit = true;
+    process.once('exit', reapAtWorkerExit);
+  }
+}
+
 export class WakeProcess {
   private readonly child: ChildProcess;
   private readonly out: Readable;
@@ -90,6 +137,7 @@ export class WakeProcess {
     // An Electron app's execPath is the app: run it as plain node.
     const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
     this.child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'inherit', 'pipe'], env });
+    trackUntilReaped(this.child);
     this.exited = new Promise((resolve) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
       this.child.once('exit', () => resolve());

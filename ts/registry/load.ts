@@ -1,13 +1,13 @@
 // loadRegistry: TypeScript does the file system work in p11-kit's order; the wasm core
 // lexes, merges and orders (wasm/registry.h); then each module's library is probed.
-import { opendirSync, statSync } from 'node:fs';
-import { readBounded } from './bounded-read.js';
+import { opendirSync } from 'node:fs';
 import { core } from '../wasm/core.js';
+import { echo } from '../wasm/echo.js';
 import { defaultLocations, defaultProgramName, expandHome, userConfigBlockers } from './paths.js';
 import { checkLibrary, closeLibrary, openLibrary, type Handle } from './probe.js';
 import { visitRegistryRecords, type RecordVisitor } from './records.js';
 import { remoteProblem } from './remote.js';
-import { Io, Staging, ioFailure } from './staging.js';
+import { Io, Known, Staging, ioFailure } from './staging.js';
 import {
   RegistryError,
   type Diagnostic,
@@ -40,16 +40,6 @@ interface RegistryCore {
 
 /** Far more than any real configuration; what keeps a hostile file from exhausting memory. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-
-/** A file whose type readdir did not tell (or a global config): the checked, bounded read. */
-function readChecked(path: string | Buffer, staging: Staging): { io: Io; len: number } {
-  try {
-    return { io: Io.Ok, len: staging.put(readBounded(path, MAX_CONFIG_BYTES).bytes) };
-  } catch (err) {
-    const f = ioFailure(err);
-    return { io: f.io, len: staging.put(f.text) };
-  }
-}
 
 /**
  * Entries in the directory's own (readdir) order, as p11-kit sees them; undefined when unlistable.
@@ -96,7 +86,7 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
   const staging = new Staging(c, MAX_CONFIG_BYTES);
   try {
     const feedGlobal = (scope: Scope, path: string) => {
-      const r = readChecked(path, staging);
+      const r = staging.read(path, Known.Config);
       fns.p11w_registry_global_file(reg, scope, staging.path(path), r.io, staging.data, r.len);
     };
     const feedDir = (scope: Scope, dir: string) => {
@@ -108,15 +98,7 @@ function mergeConfig(locations: RegistryLocations, envFlags: number, program: st
       const { entries, regular } = listing as Required<typeof listing>;
       for (let i = 0; i < entries.length; i++) {
         const { pathPtr, namePtr, path } = staging.entry(entries[i]);
-        let r: { io: Io; len: number };
-        if (regular[i]) r = staging.readRegular(path);
-        else {
-          try {
-            r = statSync(path).isDirectory() ? { io: Io.IsDir, len: staging.put('') } : readChecked(path, staging);
-          } catch (err) {
-            r = { io: Io.StatFailed, len: staging.put(ioFailure(err).text) };
-          }
-        }
+        const r = staging.read(path, regular[i] ? Known.Regular : Known.Entry);
         if (fns.p11w_registry_module_file(reg, scope, pathPtr, namePtr, r.io, staging.data, r.len) < 0) return;
       }
     };
@@ -214,7 +196,7 @@ function toRegistry(collected: ReturnType<typeof registryCollector>, locations: 
         level: 'warning',
         file: '',
         line: 0,
-        message: `module '${m.name}': invalid setting '${policy}' for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
+        message: `module '${m.name}': invalid setting ${echo(policy)} for '${REINIT_POLICY_KEY}', defaulting to 'explicit'`,
       });
     }
   }

@@ -7,6 +7,7 @@
 // koffi is required on first probe, not imported: `p11kit-wasm/registry` must load no
 // native code until a module is actually probed.
 import { createRequire } from 'node:module';
+import { clip } from '../wasm/echo.js';
 
 type Koffi = typeof import('koffi');
 /** A dlopen handle. */
@@ -21,6 +22,9 @@ interface Dl {
   /** C_GetFunctionList's prototype (anonymous: a named one is process-wide and a second copy of this file would clash). */
   getFunctionList: ReturnType<Koffi['proto']>;
 }
+
+/** How much of a module path (a config value, up to megabytes) a reason repeats: any real path fits. */
+const PATH_CHARS = 4096;
 
 // glibc's values; p11-kit opens modules RTLD_NOW | RTLD_LOCAL.
 const RTLD_NOW = 2;
@@ -49,7 +53,7 @@ export function openLibrary(path: string): { handle: Handle } | { reason: string
   if (!path) return { reason: `couldn't load module: ${path}: empty path` };
   const d = libdl();
   const handle = d.dlopen(path, RTLD_NOW);
-  return handle ? { handle } : { reason: `couldn't load module: ${path}: ${openError(path, d.dlerror())}` };
+  return handle ? { handle } : { reason: `couldn't load module: ${clip(path, PATH_CHARS)}: ${clip(openError(path, d.dlerror()), PATH_CHARS)}` };
 }
 
 export function closeLibrary(handle: Handle): void {
@@ -60,14 +64,14 @@ export function closeLibrary(handle: Handle): void {
 export function checkLibrary(handle: Handle, path: string): string | undefined {
   const d = libdl();
   const getFunctionList = d.dlsym(handle, 'C_GetFunctionList');
-  if (!getFunctionList) return `couldn't find C_GetFunctionList entry point in module: ${path}: cannot find 'C_GetFunctionList' in shared library`;
+  if (!getFunctionList) return `couldn't find C_GetFunctionList entry point in module: ${clip(path, PATH_CHARS)}: cannot find 'C_GetFunctionList' in shared library`;
   if (d.dlsym(handle, P11_KIT_MARKER)) return 'refusing to load the p11-kit-proxy.so module as a registered module';
   d.dlerror(); // the failed marker lookup left an error behind: not ours to report later
   const out: unknown[] = [null];
   const rv = Number(d.koffi.call(getFunctionList, d.getFunctionList, out));
   if (rv !== 0 || !out[0]) {
     const what = rv !== 0 ? `rv 0x${rv.toString(16).padStart(8, '0')}` : 'returned no function list';
-    return `call to C_GetFunctionList failed in module: ${path}: ${what}`;
+    return `call to C_GetFunctionList failed in module: ${clip(path, PATH_CHARS)}: ${what}`;
   }
   return undefined;
 }

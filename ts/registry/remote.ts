@@ -1,6 +1,10 @@
 // Which `remote:` values p11-kit 0.24.1 accepts when it builds the RPC client module
 // (spec §1.4). A refused value is a load failure: skipped, or fatal when critical.
 // Observed against libp11-kit with the differential suite (test/registry-diff.test.ts).
+import { clip, echo } from '../wasm/echo.js';
+
+/** How much of a config value a reason repeats (p11-kit's own messages stop at 512 bytes). */
+const SHOWN = 256;
 
 const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\v' || c === '\f' || c === '\r';
 
@@ -8,19 +12,19 @@ const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\
 export function remoteProblem(value: string): string | undefined {
   if (value.startsWith('|')) {
     const command = value.slice(1);
-    return commandLineWords(command) > 0 ? undefined : `invalid remote command line: ${command}`;
+    return commandLineWords(command) > 0 ? undefined : `invalid remote command line: ${clip(command, SHOWN)}`;
   }
   if (value.startsWith('unix:path=')) {
     // Absolute before percent-decoding, and every % followed by two hex digits.
     const path = value.slice('unix:path='.length);
-    if (!path.startsWith('/')) return `remote not supported: ${value}`;
-    return /%(?![0-9A-Fa-f]{2})/.test(path) ? `invalid unix socket path: ${value}` : undefined;
+    if (!path.startsWith('/')) return `remote not supported: ${clip(value, SHOWN)}`;
+    return /%(?![0-9A-Fa-f]{2})/.test(path) ? `invalid unix socket path: ${clip(value, SHOWN)}` : undefined;
   }
   if (value.startsWith('vsock:')) {
     const address = value.slice('vsock:'.length);
-    return vsockAccepted(address) ? undefined : `failed to parse vsock address: '${address}'`;
+    return vsockAccepted(address) ? undefined : `failed to parse vsock address: '${clip(address, SHOWN)}'`;
   }
-  return `remote not supported: ${value}`;
+  return `remote not supported: ${clip(value, SHOWN)}`;
 }
 
 /**
@@ -131,7 +135,7 @@ export function remoteTuning(module: string, options: Record<string, string>): R
     if (text === undefined) continue;
     const n = /^\d{1,13}$/.test(text) ? Number(text) : NaN;
     if (!Number.isSafeInteger(n) || (field === 'maxPayload' && (n < 1 || n > 0xffffffff))) {
-      throw new RemoteTuningError(`module '${module}': ${key} must be a non-negative integer${field === 'maxPayload' ? ' from 1 to 4294967295' : ''}, not '${options[key]}'`);
+      throw new RemoteTuningError(`module '${module}': ${key} must be a non-negative integer${field === 'maxPayload' ? ' from 1 to 4294967295' : ''}, not ${echo(options[key])}`);
     }
     out[field] = n;
   }

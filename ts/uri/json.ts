@@ -2,6 +2,7 @@
 // `slotId` as a decimal string, the raw bytes of values that are not UTF-8 (`raw`, a vendor
 // query's `rawValue`) as hex, everything else as in Uri.
 import type { Uri, UriFields, UriObjectType, UriTextField, UriVendorQuery, UriVersion } from './types.js';
+import { clip } from '../wasm/echo.js';
 
 export interface UriJson {
   libraryDescription?: string;
@@ -66,7 +67,7 @@ export function uriFromJson(json: unknown): UriFields {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('expected an object of URI fields');
   const obj = json as Record<string, unknown>;
   const unknown = Object.keys(obj).filter((k) => !KEYS.has(k));
-  if (unknown.length) fail(`unknown field(s) ${unknown.join(', ')}; known: ${[...KEYS].join(', ')}`);
+  if (unknown.length) fail(`unknown field(s) ${clip(unknown.join(', '))}; known: ${[...KEYS].join(', ')}`);
   const out: Record<string, unknown> = {};
   for (const key of STRING_KEYS) {
     if (obj[key] === undefined) continue;
@@ -102,7 +103,7 @@ export function uriFromJson(json: unknown): UriFields {
     if (typeof obj.raw !== 'object' || obj.raw === null || Array.isArray(obj.raw)) fail('raw must be an object of hex strings');
     const raw: Record<string, Uint8Array> = {};
     for (const [k, v] of Object.entries(obj.raw)) {
-      if (!(STRING_KEYS as readonly string[]).includes(k) || k === 'type') fail(`raw.${k} is not a text field`);
+      if (!(STRING_KEYS as readonly string[]).includes(k) || k === 'type') fail(`raw.${clip(k)} is not a text field`);
       raw[k] = fromHex(v, `raw.${k}`);
     }
     out.raw = raw;

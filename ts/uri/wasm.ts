@@ -43,9 +43,6 @@ export class UriCore {
   private readonly fns: UriExports;
   private scratch = 0; // [u32 out-length][input bytes…]
   private scratchSize = 0;
-  // Views of the core's memory, re-made only when growth replaces its buffer.
-  private u8 = new Uint8Array(0);
-  private u32 = new Uint32Array(0);
   private lastFailure: CoreFailure = OUT_OF_MEMORY;
   /** Whether the last text put in was ASCII (its byte offsets are string offsets). */
   private lastAscii = true;
@@ -59,21 +56,9 @@ export class UriCore {
     this.fns = Object.fromEntries(names.map((n) => [n, core.fn(n)])) as unknown as UriExports;
   }
 
-  // Growing the memory detaches its old buffer, which empties every view of it: a length
-  // check is enough, and reading `memory.buffer` (an API getter) on every call is not free.
-  private heap(): Uint8Array {
-    if (this.u8.length === 0) {
-      const buffer = this.core.exports.memory.buffer;
-      this.u8 = new Uint8Array(buffer);
-      this.u32 = new Uint32Array(buffer);
-    }
-    return this.u8;
-  }
-
   /** The u32 a core call wrote to the scratch block's length slot (malloc aligns it). */
   private outLen(): number {
-    this.heap();
-    return this.u32[this.scratch >>> 2];
+    return this.core.heap32[this.scratch >>> 2];
   }
 
   /** Room for `bytes` input bytes after the length slot; returns the input's address. */
@@ -91,14 +76,14 @@ export class UriCore {
   /** Writes text as UTF-8 into the scratch block; returns its address and byte length. */
   private putText(text: string): [number, number] {
     const ptr = this.reserve(text.length * 3);
-    const written = utf8Write.call(this.heap(), text, ptr, text.length * 3);
+    const written = utf8Write.call(this.core.heap, text, ptr, text.length * 3);
     this.lastAscii = written === text.length;
     return [ptr, written];
   }
 
   private putBytes(bytes: Uint8Array): [number, number] {
     const ptr = this.reserve(bytes.length);
-    this.heap().set(bytes, ptr);
+    this.core.heap.set(bytes, ptr);
     return [ptr, bytes.length];
   }
 
@@ -159,8 +144,7 @@ export class UriCore {
       this.lastFailure = this.noteFailure(uri);
       return null;
     }
-    const heap = this.heap();
-    return latin1Slice.call(heap, out, out + this.u32[this.scratch >>> 2]);
+    return latin1Slice.call(this.core.heap, out, out + this.outLen());
   }
 
   /** The parsed fields of a handle. */
@@ -168,13 +152,13 @@ export class UriCore {
     const ptr = this.fns.p11w_uri_output(uri, this.scratch);
     if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (URI fields)');
     const len = this.outLen();
-    return decodeUriRecords(this.heap(), ptr, len).uri;
+    return decodeUriRecords(this.core.heap, ptr, len).uri;
   }
 
   format(uri: number, type: number, lowercase: boolean): string {
     const ptr = this.fns.p11w_uri_format(uri, type, lowercase ? 1 : 0, this.scratch);
     if (!ptr) throw new RangeError('p11kit-wasm: the wasm core is out of memory (formatting a URI)');
-    return latin1Slice.call(this.heap(), ptr, ptr + this.outLen());
+    return latin1Slice.call(this.core.heap, ptr, ptr + this.outLen());
   }
 
   /** 1/0 from the core; structure records that the core cannot read are a caller bug. */
@@ -193,7 +177,7 @@ export class UriCore {
   private noteFailure(uri: number): CoreFailure {
     const ptr = this.fns.p11w_uri_output(uri, this.scratch);
     const len = this.outLen();
-    return (ptr && decodeUriRecords(this.heap(), ptr, len).failure) || OUT_OF_MEMORY;
+    return (ptr && decodeUriRecords(this.core.heap, ptr, len).failure) || OUT_OF_MEMORY;
   }
 
   /**

@@ -51,6 +51,8 @@ export function core(): Core {
 
 export class Core {
   readonly exports: CoreExports;
+  private u8 = new Uint8Array(0);
+  private words = new Uint32Array(0);
 
   constructor(module: WebAssembly.Module) {
     // No imports except the growth notice, after which views must simply be re-made.
@@ -65,12 +67,31 @@ export class Core {
     return f as F;
   }
 
+  /**
+   * The core's memory as bytes. Growth (inside any call into the core) detaches the old buffer,
+   * which empties every view of it: so a length check is all it takes to know the view must be
+   * re-made, and reading `memory.buffer` (an API getter) on every access is not free.
+   */
   get heap(): Uint8Array {
-    return new Uint8Array(this.exports.memory.buffer);
+    if (this.u8.length === 0) this.views();
+    return this.u8;
   }
 
+  /** The same memory as 32-bit words (the core is little-endian, like every host Node runs on). */
+  get heap32(): Uint32Array {
+    if (this.u8.length === 0) this.views();
+    return this.words;
+  }
+
+  private views(): void {
+    const buffer = this.exports.memory.buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.words = new Uint32Array(buffer);
+  }
+
+  /** The u32 at an aligned address (what the core's malloc returns). */
   u32(ptr: number): number {
-    return new DataView(this.exports.memory.buffer).getUint32(ptr, true);
+    return this.heap32[ptr >>> 2];
   }
 
   /** A copy of len bytes at ptr. */
