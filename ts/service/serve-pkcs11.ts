@@ -8,6 +8,7 @@ import { installErrorTransfer } from './errors.js';
 import { classOf, MODULE_CALL_CLASS, SESSION_CALL_CLASS, userTypeClass, type ClientGrant, type OperationClass } from './grant.js';
 import { exposeMethods } from './guarded-expose.js';
 import { Pkcs11Service } from './pkcs11-host.js';
+import { serveRing, type RingHandlers } from './ring-host.js';
 import type { SessionOptions, SlotEventOptions } from './pkcs11-types.js';
 import { serveStreams } from './stream.js';
 
@@ -131,8 +132,11 @@ export interface ServePkcs11Options {
 export function servePkcs11(ep: ServiceEndpoint, opts: ServePkcs11Options = {}): Pkcs11Service {
   installErrorTransfer();
   const service = opts.service ?? new Pkcs11Service(opts.grant);
+  const batched = guardedBatchMethods(service);
+  // First: it drains the ring before each message the others read (ring-host.ts).
+  serveRing(ep, batched as unknown as RingHandlers);
   exposeMethods(guardedMethods(service, Object.keys(SERVICE_METHODS) as ServiceMethodName[]), ep);
-  serveBatches(ep, guardedBatchMethods(service) as never);
+  serveBatches(ep, batched as never);
   serveStreams(ep, {
     slotEvents: (signal: AbortSignal, id: number, o?: SlotEventOptions) => {
       service.grant.require('slotEvents', 'read');
