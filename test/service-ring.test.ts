@@ -29,6 +29,8 @@ import {
   CLOSED, CONTROL_BYTES, DATA_BYTE, DATA_BYTES, DONE, FAILED, HOST_ASLEEP, KEY_BYTE, LEN1, LEN2, MAGIC, MECHANISM, OP, OUT_LEN,
   RING_BYTES, RING_MAGIC, SESSION, SLOT_BYTES, SLOTS, STATUS, SUBMITTED, opCode, slotByte,
 } from '../ts/service/ring-layout.js';
+import { RingClient } from '../ts/service/ring-client.js';
+import { serveRing, type RingHandlers } from '../ts/service/ring-host.js';
 import { mulberry32 } from './helpers/mulberry32.js';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
@@ -212,6 +214,59 @@ describe('shared-memory ring: results', () => {
     await closing;
     await expect(late).rejects.toMatchObject({ rv: CKR.CKR_SESSION_HANDLE_INVALID });
     expect(client.supervisor.ringAnswered).toBe(before + 8);
+  });
+});
+
+describe('shared-memory ring: the transport', () => {
+  it('an output too big for a slot is asked again by message; an answer that waits holds back only the answers after it', async () => {
+    const { port1, port2 } = new MessageChannel();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const bytes = (n: number, v: number) => new Uint8Array(n).fill(v);
+    // Handlers of the transport's own (no module): one answer waits, one does not fit a slot.
+    const stopHost = serveRing(nodePortEndpoint(port2), {
+      generateRandom: (_sid: unknown, n: unknown) => (n === 7 ? gate.then(() => bytes(7, 7)) : bytes(n as number, 1)),
+      digest: () => bytes(DATA_BYTES + 1, 2),
+      sign: () => bytes(DATA_BYTES, 3),
+      verify: () => false,
+      encrypt: () => bytes(0, 0),
+      decrypt: () => bytes(1, 4),
+    } satisfies RingHandlers);
+    const fallbacks: unknown[] = [];
+    const ring = new RingClient(nodePortEndpoint(port1), {
+      fallback: async (method, args) => {
+        fallbacks.push([method, args[0]]);
+        return 'by message';
+      },
+    });
+    cleanups.push(() => {
+      ring.fail(() => new Error('test over'));
+      stopHost();
+      port1.close();
+      port2.close();
+    });
+    let first: Promise<unknown> | undefined;
+    await until(() => (first = ring.call('generateRandom', [1, 4])) !== undefined, 'the ring to be set up');
+    expect(await first).toEqual(bytes(4, 1));
+    const order: string[] = [];
+    const waits = ring.call('generateRandom', [1, 7])!.then((v) => order.push(`waited ${(v as Uint8Array).length}`));
+    const quick = ring.call('generateRandom', [1, 3])!.then((v) => order.push(`quick ${(v as Uint8Array).length}`));
+    const big = ring.call('digest', [1, 0x250, bytes(10, 0)])!;
+    const rest = [ring.call('sign', [1, 1, 5, bytes(1, 0)])!, ring.call('verify', [1, 1, 5, bytes(1, 0), bytes(2, 0)])!, ring.call('decrypt', [1, 1, 5, bytes(16, 0)])!];
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(order).toEqual([]); // the quick one is done, but answers are read in order
+    expect(ring.pending).toBe(6);
+    open();
+    await Promise.all([waits, quick]);
+    expect(order).toEqual(['waited 7', 'quick 3']);
+    expect(await big).toBe('by message');
+    expect(fallbacks).toEqual([['digest', 1]]);
+    expect(await Promise.all(rest)).toEqual([bytes(DATA_BYTES, 3), false, bytes(1, 4)]);
+    // Calls that do not fit a slot, or a mechanism with parameters, are not the ring's.
+    expect(ring.call('generateRandom', [1, DATA_BYTES + 1])).toBeUndefined();
+    expect(ring.call('digest', [1, { mechanism: 1, parameter: bytes(8, 0) }, bytes(1, 0)])).toBeUndefined();
+    expect(ring.call('verify', [1, 1, 5, bytes(DATA_BYTES, 0), bytes(1, 0)])).toBeUndefined();
+    expect(ring.call('findObjects', [1, []])).toBeUndefined();
   });
 });
 
