@@ -5,7 +5,7 @@
 // mechanism with parameters, inputs larger than a slot, the ring full, the ring not set up yet)
 // returns undefined and goes the message path; so does one whose output did not fit, again.
 // Per call: the call's promise and its result's copy, nothing else — the settling functions and
-// arguments are kept in per-slot arrays. Waits are Atomics.waitAsync, bounded, and re-made.
+// arguments are kept in per-slot arrays. Waits are Atomics.waitAsync (see SAFETY_POLL_MS).
 import type { Endpoint } from 'comlink';
 import { decodeError, type WireThrown } from './errors.js';
 import {
@@ -13,7 +13,13 @@ import {
   OUT_LEN, RING_BYTES, RING_MAGIC, SESSION, SLOTS, STATUS, SUBMITTED, TOO_BIG, TRUE, opCode, slotByte, waitAsync, type RingAnswer, type RingOffer,
 } from './ring-layout.js';
 
-const WAIT_MS = 1000;
+/**
+ * Waits carry no timeout: Node 20 keeps a timer per timed wait until it expires, even once woken,
+ * and at a hundred thousand waits a second those timers cost more than the calls (a ping-pong
+ * over waitAsync: 5× slower, half-second stalls, with a 300 ms timeout). One interval per ring
+ * bounds a wait instead: it reads the outcomes itself if none has arrived for this long.
+ */
+const SAFETY_POLL_MS = 1000;
 const utf8 = new TextDecoder();
 const MASK = SLOTS - 1;
 const OP_RANDOM = opCode('generateRandom');
@@ -83,6 +89,8 @@ export class RingClient {
   private readonly resolves: (((v: unknown) => void) | undefined)[] = new Array(SLOTS).fill(undefined);
   private readonly rejects: (((e: unknown) => void) | undefined)[] = new Array(SLOTS).fill(undefined);
   private readonly detach: () => void;
+  private readonly poll: ReturnType<typeof setInterval>;
+  private polled = 0;
   private readonly woken = () => {
     this.waiting = false;
     this.harvest();
@@ -103,6 +111,11 @@ export class RingClient {
     ep.start?.();
     this.detach = () => ep.removeEventListener('message', listener as never);
     ep.postMessage({ p11wRing: this.sab } satisfies RingOffer);
+    this.poll = setInterval(() => {
+      if (this.pending > 0 && this.consumed === this.polled) this.harvest();
+      this.polled = this.consumed;
+    }, SAFETY_POLL_MS);
+    (this.poll as { unref?: () => void }).unref?.();
   }
 
   /** Calls written and not yet answered. */
@@ -161,7 +174,7 @@ export class RingClient {
       Atomics.store(ctl, CLIENT_ASLEEP, 0);
       return void queueMicrotask(this.woken);
     }
-    const r = waitAsync(ctl, CLIENT_ASLEEP, 1, WAIT_MS);
+    const r = waitAsync(ctl, CLIENT_ASLEEP, 1);
     if (r.async) void r.value.then(this.woken);
     else queueMicrotask(this.woken);
   }
@@ -217,6 +230,7 @@ export class RingClient {
     this.failure = (method) => error(method, false);
     this.ready = false;
     this.detach();
+    clearInterval(this.poll);
     const had = this.pending;
     for (let i = 0; i < had; i++) {
       const k = this.consumed & MASK;

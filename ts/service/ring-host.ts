@@ -18,8 +18,8 @@ import {
 type Handler = (...args: unknown[]) => unknown;
 export type RingHandlers = Readonly<Record<RingOp, Handler>>;
 
-/** How long one wait lasts before it is made again (waits are bounded; a wake-up ends one early). */
-const WAIT_MS = 1000;
+/** Waits carry no timeout (see ring-client.ts); an interval drains what a lost wake-up would leave. */
+const SAFETY_POLL_MS = 1000;
 const MASK = SLOTS - 1;
 
 const badSlot = (k: number, why: string) => new RangeError(`shared-memory ring slot ${k}: ${why}`);
@@ -35,6 +35,7 @@ class RingHost {
   /** Per slot: its outcome is written (calls that returned a promise finish out of order). */
   private readonly complete = new Uint8Array(SLOTS);
   private closed = false;
+  private readonly poll: ReturnType<typeof setInterval>;
   private readonly wake = () => {
     this.drain();
     this.sleep();
@@ -50,6 +51,8 @@ class RingHost {
     this.bytes = new Uint8Array(sab);
     // The client may have written calls already: start where its counter and ours agree.
     this.next = this.finished = Atomics.load(this.ctl, DONE);
+    this.poll = setInterval(() => this.drain(), SAFETY_POLL_MS);
+    this.poll.unref();
   }
 
   start(): void {
@@ -58,6 +61,7 @@ class RingHost {
 
   stop(): void {
     this.closed = true;
+    clearInterval(this.poll);
   }
 
   /** Waits for the client to submit; a client that submits while this is being set up is not missed. */
@@ -69,7 +73,7 @@ class RingHost {
       Atomics.store(ctl, HOST_ASLEEP, 0);
       return void setImmediate(this.wake);
     }
-    const w = waitAsync(ctl, HOST_ASLEEP, 1, WAIT_MS);
+    const w = waitAsync(ctl, HOST_ASLEEP, 1);
     // Not asleep any more before it began (a client, or a hostile one clearing the word): a
     // turn of the event loop first, so that no client can keep this thread from its messages.
     if (w.async) void w.value.then(this.wake);
@@ -90,7 +94,7 @@ class RingHost {
   }
 
   private close(code: number): void {
-    this.closed = true;
+    this.stop();
     Atomics.store(this.ctl, CLOSED, code);
     Atomics.store(this.ctl, CLIENT_ASLEEP, 0);
     Atomics.notify(this.ctl, CLIENT_ASLEEP);
