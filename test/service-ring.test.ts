@@ -382,6 +382,11 @@ describe('shared-memory ring: a hostile client', () => {
     await submit(h, 9);
     for (const k of [0, 1, 2, 3, 4, 5, 6, 7]) expect(slotError(h, k).message).toContain(`ring slot ${k}`);
     expect(slotError(h, 8).fields.rv).toBe(CKR.CKR_SESSION_HANDLE_INVALID);
+    // A call submitted without waking the host (a lost wake-up) is still answered: its safety poll drains it.
+    write(9, 99, 1, 0);
+    Atomics.store(h.ctl, SUBMITTED, 10);
+    await until(() => Atomics.load(h.ctl, DONE) === 10, 'the safety poll');
+    expect(slotError(h, 9).message).toContain('ring slot 9');
     // The honest client is served all along, through its ring and by message.
     const before = honest.supervisor.ringAnswered!;
     expect((await Promise.all([s.generateRandom(16), s.digest(CKM.CKM_SHA256, Buffer.from('ok'))])).map((r) => r.length)).toEqual([16, 32]);
