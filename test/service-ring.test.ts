@@ -4,7 +4,7 @@
 // the ring rejects them; and a hostile client scribbling over its ring gets errors naming the
 // slot (or its ring closed), while the service keeps serving everyone, itself included.
 import { createHash, randomBytes } from 'node:crypto';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CKA,
@@ -427,6 +427,39 @@ describe('shared-memory ring: a hostile client', () => {
     const before = honest.supervisor.ringAnswered!;
     expect((await s.sign(CKM.CKM_ECDSA, (await s.findObjects([{ type: CKA.CKA_LABEL, value: 'ec' }, { type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY }]))[0]!, Buffer.alloc(32))).length).toBe(64);
     expect(honest.supervisor.ringAnswered).toBe(before + 1);
+  });
+
+  it('a client that keeps its ring full from another thread does not keep the service from its messages', async () => {
+    const honest = connectPkcs11(nodePortEndpoint(serveHere()), { ring: true });
+    cleanups.push(() => honest.close());
+    const { s } = await session(honest);
+    const h = await hostileRing(); // every slot's OP is 0: each call fails at once, as fast as it can be resubmitted
+    const flags = new Int32Array(new SharedArrayBuffer(8)); // [0]: stop, [1]: rounds the hammer made
+    const hammer = new Worker(
+      `const { workerData: { sab, flags } } = require('node:worker_threads');
+       const ctl = new Int32Array(sab, 0, ${CONTROL_BYTES / 4});
+       const f = new Int32Array(flags);
+       while (Atomics.load(f, 0) === 0) {
+         Atomics.store(ctl, ${SUBMITTED}, (Atomics.load(ctl, ${DONE}) + ${SLOTS}) | 0);
+         Atomics.store(ctl, ${HOST_ASLEEP}, 0);
+         Atomics.notify(ctl, ${HOST_ASLEEP});
+         Atomics.add(f, 1, 1);
+       }`,
+      { eval: true, workerData: { sab: h.sab, flags: flags.buffer } },
+    );
+    cleanups.push(async () => {
+      Atomics.store(flags, 0, 1);
+      await hammer.terminate();
+    });
+    await until(() => Atomics.load(h.ctl, DONE) > 10 * SLOTS, 'the hammer to get going');
+    // The honest client, by message and through its ring, and the hostile one's own port, answered while the hammer runs.
+    expect((await s.findObjects([{ type: CKA.CKA_LABEL, value: 'ec' }])).length).toBe(2);
+    expect((await s.generateRandom(8)).length).toBe(8);
+    const reply = new Promise<unknown>((resolve) => h.port.once('message', resolve));
+    h.port.postMessage({ id: 2, type: 'APPLY', path: ['ping'], argumentList: [] });
+    expect(await reply).toMatchObject({ id: 2, type: 'RAW' });
+    expect(Atomics.load(flags, 0)).toBe(0); // still hammering
+    expect(Atomics.load(h.ctl, CLOSED)).toBe(0);
   });
 
   it('a second ring, or one of the wrong size or version, is refused', async () => {

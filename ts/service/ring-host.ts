@@ -37,8 +37,10 @@ class RingHost {
   private closed = false;
   private readonly poll: ReturnType<typeof setInterval>;
   private readonly wake = () => {
-    this.drain();
-    this.sleep();
+    // A client that keeps the ring full gets a turn of the event loop after every SLOTS calls:
+    // the thread's messages (its own, other clients') are served in between.
+    if (this.drain()) setImmediate(this.wake);
+    else this.sleep();
   };
 
   constructor(
@@ -80,17 +82,29 @@ class RingHost {
     else setImmediate(this.wake);
   }
 
-  /** Runs every call submitted so far, in order, and publishes their outcomes. */
-  drain(): void {
+  /**
+   * Runs the calls submitted so far, in order, at most SLOTS of them, and publishes their
+   * outcomes; true if more are waiting. SLOTS is all an honest client can have outstanding, so a
+   * message never overtakes a ring call made before it.
+   */
+  drain(): boolean {
     const ctl = this.ctl;
+    let budget = SLOTS;
     while (!this.closed) {
       const submitted = Atomics.load(ctl, SUBMITTED);
       const ahead = (submitted - this.next) | 0;
-      if (ahead === 0) break;
-      if (ahead < 0 || ((submitted - this.finished) | 0) > SLOTS) return this.close(CORRUPT_COUNTER);
-      for (; this.next !== submitted; this.next = (this.next + 1) | 0) this.run(this.next & MASK);
+      if (ahead === 0) return false;
+      if (ahead < 0 || ((submitted - this.finished) | 0) > SLOTS) {
+        this.close(CORRUPT_COUNTER);
+        return false;
+      }
+      if (budget === 0) return true;
+      const n = ahead < budget ? ahead : budget;
+      budget -= n;
+      for (let i = 0; i < n; i++, this.next = (this.next + 1) | 0) this.run(this.next & MASK);
       this.publish();
     }
+    return false;
   }
 
   private close(code: number): void {
