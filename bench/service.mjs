@@ -1,5 +1,7 @@
 // The PKCS#11 service's cost: C_GenerateRandom (32 B) and ECDSA P-256 sign on SoftHSM2 through
-// a service worker (batched, and as one comlink call each) at 1, 8 and 32 calls in flight,
+// a service worker — as a user gets it by default (in this process: the shared-memory ring), by
+// the message path (batched; `ring: false`, what a client in another process gets), and as one
+// comlink call each — at 1, 8 and 32 calls in flight,
 // against the same calls in this thread (managed API: sync, and async on the bridge's lanes),
 // in one run, and a bare worker_threads round trip carrying the same bytes (the latency target's
 // reference). Rounds are interleaved, and so are the single-call latencies, call by call; each
@@ -59,6 +61,9 @@ await p11.ping();
 const startMs = performance.now() - t0;
 const rmod = await p11.openModule(SOFTHSM);
 const rs = await rmod.openSession(slot, { pin: '1234' });
+// The message path (batches, no ring): what a client in another process (a renderer) gets.
+const p11m = createPkcs11Worker({ maxBatch: Number(process.env.MAX_BATCH ?? 32), ring: false });
+const rsm = await (await p11m.openModule(SOFTHSM)).openSession(slot, { pin: '1234' });
 const [{ handle: rkey }] = await rs.findAndRead(
   [
     { type: CKA.CKA_LABEL, value: 'bench' },
@@ -104,6 +109,7 @@ const ops = {
     sync: () => ls.generateRandom(32),
     async: () => ls.async.generateRandom(32),
     service: () => rs.generateRandom(32),
+    messages: () => rsm.generateRandom(32),
     comlink: () => p11.supervisor.call('generateRandom', rs.id, 32),
     bare: () => bareCall({ op: 'random', length: 32 }),
   },
@@ -118,6 +124,7 @@ const ops = {
       return ls.async.sign(hash);
     },
     service: () => rs.sign(CKM.CKM_ECDSA, rkey, hash),
+    messages: () => rsm.sign(CKM.CKM_ECDSA, rkey, hash),
     comlink: () => p11.supervisor.call('sign', rs.id, CKM.CKM_ECDSA, rkey, hash),
     bare: () => bareCall({ op: 'sign', mechanism: CKM.CKM_ECDSA, key: key.privateKey, data: hash }),
   },
@@ -201,6 +208,7 @@ for (const [name, o] of Object.entries(ops)) {
   // warm up every path once
   syncRate(o.sync);
   await asyncRate(o.service, 32);
+  await asyncRate(o.messages, 32);
   await asyncRate(o.comlink, 8);
   await asyncRate(o.async, 8, name === 'sign');
 }
@@ -210,6 +218,10 @@ for (let r = 0; r < ROUNDS; r++) {
     for (const f of FLIGHTS) {
       push(`${name} service ${f}`, await asyncRate(o.service, f));
       if (f === 32) for (const [t, us] of Object.entries(lastCpu)) push(`${name} cpu ${t}`, us);
+      if (f === 32) {
+        push(`${name} messages ${f}`, await asyncRate(o.messages, f));
+        for (const [t, us] of Object.entries(lastCpu)) push(`${name} msgcpu ${t}`, us);
+      }
       push(`${name} comlink ${f}`, await asyncRate(o.comlink, f));
       push(`${name} async ${f}`, await asyncRate(o.async, f, name === 'sign'));
     }
@@ -229,7 +241,7 @@ console.log(`PKCS#11 service on SoftHSM2: ops/s, median of ${ROUNDS} interleaved
 for (const name of Object.keys(ops)) {
   const base = med(`${name} sync`);
   console.log(`\n${name === 'random' ? 'C_GenerateRandom 32 B' : 'ECDSA P-256 sign (C_SignInit + C_Sign)'} — in-thread sync: ${k(base)}/s`);
-  console.log('  in flight | service (batched)   | service, 1 comlink call each | in-thread async (bridge lanes)');
+  console.log('  in flight | service (default: ring) | service, 1 comlink call each | in-thread async (bridge lanes)');
   for (const f of FLIGHTS) {
     const s = med(`${name} service ${f}`);
     const c = med(`${name} comlink ${f}`);
@@ -241,6 +253,9 @@ for (const name of Object.keys(ops)) {
   }
   console.log(
     `  CPU per call at 32 in flight: main thread ${med(`${name} cpu main`).toFixed(2)} µs, service thread ${med(`${name} cpu other`).toFixed(2)} µs, whole process ${med(`${name} cpu process`).toFixed(2)} µs`,
+  );
+  console.log(
+    `  message path (batched, no ring) at 32 in flight: ${k(med(`${name} messages 32`))}/s, CPU per call: main thread ${med(`${name} msgcpu main`).toFixed(2)} µs, service thread ${med(`${name} msgcpu other`).toFixed(2)} µs`,
   );
   console.log(
     `  single call latency: service ${med(`${name} lat service`).toFixed(1)} µs, comlink call ${med(`${name} lat comlink`).toFixed(1)} µs, in-thread ${med(`${name} lat sync`).toFixed(1)} µs, bare worker_threads round trip (same call) ${med(`${name} lat bare`).toFixed(1)} µs`,
@@ -259,6 +274,7 @@ report(
     const label = name === 'random' ? 'GenerateRandom 32 B' : 'ECDSA P-256 sign';
     return [
       ...FLIGHTS.map((f) => ({ bench: 'service', case: `${label}, service, ${f} in flight`, ours: med(`${name} service ${f}`), reference: med(`${name} sync`), referenceName: 'in-thread sync', unit: 'ops/s', ...(f === 32 ? { target: 0.75, detail: ceiling(name) } : {}) })),
+      { bench: 'service', case: `${label}, service by message (no ring: another process's client), 32 in flight`, ours: med(`${name} messages 32`), reference: med(`${name} sync`), referenceName: 'in-thread sync', unit: 'ops/s', detail: `service thread ${med(`${name} msgcpu other`).toFixed(2)} µs, main thread ${med(`${name} msgcpu main`).toFixed(2)} µs per call` },
       // Load-independent: what a call costs the main thread, against the whole in-thread call.
       ...(name === 'random'
         ? [{ bench: 'service', case: `${label}, service, 32 in flight: main-thread CPU per call`, ours: med(`${name} cpu main`), reference: 1e6 / med(`${name} sync`), referenceName: 'in-thread sync call, whole', unit: 'µs', target: `≤ ${MAIN_CPU_US} µs`, met: med(`${name} cpu main`) <= MAIN_CPU_US, detail: `service thread ${med(`${name} cpu other`).toFixed(2)} µs` }]
@@ -270,6 +286,7 @@ report(
 );
 
 await p11.close();
+await p11m.close();
 await bare.terminate();
 local.release();
 rmSync(dir, { recursive: true, force: true });

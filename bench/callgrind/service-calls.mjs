@@ -4,7 +4,8 @@
 // file per thread, N = 20000 and N = 120000; per thread, (Ir at 120k − Ir at 20k) / 100k:
 //   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=/tmp/cg.%p \
 //     node --single-threaded --hash-seed=1 --random-seed=1 bench/callgrind/service-calls.mjs CASE N [FLIGHT]
-// CASE: service | inthread | bare (a bare worker_threads round trip making the same bridge call).
+// CASE: service (the default: in-process, through the shared-memory ring) | service-msg (the message
+// path, `ring: false`) | inthread | bare (a bare worker_threads round trip making the same bridge call).
 // The main thread is the file ending in -01; the service worker is the busiest of the others.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,8 +32,8 @@ async function drive(one, n) {
 
 let one;
 let close;
-if (which === 'service') {
-  const p11 = createPkcs11Worker();
+if (which === 'service' || which === 'service-msg') {
+  const p11 = createPkcs11Worker({ ring: which === 'service' });
   const s = await (await p11.openModule(SOFTHSM)).openSession(slot);
   one = () => s.generateRandom(32);
   close = () => p11.close();

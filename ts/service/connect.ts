@@ -8,6 +8,11 @@ import { Supervisor } from './supervisor.js';
 export interface ConnectOptions {
   /** Batched calls per message (default 32). */
   readonly maxBatch?: number;
+  /**
+   * Offer the service a shared-memory ring for the single-part byte operations (default false):
+   * only for a service in this process — a worker thread started elsewhere — never across processes.
+   */
+  readonly ring?: boolean;
 }
 
 /**
@@ -21,6 +26,7 @@ export function connectPkcs11(endpoint: ServiceEndpoint, opts: ConnectOptions = 
   const supervisor = new Supervisor<Pkcs11Service>({
     spawn: () => ({ endpoint, exited: gone, terminate: () => endpoint.close() }),
     maxBatch: opts.maxBatch,
+    ring: opts.ring,
   });
   return new Pkcs11Client(supervisor);
 }

@@ -22,6 +22,11 @@ export interface Pkcs11WorkerOptions {
   readonly restart?: boolean | RestartPolicy;
   /** Batched calls per message (default 32). */
   readonly maxBatch?: number;
+  /**
+   * The single-part byte operations of a session (generateRandom, digest, sign, verify, encrypt,
+   * decrypt) through a shared-memory ring instead of messages (default true; ring-client.ts).
+   */
+  readonly ring?: boolean;
   /** How long close() lets the service release its modules before terminating it (default 2000 ms). */
   readonly drainTimeoutMs?: number;
   /** Passed to `new Worker()` (resourceLimits, env, name...). */
@@ -56,6 +61,7 @@ export function createPkcs11Worker(opts: Pkcs11WorkerOptions = {}): Pkcs11Client
     // openModule loads the library in the worker: see SupervisorOptions.terminateAfter.
     terminateAfter: ['openModule'],
     maxBatch: opts.maxBatch,
+    ring: opts.ring ?? true,
     reclaim: () => {
       for (const lc of lifecycles.values()) lc.sweep();
     },

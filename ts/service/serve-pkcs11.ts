@@ -8,6 +8,7 @@ import { installErrorTransfer } from './errors.js';
 import { classOf, MODULE_CALL_CLASS, SESSION_CALL_CLASS, userTypeClass, type ClientGrant, type OperationClass } from './grant.js';
 import { exposeMethods } from './guarded-expose.js';
 import { Pkcs11Service } from './pkcs11-host.js';
+import { serveRing, type RingHandlers } from './ring-host.js';
 import type { SessionOptions, SlotEventOptions } from './pkcs11-types.js';
 import { serveStreams } from './stream.js';
 
@@ -77,41 +78,26 @@ export const BATCHED = [
 /** Calls that name the call they make in their second argument (the grant is asked about that one). */
 const BY_NAME: ReadonlySet<string> = new Set(['sessionCall', 'sessionFeed', 'moduleCall']);
 
-/** The service's methods behind its grant: each checks the class it needs before it runs. */
-function guardedMethods(service: Pkcs11Service, names: readonly ServiceMethodName[]): Record<string, (...args: unknown[]) => unknown> {
-  const out: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
-  for (const name of names) {
-    const cls: Classify = SERVICE_METHODS[name];
-    const fn = service[name] as (...a: unknown[]) => unknown;
-    out[name] = (...args: unknown[]) => {
-      const needs = typeof cls === 'function' ? cls(args) : cls;
-      if (needs !== 'any') service.grant.require(BY_NAME.has(name) ? String(args[1]) : name, needs);
-      return compactResult(fn.apply(service, args));
-    };
-  }
-  return out;
-}
+type Method = (...args: unknown[]) => unknown;
 
 /**
- * The batched methods behind the same grant check, for the hot path: fixed arity (no service
- * method takes more than five arguments; a missing one is undefined, as when not passed) and
- * no compaction here — the batch reply packs byte results and compacts the others (batch.ts).
+ * The service's methods behind its grant: each checks the class it needs before it runs. Fixed
+ * arity (no service method takes more than five arguments; a missing one is undefined, as when
+ * not passed), so the batched hot path builds no argument array. `after` maps each result
+ * (single calls leave compacted: compact.ts; batches and the ring pack their own).
  */
-function guardedBatchMethods(service: Pkcs11Service): Record<string, (...args: unknown[]) => unknown> {
-  const out: Record<string, (...args: unknown[]) => unknown> = Object.create(null);
-  for (const name of BATCHED) {
+function guardedMethods(service: Pkcs11Service, names: readonly ServiceMethodName[], after?: (r: unknown) => unknown): Record<string, Method> {
+  const out: Record<string, Method> = Object.create(null);
+  for (const name of names) {
     const cls = SERVICE_METHODS[name] as Classify;
-    const fn = service[name] as (...a: unknown[]) => unknown;
-    out[name] =
-      typeof cls === 'function'
-        ? (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => {
-            service.grant.require(BY_NAME.has(name) ? String(b) : name, cls([a, b, c, d, e]));
-            return fn.call(service, a, b, c, d, e);
-          }
-        : (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => {
-            if (cls !== 'any') service.grant.require(name, cls);
-            return fn.call(service, a, b, c, d, e);
-          };
+    const fn = service[name] as Method;
+    const byName = BY_NAME.has(name);
+    out[name] = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => {
+      const needs = typeof cls === 'function' ? cls([a, b, c, d, e]) : cls;
+      if (needs !== 'any') service.grant.require(byName ? String(b) : name, needs);
+      const r = fn.call(service, a, b, c, d, e);
+      return after ? after(r) : r;
+    };
   }
   return out;
 }
@@ -131,8 +117,11 @@ export interface ServePkcs11Options {
 export function servePkcs11(ep: ServiceEndpoint, opts: ServePkcs11Options = {}): Pkcs11Service {
   installErrorTransfer();
   const service = opts.service ?? new Pkcs11Service(opts.grant);
-  exposeMethods(guardedMethods(service, Object.keys(SERVICE_METHODS) as ServiceMethodName[]), ep);
-  serveBatches(ep, guardedBatchMethods(service) as never);
+  const batched = guardedMethods(service, BATCHED);
+  // First: it drains the ring before each message the others read (ring-host.ts).
+  serveRing(ep, batched as unknown as RingHandlers);
+  exposeMethods(guardedMethods(service, Object.keys(SERVICE_METHODS) as ServiceMethodName[], compactResult), ep);
+  serveBatches(ep, batched as never);
   serveStreams(ep, {
     slotEvents: (signal: AbortSignal, id: number, o?: SlotEventOptions) => {
       service.grant.require('slotEvents', 'read');

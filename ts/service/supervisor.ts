@@ -9,6 +9,7 @@ import { BatchClient } from './batch.js';
 import { Emitter } from './emitter.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import { installErrorTransfer, ServiceDeadError } from './errors.js';
+import { RingClient } from './ring-client.js';
 import { StreamClient } from './stream.js';
 
 /** One running instance of the service, as `spawn` made it. */
@@ -51,6 +52,11 @@ export interface SupervisorOptions {
    */
   readonly terminateAfter?: readonly string[];
   readonly terminateWaitMs?: number;
+  /**
+   * Offer the service a shared-memory ring for the single-part byte operations (ring-client.ts):
+   * only for a service in this process (a SharedArrayBuffer does not cross processes).
+   */
+  readonly ring?: boolean;
 }
 
 export interface ServiceDeath {
@@ -84,6 +90,7 @@ interface Generation<T> {
   readonly host: ServiceHost;
   readonly remote: Comlink.Remote<T>;
   readonly batches: BatchClient;
+  readonly ring: RingClient | undefined;
   readonly streams: StreamClient;
   readonly pending: Set<Tracked>;
   /** Calls of opts.terminateAfter in flight (the raw comlink promises, which the worker still answers). */
@@ -128,7 +135,13 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   /** Calls in flight (comlink and batched) on the current generation. */
   get pending(): number {
-    return this.current.pending.size + this.current.batches.pending;
+    const g = this.current;
+    return g.pending.size + g.batches.pending + (g.ring?.pending ?? 0);
+  }
+
+  /** Calls the current generation answered through its shared-memory ring (diagnostics); undefined without one. */
+  get ringAnswered(): number | undefined {
+    return this.current.ring?.answered;
   }
 
   /** One comlink call: for whole operations that are long or rare (open, login, generate). */
@@ -165,7 +178,15 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   /** batch() with the arguments as an array (the client's faces pass theirs on without a copy). */
   batchArgs(method: string, args: readonly unknown[]): Promise<unknown> {
-    return this.current.batches.call(method, args);
+    const g = this.current;
+    // The ring while nothing else is in flight: the service drains it before each message it
+    // reads, so ring calls keep their place before later messages; and none overtakes a message
+    // sent before it.
+    if (g.ring !== undefined && g.pending.size === 0 && g.batches.pending === 0) {
+      const p = g.ring.call(method, args);
+      if (p !== undefined) return p;
+    }
+    return g.batches.call(method, args);
   }
 
   /** An event stream the service serves (see stream.ts); it ends with ServiceDeadError if the service dies. */
@@ -212,7 +233,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
     this.current.host.unref?.(); // again: a listener added since (a port's 'message') refs it
   };
 
-  /** What a generation's batch client reports: its first pending call holds, its last settled releases. */
+  /** What a generation's batch and ring clients report: the first pending call holds, the last settled releases. */
   private readonly batchesBusy = (busy: boolean): void => (busy ? this.acquire() : this.release());
 
   /**
@@ -276,11 +297,13 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   private start(n: number): void {
     const host = this.opts.spawn(n);
+    const batches = new BatchClient(host.endpoint, { maxBatch: this.opts.maxBatch, onBusy: this.batchesBusy });
     const g: Generation<T> = {
       n,
       host,
       remote: Comlink.wrap<T>(host.endpoint),
-      batches: new BatchClient(host.endpoint, { maxBatch: this.opts.maxBatch, onBusy: this.batchesBusy }),
+      batches,
+      ring: this.opts.ring ? new RingClient(host.endpoint, { fallback: (m, a) => batches.call(m, a), onBusy: this.batchesBusy }) : undefined,
       streams: new StreamClient(host.endpoint),
       pending: new Set(),
       unsafe: new Set(),
@@ -304,9 +327,10 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   private bury(g: Generation<T>, reason: string, unexpected: boolean): void {
     if (g.dead) return;
     g.dead = reason;
-    const rejected = g.pending.size + g.batches.pending;
+    const rejected = g.pending.size + g.batches.pending + (g.ring?.pending ?? 0);
     for (const t of g.pending) t.reject(this.deadError(g, t.method, true));
     g.pending.clear();
+    g.ring?.fail((method, inFlight) => this.deadError(g, method, inFlight));
     g.batches.fail((method, inFlight) => this.deadError(g, method, inFlight));
     g.streams.fail(() => this.deadError(g, 'stream', true));
     const restarting = unexpected && !this.closed && g === this.current && this.mayRestart();
