@@ -104,6 +104,30 @@ const bareCall = (q) => new Promise((resolve) => {
   bare.postMessage({ id, ...q });
 });
 
+// The ring's pattern in C (bench/native/loops/ring-pattern.c): two threads, 32 calls in flight,
+// futex waits, the host polling 50 µs and the client sleeping at once, as the service's two sides
+// do — against the same C loop in one thread. What two threads can give on this machine with
+// nothing of JavaScript in the way: the ceiling of any service transport here.
+const koffi = (await import('koffi')).default;
+const { nativeLoops } = await import('./lib/sampling.mjs');
+const { loadModule } = await import('../dist/lib/bridge/index.js');
+const cModule = loadModule(SOFTHSM, { name: 'softhsm2' });
+try {
+  cModule.initialize();
+} catch {} // initialized by this thread's managed module already (one process)
+const cSession = cModule.openSession(slot, 4 /* CKF_SERIAL_SESSION */);
+const cLoopRandom = nativeLoops().random;
+const cRingRandom = koffi
+  .load(new URL('../dist/native/bench/libring-pattern.so', import.meta.url).pathname)
+  .func('loop_ring_random', 'double', ['uintptr_t', 'unsigned long', 'unsigned long', 'long', 'int', 'long', 'long']);
+const C_CALLS = 100_000;
+/** ops/s of n C calls, sync in one thread or through the two-thread ring. */
+const cRate = (ring) => {
+  const ns = ring ? cRingRandom(cModule.functionList, cSession, 32, C_CALLS, 32, 50_000, 0) : cLoopRandom(cModule.functionList, cSession, 32, C_CALLS);
+  if (ns < 0) throw new Error('C_GenerateRandom failed in a C loop');
+  return C_CALLS / (ns / 1e9);
+};
+
 const ops = {
   random: {
     sync: () => ls.generateRandom(32),
@@ -215,6 +239,10 @@ for (const [name, o] of Object.entries(ops)) {
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, o] of Object.entries(ops)) {
     push(`${name} sync`, syncRate(o.sync));
+    if (name === 'random') {
+      push('random c sync', cRate(false));
+      push('random c ring', cRate(true));
+    }
     for (const f of FLIGHTS) {
       push(`${name} service ${f}`, await asyncRate(o.service, f));
       if (f === 32) for (const [t, us] of Object.entries(lastCpu)) push(`${name} cpu ${t}`, us);
@@ -261,6 +289,7 @@ for (const name of Object.keys(ops)) {
     `  single call latency: service ${med(`${name} lat service`).toFixed(1)} µs, comlink call ${med(`${name} lat comlink`).toFixed(1)} µs, in-thread ${med(`${name} lat sync`).toFixed(1)} µs, bare worker_threads round trip (same call) ${med(`${name} lat bare`).toFixed(1)} µs`,
   );
 }
+console.log(`\nthe ring's pattern in C (two threads, futex waits, host polls 50 µs), C_GenerateRandom 32 B at 32 in flight: ${k(med('random c ring'))}/s, ${((100 * med('random c ring')) / med('random c sync')).toFixed(0)}% of the same C loop in one thread (${k(med('random c sync'))}/s)`);
 console.log(`\nservice worker start → first answer: ${startMs.toFixed(0)} ms`);
 console.log(`(% = of in-thread synchronous throughput; targets: service ≥ 75% at 32 in flight on a quiet machine, main-thread CPU per call ≤ ${MAIN_CPU_US} µs at 32 in flight, single-call latency ≤ 1.5× a bare worker_threads round trip)`);
 // The most one service thread can give, both cores free: an in-thread call's time over what the
@@ -276,6 +305,9 @@ report(
       ...FLIGHTS.map((f) => ({ bench: 'service', case: `${label}, service, ${f} in flight`, ours: med(`${name} service ${f}`), reference: med(`${name} sync`), referenceName: 'in-thread sync', unit: 'ops/s', ...(f === 32 ? { target: 0.75, detail: ceiling(name) } : {}) })),
       { bench: 'service', case: `${label}, service by message (no ring: another process's client), 32 in flight`, ours: med(`${name} messages 32`), reference: med(`${name} sync`), referenceName: 'in-thread sync', unit: 'ops/s', detail: `service thread ${med(`${name} msgcpu other`).toFixed(2)} µs, main thread ${med(`${name} msgcpu main`).toFixed(2)} µs per call` },
       // Load-independent: what a call costs the main thread, against the whole in-thread call.
+      ...(name === 'random'
+        ? [{ bench: 'service', case: `${label}, the ring's pattern in C (two threads, futex waits), 32 in flight`, ours: med('random c ring'), reference: med('random c sync'), referenceName: 'the same C loop in one thread', unit: 'ops/s', detail: 'no JavaScript: what two threads give on this machine' }]
+        : []),
       ...(name === 'random'
         ? [{ bench: 'service', case: `${label}, service, 32 in flight: main-thread CPU per call`, ours: med(`${name} cpu main`), reference: 1e6 / med(`${name} sync`), referenceName: 'in-thread sync call, whole', unit: 'µs', target: `≤ ${MAIN_CPU_US} µs`, met: med(`${name} cpu main`) <= MAIN_CPU_US, detail: `service thread ${med(`${name} cpu other`).toFixed(2)} µs` }]
         : []),
