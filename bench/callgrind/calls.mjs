@@ -8,14 +8,16 @@
 // a function called in chunks of 1,000, which TurboFan compiles; without it, the module's top
 // level, which stays in baseline code (about 90 instructions more per operation).
 //
-// Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss;
+// Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss | softhsm;
 // SIDE raw (module.raw, as the bridge bench) | koffi (the same function pointer declared here with
 // its own koffi prototype: the bare koffi call) | koffi32 (the same, CK_RV read as uint32_t: what
 // koffi's 64-bit return conversion costs) | rawcopy (module.raw's functions in a small object) |
 // rawshared (raw, its closure sharing feedback with one over other functions: megamorphic calls) |
-// c (the C loop of pkcs11-loops.c); OP getinfo |
+// c (the C loop of pkcs11-loops.c) | typed (the typed call, every field read as bench/bridge.mjs;
+// OP also slotinfo | tokeninfo); OP getinfo |
 // random | digest (DigestInit + Digest, as the bridge bench). raw − koffi is what the bridge adds
 // to koffi's call; koffi − c is koffi's own price.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,9 +46,20 @@ function proxyOverFragile() {
   return proxy;
 }
 
+/** A fresh SoftHSM2 token in a temp dir (SOFTHSM2_CONF points at it; removed at the end). */
+function softhsmToken() {
+  const dir = mkdtempSync(join(tmpdir(), 'p11kit-callgrind-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'tokens'));
+  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf');
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'cg', '--pin', '1234', '--so-pin', '5678'], { stdio: 'ignore' });
+}
+
 const RAW_MODULES = {
   fragile: { path: FRAGILE },
   nop: { path: new URL('../../dist/native/bench/libnop-module.so', import.meta.url).pathname },
+  softhsm: { path: '/usr/lib/softhsm/libsofthsm2.so', token: true },
   nss: { path: '/usr/lib/x86_64-linux-gnu/libsoftokn3.so', reserved: "configdir='' certPrefix='' keyPrefix='' secmod='' flags=readOnly,noCertDB,noModDB,forceOpen,optimizeSpace" },
 };
 
@@ -54,6 +67,7 @@ const RAW_MODULES = {
 function rawCase() {
   const [name, side, op] = which.split('-');
   const spec = RAW_MODULES[name];
+  if (spec.token) softhsmToken();
   const m = loadModule(spec.path);
   let session = 1;
   if (name !== 'nop') {
@@ -84,6 +98,18 @@ function rawCase() {
     const list = m.functionList;
     const loops = { getinfo: (n) => C.getInfo(list, n), random: (n) => C.random(list, session, 32, n), digest: (n) => C.digest(list, session, n) };
     return { native: loops[op] };
+  }
+  if (side === 'typed') {
+    // The typed call with every field read, as the bridge bench's typed cells (bench/bridge.mjs).
+    const ver = (v) => v.major + v.minor;
+    const u = (v) => (typeof v === 'number' ? v : 1);
+    const slot = name === 'nop' ? 0 : m.getSlotList(true)[0];
+    switch (op) {
+      case 'getinfo': return () => { const x = m.getInfo(); return ver(x.cryptokiVersion) + x.manufacturerID.length + x.flags + x.libraryDescription.length + ver(x.libraryVersion); };
+      case 'slotinfo': return () => { const x = m.getSlotInfo(slot); return x.slotDescription.length + x.manufacturerID.length + x.flags + ver(x.hardwareVersion) + ver(x.firmwareVersion); };
+      case 'tokeninfo': return () => { const x = m.getTokenInfo(slot); return x.label.length + x.manufacturerID.length + x.model.length + x.serialNumber.length + x.flags + u(x.maxSessionCount) + u(x.sessionCount) + u(x.maxRwSessionCount) + u(x.rwSessionCount) + u(x.maxPinLen) + u(x.minPinLen) + u(x.totalPublicMemory) + u(x.freePublicMemory) + u(x.totalPrivateMemory) + u(x.freePrivateMemory) + ver(x.hardwareVersion) + ver(x.firmwareVersion) + x.utcTime.length; };
+      case 'random': return () => m.generateRandom(session, 32)[0];
+    }
   }
   const closure = (r) => {
     switch (op) {
@@ -145,7 +171,7 @@ function uriCase() {
 
 function setup() {
   if (which.startsWith('uri-')) return uriCase();
-  if (/^(fragile|nop|nss)-/.test(which)) return rawCase();
+  if (/^(fragile|nop|nss|softhsm)-/.test(which)) return rawCase();
   if (which.startsWith('proxy')) {
     const proxy = proxyOverFragile();
     const [slot] = proxy.getSlotList(false);
