@@ -135,6 +135,9 @@ export function readUlong(dv: DataView, off: number, width = L.ulong): number | 
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
+/** Unused bytes after a slab's last region: a module writing a little past its structure hits these, not the heap. */
+const SLAB_GUARD = 64;
+
 /**
  * Where the fast info calls have the module write its structure: each result gets a fresh
  * region of the current slab (so it is already zeroed, and never handed out twice), and its view
@@ -152,9 +155,9 @@ export class ResultSlab {
   /** The offset in u8 (after this call) of n fresh zero bytes, 8-aligned; n ≤ the slab size. */
   take(n: number): number {
     const size = (n + 7) & ~7;
-    if (this.used + size > this.u8.length) {
+    if (this.used + size > this.u8.length - SLAB_GUARD) {
       if (size > this.slabSize) throw new RangeError(`p11kit bridge: ${n} bytes do not fit a ${this.slabSize}-byte result slab`);
-      const ab = new ArrayBuffer(this.slabSize);
+      const ab = new ArrayBuffer(this.slabSize + SLAB_GUARD);
       this.u8 = new Uint8Array(ab);
       this.dv = new DataView(ab);
       this.base = Number(koffi.address(ab));
