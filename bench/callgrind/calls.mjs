@@ -25,6 +25,7 @@ import koffi from 'koffi';
 import { Arena, normalizeUri, openModule, openProxy, UriError } from '../../dist/lib/index.js';
 import { loadModule } from '../../dist/lib/bridge/index.js';
 import { core as wasmCore } from '../../dist/lib/wasm/core.js';
+import { readInfo, readSlotInfo, readTokenInfo } from '../lib/info-readers.mjs';
 import { nativeLoops } from '../lib/sampling.mjs';
 import { uriMix } from '../lib/uri-mix.mjs';
 
@@ -100,14 +101,12 @@ function rawCase() {
     return { native: loops[op] };
   }
   if (side === 'typed') {
-    // The typed call with every field read, as the bridge bench's typed cells (bench/bridge.mjs).
-    const ver = (v) => v.major + v.minor;
-    const u = (v) => (typeof v === 'number' ? v : 1);
+    // The typed call with every field read, as the bridge bench's typed cells.
     const slot = name === 'nop' ? 0 : m.getSlotList(true)[0];
     switch (op) {
-      case 'getinfo': return () => { const x = m.getInfo(); return ver(x.cryptokiVersion) + x.manufacturerID.length + x.flags + x.libraryDescription.length + ver(x.libraryVersion); };
-      case 'slotinfo': return () => { const x = m.getSlotInfo(slot); return x.slotDescription.length + x.manufacturerID.length + x.flags + ver(x.hardwareVersion) + ver(x.firmwareVersion); };
-      case 'tokeninfo': return () => { const x = m.getTokenInfo(slot); return x.label.length + x.manufacturerID.length + x.model.length + x.serialNumber.length + x.flags + u(x.maxSessionCount) + u(x.sessionCount) + u(x.maxRwSessionCount) + u(x.rwSessionCount) + u(x.maxPinLen) + u(x.minPinLen) + u(x.totalPublicMemory) + u(x.freePublicMemory) + u(x.totalPrivateMemory) + u(x.freePrivateMemory) + ver(x.hardwareVersion) + ver(x.firmwareVersion) + x.utcTime.length; };
+      case 'getinfo': return () => readInfo(m.getInfo());
+      case 'slotinfo': return () => readSlotInfo(m.getSlotInfo(slot));
+      case 'tokeninfo': return () => readTokenInfo(m.getTokenInfo(slot));
       case 'random': return () => m.generateRandom(session, 32)[0];
     }
   }
