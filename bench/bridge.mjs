@@ -21,6 +21,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readInfo, readTokenInfo } from './lib/info-readers.mjs';
 import { report } from './report.mjs';
 import { jsCell, koffiGetpid, median, nativeLoops, perRound, ROUNDS, SAMPLE_MS, sampleInterleaved, sinkValue, spread } from './lib/sampling.mjs';
 
@@ -45,17 +46,6 @@ const CALLS = { C_GetInfo: 1, C_GetSlotList: 2, C_GetTokenInfo: 1, 'GenerateRand
 const { loadModule, Arena } = await import(join(ROOT, 'dist/lib/bridge/index.js'));
 const pkcs11js = createRequire(import.meta.url)('pkcs11js');
 const C = nativeLoops();
-
-// Every field read, the same on both typed sides. CK_ULONGs that are CK_UNAVAILABLE_INFORMATION
-// are bigints on our side: they count as 1 on both.
-const u = (v) => (typeof v === 'number' ? v : 1);
-const ver = (v) => v.major + v.minor;
-const readInfo = (x) => ver(x.cryptokiVersion) + x.manufacturerID.length + x.flags + x.libraryDescription.length + ver(x.libraryVersion);
-const readTokenInfo = (x) =>
-  x.label.length + x.manufacturerID.length + x.model.length + x.serialNumber.length + x.flags +
-  u(x.maxSessionCount) + u(x.sessionCount) + u(x.maxRwSessionCount) + u(x.rwSessionCount) + u(x.maxPinLen) + u(x.minPinLen) +
-  u(x.totalPublicMemory) + u(x.freePublicMemory) + u(x.totalPrivateMemory) + u(x.freePrivateMemory) +
-  ver(x.hardwareVersion) + ver(x.firmwareVersion) + x.utcTime.length;
 
 function mechanism(type) {
   const b = Buffer.alloc(24);

@@ -8,14 +8,16 @@
 // a function called in chunks of 1,000, which TurboFan compiles; without it, the module's top
 // level, which stays in baseline code (about 90 instructions more per operation).
 //
-// Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss;
+// Raw-call cases, MODULE-SIDE-OP: MODULE fragile | nop (bench/native/loops/nop-module.c) | nss | softhsm;
 // SIDE raw (module.raw, as the bridge bench) | koffi (the same function pointer declared here with
 // its own koffi prototype: the bare koffi call) | koffi32 (the same, CK_RV read as uint32_t: what
 // koffi's 64-bit return conversion costs) | rawcopy (module.raw's functions in a small object) |
 // rawshared (raw, its closure sharing feedback with one over other functions: megamorphic calls) |
-// c (the C loop of pkcs11-loops.c); OP getinfo |
+// c (the C loop of pkcs11-loops.c) | typed (the typed call, every field read as bench/bridge.mjs;
+// OP also slotinfo | tokeninfo); OP getinfo |
 // random | digest (DigestInit + Digest, as the bridge bench). raw − koffi is what the bridge adds
 // to koffi's call; koffi − c is koffi's own price.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ import koffi from 'koffi';
 import { Arena, normalizeUri, openModule, openProxy, UriError } from '../../dist/lib/index.js';
 import { loadModule } from '../../dist/lib/bridge/index.js';
 import { core as wasmCore } from '../../dist/lib/wasm/core.js';
+import { readInfo, readSlotInfo, readTokenInfo } from '../lib/info-readers.mjs';
 import { nativeLoops } from '../lib/sampling.mjs';
 import { uriMix } from '../lib/uri-mix.mjs';
 
@@ -44,9 +47,20 @@ function proxyOverFragile() {
   return proxy;
 }
 
+/** A fresh SoftHSM2 token in a temp dir (SOFTHSM2_CONF points at it; removed at the end). */
+function softhsmToken() {
+  const dir = mkdtempSync(join(tmpdir(), 'p11kit-callgrind-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'tokens'));
+  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  process.env.SOFTHSM2_CONF = join(dir, 'softhsm2.conf');
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'cg', '--pin', '1234', '--so-pin', '5678'], { stdio: 'ignore' });
+}
+
 const RAW_MODULES = {
   fragile: { path: FRAGILE },
   nop: { path: new URL('../../dist/native/bench/libnop-module.so', import.meta.url).pathname },
+  softhsm: { path: '/usr/lib/softhsm/libsofthsm2.so', token: true },
   nss: { path: '/usr/lib/x86_64-linux-gnu/libsoftokn3.so', reserved: "configdir='' certPrefix='' keyPrefix='' secmod='' flags=readOnly,noCertDB,noModDB,forceOpen,optimizeSpace" },
 };
 
@@ -54,6 +68,7 @@ const RAW_MODULES = {
 function rawCase() {
   const [name, side, op] = which.split('-');
   const spec = RAW_MODULES[name];
+  if (spec.token) softhsmToken();
   const m = loadModule(spec.path);
   let session = 1;
   if (name !== 'nop') {
@@ -84,6 +99,16 @@ function rawCase() {
     const list = m.functionList;
     const loops = { getinfo: (n) => C.getInfo(list, n), random: (n) => C.random(list, session, 32, n), digest: (n) => C.digest(list, session, n) };
     return { native: loops[op] };
+  }
+  if (side === 'typed') {
+    // The typed call with every field read, as the bridge bench's typed cells.
+    const slot = name === 'nop' ? 0 : m.getSlotList(true)[0];
+    switch (op) {
+      case 'getinfo': return () => readInfo(m.getInfo());
+      case 'slotinfo': return () => readSlotInfo(m.getSlotInfo(slot));
+      case 'tokeninfo': return () => readTokenInfo(m.getTokenInfo(slot));
+      case 'random': return () => m.generateRandom(session, 32)[0];
+    }
   }
   const closure = (r) => {
     switch (op) {
@@ -145,7 +170,7 @@ function uriCase() {
 
 function setup() {
   if (which.startsWith('uri-')) return uriCase();
-  if (/^(fragile|nop|nss)-/.test(which)) return rawCase();
+  if (/^(fragile|nop|nss|softhsm)-/.test(which)) return rawCase();
   if (which.startsWith('proxy')) {
     const proxy = proxyOverFragile();
     const [slot] = proxy.getSlotList(false);

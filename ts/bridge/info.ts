@@ -1,11 +1,11 @@
 // CK_INFO, CK_SLOT_INFO, CK_TOKEN_INFO, CK_MECHANISM_INFO and CK_SESSION_INFO as objects.
-// Each keeps its own copy of the structure's bytes and decodes a field the first time it is
-// read (strings are the expensive part, and most callers read one or two fields). toJSON()
+// Each reads private bytes that no one else writes, and decodes a string field the first time it
+// is read (strings are the expensive part, and most callers read one or two fields). toJSON()
 // and the inspector give the plain-object form. The interfaces are also the RPC client's
 // (ts/rpc/info.ts), whose CK_ULONGs are always numbers: hence the `U` parameter.
 import { inspect } from 'node:util';
 import { L } from './layout.js';
-import { readUlongBytes } from './memory.js';
+import { readUlong } from './memory.js';
 import { paddedText } from './strings.js';
 import type { Version } from './loader.js';
 
@@ -62,54 +62,65 @@ export interface SessionInfo<U = Ulong> {
 }
 
 /**
- * The last text decoded for each string field (of any module), with the bytes it came from:
- * labels, manufacturer IDs and models rarely change between calls, and comparing 32 bytes costs
- * less than decoding them into a new string. Keys are the FIELD numbers below.
+ * The last text decoded for each string field (of any module), with the bytes it came from as
+ * 32-bit words: labels, manufacturer IDs and models rarely change between calls, and comparing
+ * a few words costs less than decoding them into a new string. Indexed by the FIELD numbers below.
  */
 class LastText {
-  readonly bytes = new Uint8Array(64);
+  readonly words = new Uint32Array(16); // the longest field, slotDescription: 64 bytes
   len = -1;
   text = '';
 }
-const lastTexts: LastText[] = [];
 const FIELD = { infoManufacturer: 0, infoDescription: 1, slotDescription: 2, slotManufacturer: 3, tokenLabel: 4, tokenManufacturer: 5, tokenModel: 6, tokenSerial: 7, tokenUtcTime: 8 } as const;
+const lastTexts = Object.values(FIELD).map(() => new LastText());
 
-/** The bytes of one structure, with the field readers the views below share. */
+/** The bytes of one structure, read in place, with the field readers the views below share. */
 abstract class StructView<T> {
-  // Private (#) so that it is neither enumerable nor structured-cloned: it may be a slice of
-  // Node's shared Buffer pool, whose other bytes are none of the receiver's business.
+  // Private (#) so that they are neither enumerable nor structured-cloned: the bytes may be a
+  // slab other results share (module.ts) or a slice of Node's shared Buffer pool, whose other
+  // bytes are none of the receiver's business.
   readonly #bytes: Uint8Array;
-  constructor(bytes: Uint8Array) {
+  readonly #dv: DataView;
+  /** Where the structure starts in #bytes (and #dv). */
+  readonly #at: number;
+  /** `dv`, when given, covers the same memory as `bytes` from the same start. */
+  constructor(bytes: Uint8Array, at = 0, dv?: DataView) {
     this.#bytes = bytes;
+    this.#at = at;
+    this.#dv = dv ?? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
+  /** A padded text field; `len` is a multiple of 4 (every CK_UTF8CHAR field is 16, 32 or 64). */
   protected text(off: number, len: number, field: number): string {
     const b = this.#bytes;
-    const last = (lastTexts[field] ??= new LastText());
-    if (last.len === len && off + len <= b.length) {
-      const prev = last.bytes;
-      let i = 0;
-      while (i < len && b[off + i] === prev[i]) i++;
-      if (i === len) return last.text;
+    const at = this.#at + off;
+    // A structure cut short (only a hand-made view can be): decoded as far as it goes, not cached.
+    if (at + len > b.length) return paddedText(b, at, len);
+    const dv = this.#dv;
+    const last = lastTexts[field];
+    const words = last.words;
+    const n = len >> 2;
+    if (last.len === len) {
+      let k = 0;
+      while (k < n && dv.getUint32(at + 4 * k, true) === words[k]) k++;
+      if (k === n) return last.text;
     }
-    const text = paddedText(b, off, len);
-    if (len <= last.bytes.length && off + len <= b.length) {
-      last.bytes.set(b.subarray(off, off + len));
-      last.len = len;
-      last.text = text;
-    }
+    const text = paddedText(b, at, len);
+    for (let k = 0; k < n; k++) words[k] = dv.getUint32(at + 4 * k, true);
+    last.len = len;
+    last.text = text;
     return text;
   }
   protected version(off: number): Version {
-    return { major: this.#bytes[off], minor: this.#bytes[off + 1] };
+    const b = this.#bytes;
+    const at = this.#at + off;
+    return { major: b[at], minor: b[at + 1] };
   }
   protected ulong(off: number): Ulong {
-    // Straight from the bytes: a DataView per read cost more than the read.
-    return readUlongBytes(this.#bytes, off);
+    return readUlong(this.#dv, this.#at + off);
   }
   /** Flags are 32-bit in every defined use; keep them numbers (the low word, little-endian). */
   protected flagBits(off: number): number {
-    const b = this.#bytes;
-    return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+    return this.#dv.getUint32(this.#at + off, true);
   }
   /** The field names, in structure order (for toJSON and the inspector). */
   protected abstract names(): readonly (keyof T & string)[];
@@ -126,8 +137,8 @@ abstract class StructView<T> {
 const i = L.info;
 const INFO_NAMES = ['cryptokiVersion', 'manufacturerID', 'flags', 'libraryDescription', 'libraryVersion'] as const;
 export class ModuleInfoView extends StructView<ModuleInfo> implements ModuleInfo {
-  declare private _manufacturerID?: string;
-  declare private _libraryDescription?: string;
+  #manufacturerID: string | undefined = undefined;
+  #libraryDescription: string | undefined = undefined;
   protected names() {
     return INFO_NAMES;
   }
@@ -135,13 +146,13 @@ export class ModuleInfoView extends StructView<ModuleInfo> implements ModuleInfo
     return this.version(i.cryptokiVersion);
   }
   get manufacturerID() {
-    return (this._manufacturerID ??= this.text(i.manufacturerID, 32, FIELD.infoManufacturer));
+    return (this.#manufacturerID ??= this.text(i.manufacturerID, 32, FIELD.infoManufacturer));
   }
   get flags() {
     return this.flagBits(i.flags);
   }
   get libraryDescription() {
-    return (this._libraryDescription ??= this.text(i.libraryDescription, 32, FIELD.infoDescription));
+    return (this.#libraryDescription ??= this.text(i.libraryDescription, 32, FIELD.infoDescription));
   }
   get libraryVersion() {
     return this.version(i.libraryVersion);
@@ -151,16 +162,16 @@ export class ModuleInfoView extends StructView<ModuleInfo> implements ModuleInfo
 const s = L.slotInfo;
 const SLOT_NAMES = ['slotDescription', 'manufacturerID', 'flags', 'hardwareVersion', 'firmwareVersion'] as const;
 export class SlotInfoView extends StructView<SlotInfo> implements SlotInfo {
-  declare private _slotDescription?: string;
-  declare private _manufacturerID?: string;
+  #slotDescription: string | undefined = undefined;
+  #manufacturerID: string | undefined = undefined;
   protected names() {
     return SLOT_NAMES;
   }
   get slotDescription() {
-    return (this._slotDescription ??= this.text(s.slotDescription, 64, FIELD.slotDescription));
+    return (this.#slotDescription ??= this.text(s.slotDescription, 64, FIELD.slotDescription));
   }
   get manufacturerID() {
-    return (this._manufacturerID ??= this.text(s.manufacturerID, 32, FIELD.slotManufacturer));
+    return (this.#manufacturerID ??= this.text(s.manufacturerID, 32, FIELD.slotManufacturer));
   }
   get flags() {
     return this.flagBits(s.flags);
@@ -180,24 +191,24 @@ const TOKEN_NAMES = [
   'freePrivateMemory', 'hardwareVersion', 'firmwareVersion', 'utcTime',
 ] as const;
 export class TokenInfoView extends StructView<TokenInfo> implements TokenInfo {
-  declare private _label?: string;
-  declare private _manufacturerID?: string;
-  declare private _model?: string;
-  declare private _serialNumber?: string;
+  #label: string | undefined = undefined;
+  #manufacturerID: string | undefined = undefined;
+  #model: string | undefined = undefined;
+  #serialNumber: string | undefined = undefined;
   protected names() {
     return TOKEN_NAMES;
   }
   get label() {
-    return (this._label ??= this.text(t.label, 32, FIELD.tokenLabel));
+    return (this.#label ??= this.text(t.label, 32, FIELD.tokenLabel));
   }
   get manufacturerID() {
-    return (this._manufacturerID ??= this.text(t.manufacturerID, 32, FIELD.tokenManufacturer));
+    return (this.#manufacturerID ??= this.text(t.manufacturerID, 32, FIELD.tokenManufacturer));
   }
   get model() {
-    return (this._model ??= this.text(t.model, 16, FIELD.tokenModel));
+    return (this.#model ??= this.text(t.model, 16, FIELD.tokenModel));
   }
   get serialNumber() {
-    return (this._serialNumber ??= this.text(t.serialNumber, 16, FIELD.tokenSerial));
+    return (this.#serialNumber ??= this.text(t.serialNumber, 16, FIELD.tokenSerial));
   }
   get flags() {
     return this.flagBits(t.flags);

@@ -9,6 +9,8 @@ import { BridgeError } from './errors.js';
 import { echo } from '../wasm/echo.js';
 
 const TWO32 = 2 ** 32;
+/** CK_UNAVAILABLE_INFORMATION as a 64-bit CK_ULONG, the usual reason for a value past 2^53: one bigint for every read of it. */
+const ALL_ONES_64 = (1n << 64n) - 1n;
 /** Largest single allocation we make on behalf of a module's length claim. */
 export const MAX_BUFFER = 256 * 1024 * 1024;
 
@@ -130,42 +132,41 @@ export function readUlong(dv: DataView, off: number, width = L.ulong): number | 
   if (width === 4) return lo;
   const hi = dv.getUint32(off + 4, true);
   if (hi < 0x200000) return hi * TWO32 + lo;
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}
-
-/** readUlong over plain bytes (little-endian), for callers that hold no DataView. */
-export function readUlongBytes(b: Uint8Array, off: number, width = L.ulong): number | bigint {
-  const lo = (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
-  if (width === 4) return lo;
-  const hi = (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16) | (b[off + 7] << 24)) >>> 0;
-  if (hi < 0x200000) return hi * TWO32 + lo;
-  // CK_UNAVAILABLE_INFORMATION, the usual reason for a value this big: no new bigint for it.
   if (hi === 0xffffffff && lo === 0xffffffff) return ALL_ONES_64;
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
-const ALL_ONES_64 = (1n << 64n) - 1n;
+
+/** Unused bytes after a slab's last region: a module writing a little past its structure hits these, not the heap. */
+const SLAB_GUARD = 64;
 
 /**
- * Small private copies (structures handed to result objects) carved out of one slab at a time:
- * a view on a plain ArrayBuffer costs less than a Buffer from Node's pool, and the slab is
- * never shared with anything but other such copies (which their owners keep private).
+ * Where the fast info calls have the module write its structure: each result gets a fresh
+ * region of the current slab (so it is already zeroed, and never handed out twice), and its view
+ * reads it in place — no copy, no typed array per call. A slab lives while any view of it does.
+ * A region a failed call wrote to is simply not used again.
  */
-export class CopySlab {
-  private slab = new Uint8Array(0);
+export class ResultSlab {
+  u8 = new Uint8Array(0);
+  dv = new DataView(this.u8.buffer);
+  /** The native address of u8[0]. */
+  base = 0;
   private used = 0;
   constructor(private readonly slabSize = 8192) {}
-  copy(src: Uint8Array): Uint8Array {
-    const n = src.length;
+
+  /** The offset in u8 (after this call) of n fresh zero bytes, 8-aligned; n ≤ the slab size. */
+  take(n: number): number {
     const size = (n + 7) & ~7;
-    if (this.used + size > this.slab.length) {
-      if (size > this.slabSize >> 2) return src.slice();
-      this.slab = new Uint8Array(this.slabSize);
+    if (this.used + size > this.u8.length - SLAB_GUARD) {
+      if (size > this.slabSize) throw new RangeError(`p11kit bridge: ${n} bytes do not fit a ${this.slabSize}-byte result slab`);
+      const ab = new ArrayBuffer(this.slabSize + SLAB_GUARD);
+      this.u8 = new Uint8Array(ab);
+      this.dv = new DataView(ab);
+      this.base = Number(koffi.address(ab));
       this.used = 0;
     }
     const at = this.used;
     this.used += size;
-    this.slab.set(src, at);
-    return new Uint8Array(this.slab.buffer, at, n);
+    return at;
   }
 }
 

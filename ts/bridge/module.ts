@@ -12,7 +12,7 @@ import { ModuleInfoView, SlotInfoView, TokenInfoView, type ModuleInfo, type Slot
 import { L } from './layout.js';
 import { dispatch, type LanePolicy } from './lanes.js';
 import type { InterfaceInfo, LoadedLibrary, Version } from './loader.js';
-import { Arena, CopySlab } from './memory.js';
+import { Arena, ResultSlab } from './memory.js';
 import { runSync, type Op, type OpContext, type RawCall } from './op.js';
 import { OPS, type AsyncCalls, type SyncCalls } from './ops.js';
 import { asAddress, isMissing, type RawArg, type RawFunctions } from './raw.js';
@@ -161,31 +161,32 @@ export class Pkcs11Module {
     forget(this);
   }
 
-  // --- fast typed calls: the module writes straight into the result's own buffer, or into
-  // reused typed arrays; fields are decoded on first read ---
+  // --- fast typed calls: the module writes straight into the result's own bytes (a fresh region
+  // of a slab, read in place by the result's view), or into reused typed arrays; fields are
+  // decoded on first read ---
 
   getInfo(): ModuleInfo {
-    const f = this.fast;
-    f.infoView.fill(0);
-    const rv = this.raw.C_GetInfo(f.info);
+    const r = this.fast.results;
+    const at = r.take(L.info.size);
+    const rv = this.raw.C_GetInfo(r.base + at);
     if (rv !== 0) throw this.error(rv, 'C_GetInfo');
-    return new ModuleInfoView(f.copies.copy(f.infoView));
+    return new ModuleInfoView(r.u8, at, r.dv);
   }
 
   getTokenInfo(slot: SlotId): TokenInfo {
-    const f = this.fast;
-    f.tokenView.fill(0);
-    const rv = this.raw.C_GetTokenInfo(slot, f.token);
+    const r = this.fast.results;
+    const at = r.take(L.tokenInfo.size);
+    const rv = this.raw.C_GetTokenInfo(slot, r.base + at);
     if (rv !== 0) throw this.error(rv, 'C_GetTokenInfo');
-    return new TokenInfoView(f.copies.copy(f.tokenView));
+    return new TokenInfoView(r.u8, at, r.dv);
   }
 
   getSlotInfo(slot: SlotId): SlotInfo {
-    const f = this.fast;
-    f.slotView.fill(0);
-    const rv = this.raw.C_GetSlotInfo(slot, f.slot);
+    const r = this.fast.results;
+    const at = r.take(L.slotInfo.size);
+    const rv = this.raw.C_GetSlotInfo(slot, r.base + at);
     if (rv !== 0) throw this.error(rv, 'C_GetSlotInfo');
-    return new SlotInfoView(f.copies.copy(f.slotView));
+    return new SlotInfoView(r.u8, at, r.dv);
   }
 
   generateRandom(session: SessionHandle, length: number): Uint8Array {
@@ -196,7 +197,10 @@ export class Pkcs11Module {
     const rv = this.raw.C_GenerateRandom(session, f.random, length);
     if (rv !== 0) throw this.error(rv, 'C_GenerateRandom');
     const out = f.randomView.slice(0, length);
-    f.randomView.fill(0, 0, length);
+    // Wiped word by word (the region is 8-aligned, RANDOM_FAST_MAX long): fill() is a call into
+    // V8's runtime that cost more than the loop.
+    const words = f.randomWords;
+    for (let i = 0, n = (length + 3) >> 2; i < n; i++) words[i] = 0;
     return out;
   }
 
@@ -282,28 +286,23 @@ export class Pkcs11Module {
 const RANDOM_FAST_MAX = 256;
 
 function fastMemory() {
-  const mem = new Arena(L.info.size + L.tokenInfo.size + L.slotInfo.size + 8 + 512 + RANDOM_FAST_MAX + 64);
-  const [info, token, slot, count, list, random] = [L.info.size, L.tokenInfo.size, L.slotInfo.size, 8, 512, RANDOM_FAST_MAX].map((n) => mem.alloc(n));
+  const mem = new Arena(8 + 512 + RANDOM_FAST_MAX + 64);
+  const [count, list, random] = [8, 512, RANDOM_FAST_MAX].map((n) => mem.alloc(n));
   const u32 = (addr: number, n: number) => {
     const v = mem.view(addr, n);
     return new Uint32Array(v.buffer, v.byteOffset, n / 4);
   };
   return {
     mem,
-    info,
-    token,
-    slot,
     count,
     list,
-    infoView: mem.view(info, L.info.size),
-    tokenView: mem.view(token, L.tokenInfo.size),
-    slotView: mem.view(slot, L.slotInfo.size),
     random,
     randomView: mem.view(random, RANDOM_FAST_MAX),
+    randomWords: u32(random, RANDOM_FAST_MAX),
     countU32: u32(count, 8),
     listU32: u32(list, 512),
-    /** Where info results get their private copy of the structure. */
-    copies: new CopySlab(),
+    /** Where info results live: the module writes each into its own fresh region. */
+    results: new ResultSlab(),
   };
 }
 
