@@ -44,17 +44,24 @@ function child(args: Record<string, unknown>, env: NodeJS.ProcessEnv = process.e
 
 let hsm: SoftHsm;
 let slot: number;
+/** The keygen test's second child gets a token store of its own: two processes re-initializing
+ * SoftHSM2 while the other writes key objects into the same store can catch a token half-written
+ * and find its slot gone (CKR_SLOT_ID_INVALID), which is SoftHSM2's file store, not our lifecycle. */
+let hsm2: SoftHsm;
+let slot2: number;
 beforeAll(() => {
   hsm = createSoftHsm();
   slot = hsm.initToken('inflight', '12345678', PIN);
+  hsm2 = createSoftHsm({ setEnv: false });
+  slot2 = hsm2.initToken('inflight', '12345678', PIN);
 });
-afterAll(() => hsm.cleanup());
+afterAll(() => (hsm.cleanup(), hsm2.cleanup()));
 
 describe('calls in flight are holds', () => {
   it('SoftHSM2: release() during s.async.generateKeyPair — 20 of 20 without a crash, the keygen completes, later calls are LifecycleErrors', async () => {
     const runs = await Promise.all(
       [false, true].map((twoOwners) =>
-        child({ scenario: 'keygen', path: SOFTHSM_MODULE, slot, pin: PIN, bits: 2048, delayMs: 150, iterations: 10, twoOwners, seed: twoOwners ? 3 : 5 }, hsm.env),
+        child({ scenario: 'keygen', path: SOFTHSM_MODULE, slot: twoOwners ? slot2 : slot, pin: PIN, bits: 2048, delayMs: 150, iterations: 10, twoOwners, seed: twoOwners ? 3 : 5 }, (twoOwners ? hsm2 : hsm).env),
       ),
     );
     for (const r of runs) {
