@@ -262,11 +262,13 @@ describe('service core: supervisor, batches, errors', () => {
     sup.on('death', (d: { reason: string }) => deathReasons.push(d.reason));
     const generations: number[] = [];
     sup.on('generation', (g: number) => generations.push(g));
-    const before = sup.call('busy', 200);
+    // Answered before the crash is sent: a reply the worker posts in the turn before its
+    // process.exit() was not always delivered (1 run in 5), and the supervisor then rightly
+    // reports that call's outcome as unknown — not what this test is about.
+    expect(await sup.call('busy', 200)).toBeGreaterThan(0);
     // process.exit() inside a worker ends only that worker; this call never answers.
     const crash = sup.call('crash', 3);
     const after = sup.batch('random', 8);
-    expect(await before).toBeGreaterThan(0);
     await expect(crash).rejects.toMatchObject({ name: 'ServiceDeadError', generation: 1, pending: true, method: 'crash' });
     await expect(after).rejects.toMatchObject({ name: 'ServiceDeadError', generation: 1, pending: true });
     expect(deathReasons).toEqual(['worker exited with code 3']);
