@@ -6,6 +6,7 @@ import { describeAddress, type RemoteAddress } from './address.js';
 import type { CallSpec } from './calls.js';
 import { HostConnectError, HostLostError, RpcProtocolError, RpcReplyTooLargeError } from './errors.js';
 import { DEFAULT_LIMITS, FrameDecoder, FramingError, HEADER_BYTES, PROTOCOL_VERSION, encodeFrame, writeFrameHead, type Frame, type FrameLimits } from './frame.js';
+import { PendingCalls } from './pending.js';
 import { openTransport, type Transport } from './transport.js';
 
 export interface ConnectionOptions {
@@ -38,7 +39,7 @@ interface Pending {
 export class RpcConnection {
   private readonly decoder: FrameDecoder;
   private readonly transport: Transport;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingCalls<Pending>();
   private readonly options: Uint8Array;
   private nextCode = 0x10;
   private dead: string | undefined;
@@ -130,7 +131,7 @@ export class RpcConnection {
       const entry: Pending = { fn: spec.name, resolve, reject, deadline: timeoutMs ? performance.now() + timeoutMs : Infinity, timeoutMs: timeoutMs ?? 0 };
       if (entry.deadline < this.deadlineAt) this.armDeadline(entry.deadline);
       if (this.pending.size === 0) this.transport.hold(true);
-      this.pending.set(code, entry);
+      this.pending.add(code, entry);
       this.transport.write(framed ? writeFrameHead(bytes, code, this.options) : encodeFrame(code, this.options, bytes));
     });
   }
@@ -153,9 +154,8 @@ export class RpcConnection {
       h.resolve();
     }
     for (const frame of frames) {
-      const entry = this.pending.get(frame.code);
+      const entry = this.pending.take(frame.code);
       if (!entry) return this.die(`reply with code ${frame.code}, which no call is waiting for`, 'protocol');
-      this.pending.delete(frame.code);
       if (this.pending.size === 0) this.transport.hold(false);
       if (frame.oversized !== undefined) entry.reject(new RpcReplyTooLargeError(entry.fn, frame.oversized, this.decoder.maxPayload, this.opts.label));
       else entry.resolve(frame.payload);
