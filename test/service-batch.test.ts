@@ -10,18 +10,17 @@ import {
   CKA,
   CKM,
   CKO,
-  CKU,
   connectPkcs11,
   createPkcs11Worker,
   FULL_GRANT,
   nodePortEndpoint,
-  openModule,
   Pkcs11Error,
   servePkcs11,
   type ManagedModule,
   type Pkcs11Client,
 } from '../ts/index.js';
-import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
+import { ecToken } from './helpers/ec-token.js';
+import { SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
 const PIN = '1234';
 const MiB = 1 << 20;
@@ -31,25 +30,7 @@ let slot: number;
 let local: ManagedModule;
 
 beforeAll(() => {
-  hsm = createSoftHsm();
-  slot = hsm.initToken('batch', '12345678', PIN);
-  local = openModule(SOFTHSM_MODULE);
-  const s = local.openSession(slot, { rw: true });
-  s.login(CKU.CKU_USER, PIN);
-  s.generateKeyPair(
-    CKM.CKM_EC_KEY_PAIR_GEN,
-    [
-      { type: CKA.CKA_TOKEN, value: true },
-      { type: CKA.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
-      { type: CKA.CKA_VERIFY, value: true },
-      { type: CKA.CKA_LABEL, value: 'ec' },
-    ],
-    [
-      { type: CKA.CKA_TOKEN, value: true },
-      { type: CKA.CKA_SIGN, value: true },
-      { type: CKA.CKA_LABEL, value: 'ec' },
-    ],
-  );
+  ({ hsm, slot, local } = ecToken('batch', PIN));
 });
 afterAll(() => {
   local.release();

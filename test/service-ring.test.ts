@@ -12,12 +12,10 @@ import {
   CKM,
   CKO,
   CKR,
-  CKU,
   connectPkcs11,
   createPkcs11Worker,
   FULL_GRANT,
   nodePortEndpoint,
-  openModule,
   Pkcs11Error,
   ServiceDeadError,
   servePkcs11,
@@ -32,7 +30,8 @@ import {
 import { RingClient } from '../ts/service/ring-client.js';
 import { serveRing, type RingHandlers } from '../ts/service/ring-host.js';
 import { mulberry32 } from './helpers/mulberry32.js';
-import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
+import { ecToken } from './helpers/ec-token.js';
+import { SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.js';
 
 const PIN = '1234';
 let hsm: SoftHsm;
@@ -40,26 +39,9 @@ let slot: number;
 let local: ManagedModule;
 
 beforeAll(() => {
-  hsm = createSoftHsm();
-  slot = hsm.initToken('ring', '12345678', PIN);
-  local = openModule(SOFTHSM_MODULE);
-  const s = local.openSession(slot, { rw: true });
-  s.login(CKU.CKU_USER, PIN);
-  s.generateKeyPair(
-    CKM.CKM_EC_KEY_PAIR_GEN,
-    [
-      { type: CKA.CKA_TOKEN, value: true },
-      { type: CKA.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
-      { type: CKA.CKA_VERIFY, value: true },
-      { type: CKA.CKA_LABEL, value: 'ec' },
-    ],
-    [
-      { type: CKA.CKA_TOKEN, value: true },
-      { type: CKA.CKA_SIGN, value: true },
-      { type: CKA.CKA_LABEL, value: 'ec' },
-    ],
-  );
-  s.generateKey(CKM.CKM_AES_KEY_GEN, [
+  const t = ecToken('ring', PIN);
+  ({ hsm, slot, local } = t);
+  t.session.generateKey(CKM.CKM_AES_KEY_GEN, [
     { type: CKA.CKA_TOKEN, value: true },
     { type: CKA.CKA_CLASS, value: CKO.CKO_SECRET_KEY },
     { type: CKA.CKA_KEY_TYPE, value: CKK.CKK_AES },
