@@ -25,9 +25,15 @@ const MASK = SLOTS - 1;
  * How long the host keeps looking for the next call before it sleeps. On an idle VM a wake-up
  * across idle CPUs costs 23–58 µs (bench/RESULTS-NOTES.md), about what 32 short calls take, so a
  * host that slept after every pass paid one per pass: 0.24–0.33× in-thread at 32 in flight on a
- * quiet machine, 0.45–0.49× with this. It holds this thread's event loop at most this long.
+ * quiet machine, 0.45–0.49× with this.
  */
 const SPIN_MS = 0.05;
+/**
+ * The poll runs in slices of this long with a turn of the event loop between them: one
+ * synchronous 50 µs spin held up any message that arrived meanwhile (a comlink call made right
+ * after a ring call waited the spin out: 83–86 µs against 36–39 µs, bench/RESULTS-NOTES.md).
+ */
+const SLICE_MS = 0.005;
 
 const badSlot = (k: number, why: string) => new RangeError(`shared-memory ring slot ${k}: ${why}`);
 
@@ -43,11 +49,20 @@ class RingHost {
   private readonly complete = new Uint8Array(SLOTS);
   private closed = false;
   private readonly poll: ReturnType<typeof setInterval>;
+  /** Until when (performance.now()) the host polls for the next call rather than sleeps. */
+  private pollUntil = 0;
   private readonly wake = () => {
-    // A client that keeps the ring full gets a turn of the event loop after every SLOTS calls:
-    // the thread's messages (its own, other clients') are served in between.
-    if (this.drain() || this.spin()) setImmediate(this.wake);
-    else this.sleep();
+    const first = this.next;
+    for (;;) {
+      const before = this.next;
+      // A client that keeps the ring full gets a turn of the event loop after every SLOTS calls:
+      // the thread's messages (its own, other clients') are served in between.
+      if (this.drain() || ((this.next - first) | 0) >= SLOTS) return void setImmediate(this.wake);
+      if (this.next !== before) this.pollUntil = performance.now() + SPIN_MS;
+      const left = this.pollUntil - performance.now();
+      if (left <= 0 || this.closed) return this.sleep();
+      if (!this.spin(left < SLICE_MS ? left : SLICE_MS)) return void setImmediate(this.wake);
+    }
   };
 
   constructor(
@@ -73,10 +88,10 @@ class RingHost {
     clearInterval(this.poll);
   }
 
-  /** Whether the client submits within SPIN_MS (polled: no wake-up needed then). */
-  private spin(): boolean {
+  /** Whether the client submits within `ms` (polled: no wake-up needed then). */
+  private spin(ms: number): boolean {
     const ctl = this.ctl;
-    const end = performance.now() + SPIN_MS;
+    const end = performance.now() + ms;
     while (!this.closed && performance.now() < end) if (Atomics.load(ctl, SUBMITTED) !== this.next) return true;
     return false;
   }
