@@ -7,6 +7,7 @@
 // and a bad counter closes the ring (the client falls back to messages). The endpoint keeps
 // being served: the ring is drained before every message, so calls made before a message run
 // before it, and the wait is Atomics.waitAsync, never a blocking wait.
+import { availableParallelism } from 'node:os';
 import type { Endpoint } from 'comlink';
 import { encodeError } from './errors.js';
 import {
@@ -27,7 +28,9 @@ const MASK = SLOTS - 1;
  * host that slept after every pass paid one per pass: 0.24–0.33× in-thread at 32 in flight on a
  * quiet machine, 0.45–0.49× with this.
  */
-const SPIN_MS = 0.05;
+const SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
+// With one CPU (a small container, a pinned process) a poll only takes it from the thread that
+// would submit the next call: then the host sleeps at once.
 /**
  * The poll runs in slices of this long with a turn of the event loop between them: one
  * synchronous 50 µs spin held up any message that arrived meanwhile (a comlink call made right
