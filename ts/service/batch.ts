@@ -13,6 +13,7 @@
 // resolves the batch's promises by index.
 import type { Endpoint } from 'comlink';
 import { compact } from './compact.js';
+import { newPromise, settlers } from './settlers.js';
 import { decodeError, encodeError, type WireThrown } from './errors.js';
 import { MAX_CALL_ARGS as MAX_BATCH_ARGS } from './guarded-expose.js';
 
@@ -293,15 +294,6 @@ class OpenBatch {
   }
 }
 
-// The promise executor is shared: it hands its settling functions over through these two, so a
-// call creates no closure of its own.
-let settle: ((v: unknown) => void) | undefined;
-let fail: ((e: unknown) => void) | undefined;
-function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-  settle = resolve;
-  fail = reject;
-}
-
 export interface BatchClientOptions {
   /** Flush as soon as this many calls are queued, so long runs pipeline (default 32). */
   readonly maxBatch?: number;
@@ -340,10 +332,10 @@ export class BatchClient {
   }
 
   call(method: string, args: readonly unknown[]): Promise<unknown> {
-    const p = new Promise(capture);
-    const resolve = settle!;
-    const reject = fail!;
-    settle = fail = undefined;
+    const p = newPromise();
+    const resolve = settlers.resolve!;
+    const reject = settlers.reject!;
+    settlers.resolve = settlers.reject = undefined;
     if (this.failure) {
       reject(this.failure(method));
       return p;

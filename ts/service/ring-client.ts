@@ -8,6 +8,7 @@
 // arguments are kept in per-slot arrays. Waits are Atomics.waitAsync (see SAFETY_POLL_MS).
 import type { Endpoint } from 'comlink';
 import { decodeError, type WireThrown } from './errors.js';
+import { newPromise, settlers } from './settlers.js';
 import {
   BYTES, CLIENT_ASLEEP, CLOSED, DATA_BYTE, DATA_BYTES, DONE, FAILED, FALSE, HOST_ASLEEP, KEY_BYTE, LEN1, LEN2, MAGIC, MECHANISM, OP,
   OUT_LEN, RING_BYTES, RING_MAGIC, SESSION, SLOTS, STATUS, SUBMITTED, TOO_BIG, TRUE, opCode, slotByte, waitAsync, type RingAnswer, type RingOffer,
@@ -53,14 +54,6 @@ function ringCode(method: string, args: readonly unknown[]): number {
     default:
       return 0;
   }
-}
-
-// The promise executor is shared (as in batch.ts): a call makes no closure of its own.
-let settle: ((v: unknown) => void) | undefined;
-let reject_: ((e: unknown) => void) | undefined;
-function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-  settle = resolve;
-  reject_ = reject;
 }
 
 export interface RingClientOptions {
@@ -148,10 +141,10 @@ export class RingClient {
         this.bytes.set(sig, at + DATA_BYTE + data.byteLength);
       }
     }
-    const p = new Promise(capture);
-    this.resolves[k] = settle;
-    this.rejects[k] = reject_;
-    settle = reject_ = undefined;
+    const p = newPromise();
+    this.resolves[k] = settlers.resolve;
+    this.rejects[k] = settlers.reject;
+    settlers.resolve = settlers.reject = undefined;
     this.methods[k] = method;
     this.args[k] = args;
     if (this.pending === 0) this.opts.onBusy?.(true);
