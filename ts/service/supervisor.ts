@@ -59,6 +59,9 @@ export interface SupervisorOptions {
   readonly ring?: boolean;
 }
 
+/** Calls a generation has in flight: comlink, batched and through its ring. */
+const inFlight = (g: Generation<unknown>): number => g.pending.size + g.batches.pending + (g.ring?.pending ?? 0);
+
 export interface ServiceDeath {
   readonly generation: number;
   readonly reason: string;
@@ -135,8 +138,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
 
   /** Calls in flight (comlink and batched) on the current generation. */
   get pending(): number {
-    const g = this.current;
-    return g.pending.size + g.batches.pending + (g.ring?.pending ?? 0);
+    return inFlight(this.current);
   }
 
   /** Calls the current generation answered through its shared-memory ring (diagnostics); undefined without one. */
@@ -327,7 +329,7 @@ export class Supervisor<T extends object> extends Emitter<SupervisorEvents> {
   private bury(g: Generation<T>, reason: string, unexpected: boolean): void {
     if (g.dead) return;
     g.dead = reason;
-    const rejected = g.pending.size + g.batches.pending + (g.ring?.pending ?? 0);
+    const rejected = inFlight(g);
     for (const t of g.pending) t.reject(this.deadError(g, t.method, true));
     g.pending.clear();
     g.ring?.fail((method, inFlight) => this.deadError(g, method, inFlight));
